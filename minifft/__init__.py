@@ -1,0 +1,9 @@
+"""minifft: a small deep-learning framework whose convolution trains through FFTs."""
+from . import backend, functions, nn, optim, random
+from . import functions as F
+from .backend import cuda_available, default_device, set_default_device, set_default_dtype, synchronize
+from .random import manual_seed
+from .serialization import load, save
+from .tensor import Tensor, no_grad, tensor
+
+__version__ = '0.1.0'

@@ -1,0 +1,11 @@
+"""Differentiable ops, one Function class per op (``import minifft.functions as F``)."""
+from .activation import log_softmax, softmax
+from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
+from .linear import linear
+from .loss import cross_entropy, mse_loss
+from .math import exp, log, relu, sigmoid, sqrt, tanh
+from .noise import dropout
+from .pooling import avg_pool2d, max_pool2d
+from .reduction import max, mean, sum
+from .shape import astype, flatten, getitem, reshape, to_device, transpose

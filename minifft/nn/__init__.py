@@ -1,0 +1,4 @@
+"""Layers and containers."""
+from . import init
+from .layers import AvgPool2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Tanh
+from .module import Module, Parameter, Sequential

@@ -1,0 +1,36 @@
+import numpy
+import pytest
+
+from minifft import Tensor
+from minifft import functions as F
+from minifft.testing import check_backward
+
+
+def test_cross_entropy_value_and_gradient(rng):
+    logits = rng.standard_normal((6, 4))
+    labels = numpy.array([0, 3, 1, 1, 2, 0])
+    check_backward(F.cross_entropy, [logits, labels])
+    p = numpy.exp(logits) / numpy.exp(logits).sum(1, keepdims=True)
+    expected = -numpy.log(p[numpy.arange(6), labels]).mean()
+    numpy.testing.assert_allclose(F.cross_entropy(Tensor(logits), labels).item(), expected)
+
+
+def test_cross_entropy_is_stable():
+    logits = Tensor(numpy.array([[1e4, 0.0], [0.0, 1e4]], numpy.float32))
+    assert F.cross_entropy(logits, numpy.array([0, 1])).item() == 0.0
+
+
+def test_cross_entropy_bad_labels():
+    logits = Tensor(numpy.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got values from 0 to 3"):
+        F.cross_entropy(logits, numpy.array([0, 3]))
+    with pytest.raises(TypeError, match="integer labels"):
+        F.cross_entropy(logits, numpy.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="2 rows of logits but 3 labels"):
+        F.cross_entropy(logits, numpy.array([0, 1, 2]))
+
+
+def test_mse_loss(rng):
+    check_backward(F.mse_loss, [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])
+    with pytest.raises(ValueError, match="mse_loss: input shape"):
+        F.mse_loss(Tensor(numpy.ones(3)), Tensor(numpy.ones(4)))

@@ -1,0 +1,102 @@
+import numpy
+import pytest
+
+import minifft
+from minifft import Tensor, no_grad
+
+
+def test_float_default_and_dtypes_kept():
+    assert minifft.tensor([1.0, 2.0]).dtype == numpy.float32
+    assert minifft.tensor([1, 2]).dtype.kind == 'i'
+    assert minifft.tensor(numpy.zeros(2)).dtype == numpy.float64
+    t = minifft.tensor(numpy.ones((2, 3)))
+    assert (t.shape, t.ndim, t.size, t.T.shape, t.device) == ((2, 3), 2, 6, (3, 2), 'cpu')
+
+
+def test_non_float_cannot_require_grad():
+    with pytest.raises(TypeError, match="requires_grad needs floating-point"):
+        Tensor(numpy.arange(3), requires_grad=True)
+
+
+def test_reused_tensor_accumulates():
+    x = Tensor(numpy.array([2.0, 3.0]), requires_grad=True)
+    y = x * x + x * 3 + x  # x used four times
+    y.sum().backward()
+    numpy.testing.assert_allclose(x.grad, 2 * x.data + 4)
+
+
+def test_diamond_graph_walks_each_node_once():
+    x = Tensor(numpy.array(1.5), requires_grad=True)
+    a = x.exp()
+    b = a * a + a  # a feeds two ops
+    b.backward()
+    numpy.testing.assert_allclose(x.grad, 2 * numpy.exp(3.0) + numpy.exp(1.5))
+
+
+def test_grad_shape_and_dtype_match_tensor():
+    x = Tensor(numpy.ones((3, 1), numpy.float32), requires_grad=True)
+    (x + numpy.ones((3, 4), numpy.float32)).sum().backward()
+    assert x.grad.shape == (3, 1) and x.grad.dtype == numpy.float32
+    numpy.testing.assert_allclose(x.grad, 4.0)
+
+
+def test_backward_twice_needs_retain_graph():
+    x = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    numpy.testing.assert_allclose(x.grad, 4 * x.data)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_backward_on_non_scalar_needs_grad():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="one-element tensor"):
+        (x * 2).backward()
+    (x * 2).backward(numpy.array([1.0, 2.0, 3.0]))
+    numpy.testing.assert_allclose(x.grad, [2.0, 4.0, 6.0])
+
+
+def test_no_grad_builds_no_graph():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.creator is None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = Tensor(numpy.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1e-3
+    y.backward()
+    assert x.grad == 1.0
+
+
+def test_saved_arrays_released_after_backward():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = (x * x).sum()
+    fn = y.creator.inputs[0].creator
+    y.backward()
+    assert fn.released and not hasattr(fn, 'x')
+
+
+def test_scalar_operands_keep_dtype():
+    x = Tensor(numpy.ones(2, numpy.float32))
+    assert (x * 2.5).dtype == numpy.float32
+    assert (1 - x).dtype == numpy.float32
+    assert (2 ** x).dtype == numpy.float32
+
+
+def test_comparisons_item_numpy_detach():
+    x = minifft.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    assert (x > 1.5).numpy().tolist() == [False, True, True]
+    assert (x == 2.0).numpy().tolist() == [False, True, False]
+    assert x.sum().item() == 6.0
+    assert not x.detach().requires_grad
+    assert x.to('cpu') is x
+    with pytest.raises(ValueError, match="one element"):
+        x.item()
