@@ -1,6 +1,7 @@
 """Differentiable ops, one Function class per op (``import minifft.functions as F``)."""
 from .activation import log_softmax, softmax
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .convolution import conv2d
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
 from .linear import linear
 from .loss import cross_entropy, mse_loss

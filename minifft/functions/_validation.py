@@ -1,4 +1,5 @@
 """Checks shared by the public wrappers: each raises with the op's name, what was expected and what came."""
+import numbers
 from ..tensor import Tensor, as_tensor
 
 
@@ -23,9 +24,9 @@ def check_float(op, name, x):
 
 def pair(op, name, value):
     """An int or a pair of ints as a pair (kernel sizes, strides, padding)."""
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):
         value = (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(value) != 2 or not all(isinstance(v, numbers.Integral) for v in value):
         raise TypeError(f"{op}: expected {name} as an int or a pair of ints, got {value!r}")
-    return value
+    return tuple(int(v) for v in value)

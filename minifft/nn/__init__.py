@@ -1,4 +1,5 @@
 """Layers and containers."""
 from . import init
+from .conv import Conv2d
 from .layers import AvgPool2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Tanh
 from .module import Module, Parameter, Sequential

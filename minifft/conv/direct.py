@@ -1,0 +1,50 @@
+"""Direct convolution: im2col + one GEMM forward, GEMM + col2im for the input gradient, GEMM for
+the weight gradient. The same array code runs on NumPy and CuPy."""
+from ..backend import get_array_module
+
+
+def _offsets(g):
+    """Each kernel offset (a, b) with the strided window it selects from the padded input."""
+    for a in range(g.kernel_h):
+        for b in range(g.kernel_w):
+            yield a, b, (slice(a, a + g.stride_h * (g.out_h - 1) + 1, g.stride_h),
+                         slice(b, b + g.stride_w * (g.out_w - 1) + 1, g.stride_w))
+
+
+class DirectConvolution:
+    """algo='direct'. Columns are laid out (f, kh, kw, S, oh, ow) so each copy moves whole rows."""
+
+    name = 'direct'
+
+    def forward(self, x, w, g):
+        xp = get_array_module(x)
+        S, f = g.batch, g.in_channels
+        # one copy that transposes to (f, S, ...) and pads
+        xpad = xp.zeros((f, S, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
+        xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(1, 0, 2, 3)
+        cols = xp.empty((f, g.kernel_h, g.kernel_w, S, g.out_h, g.out_w), x.dtype)
+        for a, b, window in _offsets(g):
+            cols[:, a, b] = xpad[(slice(None), slice(None)) + window]
+        cols = cols.reshape(f * g.kernel_h * g.kernel_w, -1)
+        y = w.reshape(g.out_channels, -1) @ cols                   # (f', S*oh*ow)
+        y = y.reshape(g.out_channels, S, g.out_h, g.out_w).transpose(1, 0, 2, 3)
+        return xp.ascontiguousarray(y), (cols, w)
+
+    def backward_setup(self, saved, gy, g):
+        cols, w = saved
+        return cols, w, gy.transpose(1, 0, 2, 3).reshape(g.out_channels, -1)   # (f', S*oh*ow)
+
+    def backward_input(self, ctx, g):
+        _, w, gy = ctx
+        xp = get_array_module(gy)
+        gcols = (w.reshape(g.out_channels, -1).T @ gy).reshape(
+            g.in_channels, g.kernel_h, g.kernel_w, g.batch, g.out_h, g.out_w)
+        gxpad = xp.zeros((g.in_channels, g.batch, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), gy.dtype)
+        for a, b, window in _offsets(g):  # col2im: overlapping windows add up
+            gxpad[(slice(None), slice(None)) + window] += gcols[:, a, b]
+        gx = gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(1, 0, 2, 3)
+        return xp.ascontiguousarray(gx)
+
+    def backward_weight(self, ctx, g):
+        cols, w, gy = ctx
+        return (gy @ cols.T).reshape(w.shape)

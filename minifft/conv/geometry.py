@@ -1,0 +1,42 @@
+"""The shape of one convolution: what every algorithm, the auto-tuner and the profiler key on."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """x (batch, in_channels, height, width) * w (out_channels, in_channels, kernel_h, kernel_w)."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    height: int
+    width: int
+    kernel_h: int
+    kernel_w: int
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+
+    @property
+    def out_h(self):
+        return (self.height + 2 * self.pad_h - self.kernel_h) // self.stride_h + 1
+
+    @property
+    def out_w(self):
+        return (self.width + 2 * self.pad_w - self.kernel_w) // self.stride_w + 1
+
+    @property
+    def output_shape(self):
+        return (self.batch, self.out_channels, self.out_h, self.out_w)
+
+    def describe(self):
+        """Short label in the paper's terms: S, f, f', n, k (+ stride and padding when used)."""
+        n = f"{self.height}" if self.height == self.width else f"{self.height}x{self.width}"
+        k = f"{self.kernel_h}" if self.kernel_h == self.kernel_w else f"{self.kernel_h}x{self.kernel_w}"
+        text = f"S={self.batch} f={self.in_channels} f'={self.out_channels} n={n} k={k}"
+        if (self.stride_h, self.stride_w) != (1, 1):
+            text += f" s={self.stride_h}" if self.stride_h == self.stride_w else f" s={self.stride_h}x{self.stride_w}"
+        if (self.pad_h, self.pad_w) != (0, 0):
+            text += f" p={self.pad_h}" if self.pad_h == self.pad_w else f" p={self.pad_h}x{self.pad_w}"
+        return text

@@ -1,0 +1,63 @@
+"""Per-layer convolution timings (fprop / bprop / accGrad), off unless switched on.
+
+When on, each timed section synchronises the device first and last, so GPU times measure the
+work and not the launch; that costs some overlap, which is why it is off by default.
+"""
+import contextlib
+import time
+from collections import OrderedDict
+
+from .. import backend
+
+PASSES = ('fprop', 'bprop', 'accGrad')
+_enabled = False
+_records = OrderedDict()
+
+
+def enable(on=True):
+    global _enabled
+    _enabled = on
+
+
+def enabled():
+    return _enabled
+
+
+def reset():
+    _records.clear()
+
+
+@contextlib.contextmanager
+def timed(layer, pass_name, algorithm, like):
+    """Add the time of the enclosed block to ``layer``'s ``pass_name`` total (when enabled)."""
+    if not _enabled:
+        yield
+        return
+    device = backend.device_of(like)
+    backend.synchronize(device)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        backend.synchronize(device)
+        record = _records.setdefault(layer, {'algorithm': algorithm, 'calls': 0,
+                                             **{p: 0.0 for p in PASSES}})
+        record['algorithm'] = algorithm
+        record[pass_name] += time.perf_counter() - start
+        if pass_name == 'fprop':
+            record['calls'] += 1
+
+
+def report():
+    """{layer: {'algorithm', 'calls', 'fprop', 'bprop', 'accGrad'}} with times in seconds."""
+    return OrderedDict((k, dict(v)) for k, v in _records.items())
+
+
+def format_report():
+    """The report as an aligned text table, milliseconds per call."""
+    lines = [f"{'layer':<44} {'algo':>6} {'calls':>6} {'fprop ms':>9} {'bprop ms':>9} {'accGrad ms':>10}"]
+    for layer, r in _records.items():
+        n = max(r['calls'], 1)
+        lines.append(f"{layer:<44} {r['algorithm']:>6} {r['calls']:>6} {1e3 * r['fprop'] / n:>9.2f} "
+                     f"{1e3 * r['bprop'] / n:>9.2f} {1e3 * r['accGrad'] / n:>10.2f}")
+    return '\n'.join(lines)

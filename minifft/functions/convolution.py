@@ -1,0 +1,77 @@
+"""2-D convolution (cross-correlation, as in every deep-learning framework) over NCHW."""
+from .. import conv
+from ..conv import profiler
+from ..tensor import Function, as_tensor
+from ._validation import check_ndim, pair
+
+
+class Convolution2D(Function):
+    """Forward and both gradients through the algorithm ``conv.select`` picks for this shape."""
+
+    def forward(self, x, w, b=None):
+        g = self.geometry
+        self.algorithm = conv.select(self.algo, g, x, w)
+        with profiler.timed(self.label, 'fprop', self.algorithm.name, x):
+            y, self.saved = self.algorithm.forward(x, w, g)
+            if b is not None:
+                y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        g, algorithm = self.geometry, self.algorithm
+        need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        gx = gw = gb = None
+        # the shared gy transform is charged to the first pass that uses it
+        with profiler.timed(self.label, 'bprop' if need_x else 'accGrad', algorithm.name, gy):
+            ctx = algorithm.backward_setup(self.saved, gy, g)
+        if need_x:
+            with profiler.timed(self.label, 'bprop', algorithm.name, gy):
+                gx = algorithm.backward_input(ctx, g)
+        if need_w:
+            with profiler.timed(self.label, 'accGrad', algorithm.name, gy):
+                gw = algorithm.backward_weight(ctx, g)
+        if len(self.inputs) == 3:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None):
+    """Cross-correlate x with w: (N, C, H, W) * (F, C, kh, kw) (+ (F,) bias) -> (N, F, H', W').
+
+    H' = (H + 2*padding - kh) // stride + 1, likewise W'. ``stride`` and ``padding`` are an int or
+    an (h, w) pair. ``algo`` is 'fft', 'direct' or 'auto' (per layer shape, the faster of the
+    two, timed once); None uses ``minifft.conv.default_algorithm()``, 'auto' unless changed.
+    ``label`` names the layer in ``minifft.conv.profiler`` reports.
+    """
+    op = 'conv2d'
+    x, w = as_tensor(x), as_tensor(w)
+    check_ndim(op, 'input x (N, C, H, W)', x, 4)
+    check_ndim(op, 'weight w (F, C, kh, kw)', w, 4)
+    stride, padding = pair(op, 'stride', stride), pair(op, 'padding', padding)
+    if min(stride) < 1:
+        raise ValueError(f"{op}: expected stride >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: expected padding >= 0, got {padding}")
+    if algo is not None:
+        conv.check_algorithm_name(op, algo)
+    if x.dtype.kind != 'f' or x.dtype != w.dtype:
+        raise TypeError(f"{op}: expected x and w of the same floating dtype, got {x.dtype} and {w.dtype}")
+    if x.device != w.device:
+        raise ValueError(f"{op}: x is on '{x.device}' but w is on '{w.device}'")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1]} "
+                         f"(x shape {x.shape}, w shape {w.shape})")
+    if min(w.shape) < 1 or min(x.shape) < 1:
+        raise ValueError(f"{op}: got an empty x or w (shapes {x.shape}, {w.shape})")
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if w.shape[2] > padded[0] or w.shape[3] > padded[1]:
+        raise ValueError(f"{op}: kernel {w.shape[2:]} is larger than the padded input {padded}")
+    g = conv.ConvGeometry(x.shape[0], x.shape[1], w.shape[0], x.shape[2], x.shape[3], w.shape[2],
+                          w.shape[3], stride[0], stride[1], padding[0], padding[1])
+    inputs = (x, w)
+    if b is not None:
+        b = as_tensor(b)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"{op}: expected bias of shape ({w.shape[0]},), got {b.shape}")
+        inputs += (b,)
+    return Convolution2D.apply(*inputs, geometry=g, algo=algo, label=label or g.describe())

@@ -1,0 +1,13 @@
+"""CUDA C sources for RawKernels and their launch code.
+
+Each kernel is one ``.cu`` file beside this module with thin ``extern "C"`` entry points per
+dtype; the launch code validates in Python, builds the module once and memoises it.
+"""
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).resolve().parent
+
+
+def source(name):
+    """The text of ``<name>.cu``."""
+    return (SOURCE_DIR / f"{name}.cu").read_text()

@@ -1,0 +1,73 @@
+"""Every algorithm against the naive reference, forward and both gradients, on many shapes."""
+import numpy
+import pytest
+
+from minifft import Tensor
+from minifft import functions as F
+from minifft.conv.fft import transform_size
+from tests.conv.reference import conv2d_reference
+
+ALGOS = ['fft', 'direct']
+
+
+def random_cases(count, seed=7):
+    rng = numpy.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        S, f, fo = rng.integers(1, 4), rng.integers(1, 5), rng.integers(1, 5)
+        H, W = rng.integers(1, 12, size=2)
+        kh, kw = rng.integers(1, 8, size=2)
+        sh, sw = rng.integers(1, 4, size=2)
+        ph, pw = rng.integers(0, 4, size=2)
+        if kh <= H + 2 * ph and kw <= W + 2 * pw:
+            cases.append(tuple(int(v) for v in (S, f, fo, H, W, kh, kw, sh, sw, ph, pw)))
+    return cases
+
+
+EDGE_CASES = [
+    (2, 3, 4, 9, 9, 3, 3, 1, 1, 0, 0),     # plain
+    (1, 2, 3, 7, 7, 7, 7, 1, 1, 0, 0),     # k = n: a 1x1 output
+    (2, 3, 2, 8, 5, 1, 1, 1, 1, 0, 0),     # k = 1, non-square input
+    (2, 2, 3, 10, 7, 5, 2, 1, 1, 2, 1),    # non-square kernel, padding
+    (1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0),     # everything 1
+    (2, 2, 2, 4, 4, 7, 7, 1, 1, 2, 2),     # kernel larger than the input, smaller than padded
+    (3, 2, 2, 11, 13, 3, 4, 2, 3, 1, 2),   # stride > 1 both ways, odd sizes
+    (1, 3, 5, 17, 17, 9, 9, 3, 3, 4, 4),   # large padding with stride
+]
+
+
+@pytest.mark.parametrize('algo', ALGOS)
+@pytest.mark.parametrize('case', EDGE_CASES + random_cases(40))
+def test_matches_naive_reference_float64(algo, case, rng):
+    S, f, fo, H, W, kh, kw, sh, sw, ph, pw = case
+    x = rng.standard_normal((S, f, H, W))
+    w = rng.standard_normal((fo, f, kh, kw))
+    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, stride=(sh, sw), padding=(ph, pw), algo=algo)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    ref_y, ref_gx, ref_gw = conv2d_reference(x, w, gy, (sh, sw), (ph, pw))
+    for name, got, want in (('y', y.data, ref_y), ('gx', xt.grad, ref_gx), ('gw', wt.grad, ref_gw)):
+        assert got.shape == want.shape, name
+        # inputs are O(1); a gradient that is exactly zero (stride skipping input) gets an absolute bound
+        scale = max(numpy.abs(want).max(), 1.0)
+        assert numpy.abs(got - want).max() <= 1e-10 * scale, f"{algo} {name} {case}"
+
+
+def test_transform_size_is_smooth_and_never_above_padded(rng):
+    import scipy.fft
+    for n, k, p in [(32, 5, 2), (34, 3, 0), (13, 13, 0), (7, 3, 5), (1, 1, 0), (100, 11, 5)]:
+        N = transform_size(n, k, p, scipy.fft)
+        assert max(n + p, n + 2 * p - k + 1, k) <= N <= scipy.fft.next_fast_len(n + 2 * p, real=True)
+    assert transform_size(34, 3, 0, scipy.fft) == 36     # not 64: no power-of-two rounding
+
+
+def test_bias_and_dtype_kept(rng):
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)).astype(numpy.float32))
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32))
+    b = Tensor(numpy.arange(4, dtype=numpy.float32))
+    for algo in ALGOS:
+        y = F.conv2d(x, w, b, algo=algo)
+        assert y.dtype == numpy.float32 and y.data.flags.c_contiguous
+        ref = conv2d_reference(x.data.astype(float), w.data.astype(float)) + numpy.arange(4)[:, None, None]
+        numpy.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,82 @@
+"""Conv2d through finite differences, input validation, algorithm switching."""
+import numpy
+import pytest
+
+import minifft
+from minifft import Tensor, conv, nn
+from minifft import functions as F
+from minifft.testing import check_backward
+
+
+@pytest.mark.parametrize('algo', ['fft', 'direct'])
+@pytest.mark.parametrize('stride,padding', [(1, 0), (2, 1), ((1, 2), (2, 0))])
+def test_conv2d_finite_differences_with_bias(algo, stride, padding, rng):
+    x = rng.standard_normal((2, 2, 6, 5))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+    check_backward(lambda x, w, b: F.conv2d(x, w, b, stride, padding, algo=algo), [x, w, b])
+
+
+@pytest.mark.parametrize('algo', ['fft', 'direct'])
+def test_layer_gradients_through_finite_differences(algo, rng):
+    layer = nn.Conv2d(2, 3, 3, padding=1, algo=algo)
+    w = layer.weight.data.astype(numpy.float64)
+    b = layer.bias.data.astype(numpy.float64)
+    x = rng.standard_normal((2, 2, 5, 5))
+    check_backward(lambda x, w, b: F.conv2d(x, w, b, padding=1, algo=algo), [x, w, b])
+    layer.weight.data, layer.bias.data = w, b
+    y = layer(Tensor(x))
+    numpy.testing.assert_allclose(y.data, F.conv2d(Tensor(x), Tensor(w), Tensor(b), padding=1).data,
+                                  atol=1e-12)
+
+
+def test_frozen_input_skips_input_gradient(rng):
+    x = Tensor(rng.standard_normal((1, 2, 5, 5)))
+    w = Tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, algo='fft').sum().backward()
+    assert x.grad is None and w.grad.shape == (2, 2, 3, 3)
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    (dict(x=(1, 3, 8, 8), w=(4, 2, 3, 3)), ValueError, r"x has 3 channels but w expects 2"),
+    (dict(x=(1, 2, 4, 4), w=(4, 2, 5, 5)), ValueError, r"kernel \(5, 5\) is larger than the padded input \(4, 4\)"),
+    (dict(x=(2, 8, 8), w=(4, 2, 3, 3)), ValueError, r"expected input x \(N, C, H, W\) with 4 dimensions, got shape \(2, 8, 8\)"),
+    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), stride=0), ValueError, r"expected stride >= 1, got \(0, 0\)"),
+    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), padding=-1), ValueError, r"expected padding >= 0, got \(-1, -1\)"),
+    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), algo='winograd'), ValueError, r"unknown algo 'winograd'; expected one of"),
+    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), stride=1.5), TypeError, r"expected stride as an int or a pair of ints"),
+])
+def test_clear_errors(kwargs, error, message):
+    x = Tensor(numpy.zeros(kwargs.pop('x'), numpy.float32))
+    w = Tensor(numpy.zeros(kwargs.pop('w'), numpy.float32))
+    with pytest.raises(error, match='conv2d: ' + message):
+        F.conv2d(x, w, **kwargs)
+
+
+def test_default_algorithm_switches_every_layer(rng, monkeypatch):
+    monkeypatch.setattr(conv, '_default_algorithm', None)
+    assert conv.default_algorithm() == 'auto'
+    conv.set_default_algorithm('direct')
+    layer = nn.Conv2d(1, 1, 3)
+    y = layer(Tensor(rng.standard_normal((1, 1, 5, 5)).astype(numpy.float32)))
+    assert y.creator.algorithm.name == 'direct'
+    with pytest.raises(ValueError, match="set_default_algorithm: unknown algo 'fast'"):
+        conv.set_default_algorithm('fast')
+    monkeypatch.setenv('MINIFFT_CONV_ALGO', 'fft')
+    monkeypatch.setattr(conv, '_default_algorithm', None)
+    assert conv.default_algorithm() == 'fft'
+
+
+def test_profiler_records_every_pass(rng):
+    conv.profiler.reset()
+    conv.profiler.enable()
+    try:
+        x = Tensor(rng.standard_normal((2, 2, 8, 8)), requires_grad=True)
+        w = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+        F.conv2d(x, w, algo='fft', label='conv1').sum().backward()
+    finally:
+        conv.profiler.enable(False)
+    record = conv.profiler.report()['conv1']
+    assert record['algorithm'] == 'fft' and record['calls'] == 1
+    assert all(record[p] > 0 for p in conv.profiler.PASSES)
+    assert 'conv1' in conv.profiler.format_report()
