@@ -35,6 +35,23 @@ def transform_size(n, k, p, fft_module):
     return fft_module.next_fast_len(max(n + p, n + 2 * p - k + 1, k), real=True)
 
 
+def progression_runs(start, step, count, n):
+    """Split the positions (start + i*step) mod n, i < count, into runs that are plain slices.
+
+    Yields (slice over i, slice over positions). Every index set the algorithm reads or writes
+    is such a progression (offset -p, stride s, reversal -1), so fancy indexing, which NumPy
+    runs far slower than slice copies, is never needed: there are at most a few runs.
+    """
+    i = 0
+    while i < count:
+        pos = (start + i * step) % n
+        room = (n - 1 - pos) // step + 1 if step > 0 else pos // -step + 1
+        length = min(count - i, room)
+        stop = pos + step * length
+        yield slice(i, i + length), slice(pos, stop if stop >= 0 else None, step)
+        i += length
+
+
 class _Spectra:
     """Forward and inverse 2-D real transforms over the last two logical axes of (A, B, H, W)."""
 
@@ -54,30 +71,40 @@ class _Spectra:
     def rfft2_reversed(self, a, s, step):
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
         equal to conj(rfft2(dilated a))."""
-        xp = self.xp
         A, B, h, w = a.shape
-        rows = (-numpy.arange(h) * step[0]) % s[0]
-        cols = (-numpy.arange(w) * step[1]) % s[1]
         if self.bins_first:
-            buffer = xp.zeros((s[0], s[1], A, B), a.dtype)
-            buffer[rows[:, None], cols[None, :]] = a.transpose(2, 3, 0, 1)
-            return self.fft.rfft2(buffer, axes=(0, 1), **self.options).transpose(2, 3, 0, 1)
-        buffer = xp.zeros((A, B) + tuple(s), a.dtype)
-        buffer[:, :, xp.asarray(rows)[:, None], xp.asarray(cols)[None, :]] = a
-        return self.fft.rfft2(buffer, axes=(2, 3), **self.options)
+            buffer = self.xp.zeros((s[0], s[1], A, B), a.dtype)
+            view = buffer.transpose(2, 3, 0, 1)  # logical (A, B, N0, N1) over bins-first memory
+        else:
+            buffer = view = self.xp.zeros((A, B) + tuple(s), a.dtype)
+        for src_r, dst_r in progression_runs(0, -step[0], h, s[0]):
+            for src_c, dst_c in progression_runs(0, -step[1], w, s[1]):
+                view[:, :, dst_r, dst_c] = a[:, :, src_r, src_c]
+        axes = (0, 1) if self.bins_first else (2, 3)
+        spectrum = self.fft.rfft2(buffer, axes=axes, **self.options)
+        return spectrum.transpose(2, 3, 0, 1) if self.bins_first else spectrum
 
     def irfft2_gather(self, spectrum, s, rows, cols):
-        """irfft2(spectrum, s)[:, :, rows][..., cols] as a contiguous (A, B, len(rows), len(cols)).
+        """irfft2(spectrum, s) read at rows x cols, contiguous (A, B, rows.count, cols.count).
 
-        Inverts in two stages, H then W, so the second (real) stage runs only on the kept rows.
+        ``rows`` and ``cols`` are (start, step, count) progressions mod N. Inverts in two stages,
+        H then W, so the second (real) stage runs only on the rows that are kept.
         """
         if self.bins_first:
-            full = self.fft.ifft(spectrum.transpose(2, 3, 0, 1), axis=0, **self.options)[rows]
-            half = full.transpose(2, 3, 0, 1)                       # (A, B, rows, N1//2+1) view
+            full = self.fft.ifft(spectrum.transpose(2, 3, 0, 1), axis=0, **self.options)
+            full = full.transpose(2, 3, 0, 1)                          # logical (A, B, N0, N1//2+1)
         else:
-            half = self.fft.ifft(spectrum, axis=2, **self.options)[:, :, self.xp.asarray(rows)]
-        real = self.fft.irfft(half, n=s[1], axis=-1, **self.options)  # (A, B, rows, N1)
-        return self.xp.ascontiguousarray(real[..., self.xp.asarray(cols)])
+            full = self.fft.ifft(spectrum, axis=2, **self.options)
+        row_runs = list(progression_runs(*rows, s[0]))
+        if len(row_runs) == 1:
+            half = full[:, :, row_runs[0][1]]                          # a view: no copy
+        else:
+            half = self.xp.concatenate([full[:, :, dst] for _, dst in row_runs], axis=2)
+        real = self.fft.irfft(half, n=s[1], axis=-1, **self.options)   # (A, B, rows, N1)
+        out = self.xp.empty(real.shape[:3] + (cols[2],), real.dtype)
+        for dst, src in progression_runs(*cols, s[1]):
+            out[..., dst] = real[..., src]
+        return out
 
 
 class FFTConvolution:
@@ -96,8 +123,8 @@ class FFTConvolution:
         X = sp.rfft2(x, s)                                          # (S, f, N0, N1//2+1)
         Wc = sp.rfft2_reversed(w, s, (1, 1))                        # conj(W): (f', f, N0, N1//2+1)
         Y = spectral_product(X, Wc)                                 # (S, f', N0, N1//2+1)
-        rows = (numpy.arange(g.out_h) * g.stride_h - g.pad_h) % s[0]
-        cols = (numpy.arange(g.out_w) * g.stride_w - g.pad_w) % s[1]
+        rows = (-g.pad_h, g.stride_h, g.out_h)                      # y[i] = corr[i*s - p]
+        cols = (-g.pad_w, g.stride_w, g.out_w)
         return sp.irfft2_gather(Y, s, rows, cols), (sp, s, X, Wc)
 
     def backward_setup(self, saved, gy, g):
@@ -108,13 +135,13 @@ class FFTConvolution:
     def backward_input(self, ctx, g):
         sp, s, _, Wc, D = ctx
         conj_dX = spectral_product(D, Wc.swapaxes(0, 1))           # (S, f, ...)
-        rows = (-(numpy.arange(g.height) + g.pad_h)) % s[0]        # reversed: conj in frequency
-        cols = (-(numpy.arange(g.width) + g.pad_w)) % s[1]
+        rows = (-g.pad_h, -1, g.height)                            # dx[u] = conv[-(u + p)]: reversed
+        cols = (-g.pad_w, -1, g.width)
         return sp.irfft2_gather(conj_dX, s, rows, cols)
 
     def backward_weight(self, ctx, g):
         sp, s, X, _, D = ctx
         dW = spectral_product(D.swapaxes(0, 1), X.swapaxes(0, 1))  # (f', f, ...)
-        rows = (numpy.arange(g.kernel_h) - g.pad_h) % s[0]
-        cols = (numpy.arange(g.kernel_w) - g.pad_w) % s[1]
+        rows = (-g.pad_h, 1, g.kernel_h)                            # dw[a] = corr[a - p]
+        cols = (-g.pad_w, 1, g.kernel_w)
         return sp.irfft2_gather(dW, s, rows, cols)

@@ -71,3 +71,16 @@ def test_bias_and_dtype_kept(rng):
         assert y.dtype == numpy.float32 and y.data.flags.c_contiguous
         ref = conv2d_reference(x.data.astype(float), w.data.astype(float)) + numpy.arange(4)[:, None, None]
         numpy.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('start,step,count,n', [(0, 1, 5, 8), (-2, 1, 8, 9), (-3, -1, 7, 10), (0, -3, 4, 12),
+                                                (5, 2, 6, 11), (-1, 3, 3, 4), (0, -1, 1, 1)])
+def test_progression_runs_cover_the_modular_indices(start, step, count, n):
+    from minifft.conv.fft import progression_runs
+    a = numpy.arange(n) * 10
+    got = numpy.empty(count, int)
+    runs = list(progression_runs(start, step, count, n))
+    for dst, src in runs:
+        got[dst] = a[src]
+    numpy.testing.assert_array_equal(got, a[(start + step * numpy.arange(count)) % n])
+    assert len(runs) <= 1 + (count * abs(step) - 1) // n + 1

@@ -1,0 +1,332 @@
+"""Convolution layer benchmark: fprop, bprop and accGrad for fft, direct, auto (and PyTorch when
+importable) on the paper's layers, with operation counts, achieved GFLOP/s, the time floor from
+this machine's measured peaks, frequency-buffer memory, and where the FFT algorithm's time goes.
+
+    python benchmarks/conv_layers.py [--device cpu|cuda] [--suite paper|cpu|issue] [--scale F]
+                                     [--repeats R] [--out DIR] [--plot]
+
+Suites (layer = S, f, f', n, k):
+  paper  the paper's five layers at S = 128.
+  cpu    the paper's layers scaled to run in minutes on 2 cores: batch 128 -> 16 and channel counts
+         divided by 4 (the 3 input channels of the first layer stay 3), plus the six layers of the
+         convolution issue. Kernel and input sizes are the paper's, so the FFT-vs-direct trade-off
+         per output pixel is unchanged.
+  issue  only the six layers of the convolution issue.
+``--scale F`` multiplies the batch and channel counts of the chosen suite by F.
+Output: a Markdown table on stdout, results.json (and conv_figure3.png with --plot) in --out.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+from contextlib import contextmanager
+
+import numpy
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import minifft  # noqa: E402
+from minifft import backend, conv  # noqa: E402
+from minifft.conv import spectral  # noqa: E402
+from minifft.conv import fft as fft_algorithm  # noqa: E402
+from minifft.conv.geometry import ConvGeometry  # noqa: E402
+from _timing import median_seconds  # noqa: E402
+
+PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
+         (128, 384, 384, 16, 3)]
+ISSUE = [(32, 16, 32, 32, 3), (32, 16, 32, 32, 5), (32, 16, 32, 32, 9), (32, 32, 32, 64, 11),
+         (16, 64, 64, 32, 7), (64, 3, 64, 32, 5)]
+PASSES = ('fprop', 'bprop', 'accGrad')
+
+
+def suite_layers(name, scale):
+    if name == 'paper':
+        layers = PAPER
+    elif name == 'issue':
+        layers = ISSUE
+    else:
+        layers = [(S // 8, f if f == 3 else f // 4, fo // 4, n, k) for S, f, fo, n, k in PAPER] + ISSUE
+    return [(max(1, round(S * scale)), f if f == 3 else max(1, round(f * scale)), max(1, round(fo * scale)), n, k)
+            for S, f, fo, n, k in layers]
+
+
+# ---- operation counts (the paper's Table 1 quantities) -----------------------------------------------
+def rfft2_flops(n0, n1):
+    """Real 2-D FFT: half of the complex 5 N log2 N."""
+    return 2.5 * n0 * n1 * math.log2(n0 * n1)
+
+
+def op_counts(g, fft_shape):
+    """Floating-point operations per pass: direct (GEMM) and FFT split into transforms and products."""
+    S, f, fo = g.batch, g.in_channels, g.out_channels
+    direct = 2 * S * f * fo * g.out_h * g.out_w * g.kernel_h * g.kernel_w
+    t = rfft2_flops(*fft_shape)
+    bins = fft_shape[0] * (fft_shape[1] // 2 + 1)
+    product = 8 * S * f * fo * bins
+    transforms = {'fprop': (S * f + f * fo + S * fo) * t,   # x, w forward; y inverse
+                  'bprop': (S * fo + S * f) * t,             # gy forward (shared); dx inverse
+                  'accGrad': f * fo * t}                     # dw inverse (x and gy reused)
+    return {p: {'direct': direct, 'fft_transforms': transforms[p], 'fft_products': product} for p in PASSES}
+
+
+def frequency_bytes(g, fft_shape, itemsize):
+    """Bytes of spectra: kept from forward to backward (X, conj W), and the peak during backward."""
+    bins = fft_shape[0] * (fft_shape[1] // 2 + 1)
+    S, f, fo = g.batch, g.in_channels, g.out_channels
+    c = 2 * itemsize
+    kept = (S * f + fo * f) * bins * c
+    peak = kept + S * fo * bins * c + max(S * f, fo * f) * bins * c
+    return kept, peak
+
+
+# ---- machine peaks --------------------------------------------------------------------------------
+def machine_peaks(xp, device, dtype):
+    """GFLOP/s of a large GEMM and a large batched real 2-D FFT, timed in this run."""
+    n = 2048
+    a = xp.ones((n, n), dtype)
+    gemm = 2 * n ** 3 / median_seconds(lambda: a @ a, device, repeats=3)
+    batch = xp.ones((512, 64, 64), dtype)
+    fft = backend.fft_module(batch)
+    opts = backend.fft_options(batch)
+    fft_rate = 512 * rfft2_flops(64, 64) / median_seconds(lambda: fft.rfft2(batch, **opts), device, repeats=3)
+    return {'gemm_gflops': gemm / 1e9, 'fft_gflops': fft_rate / 1e9}
+
+
+# ---- timing one layer -----------------------------------------------------------------------------
+def time_algorithm(algorithm, x, w, gy, g, device, repeats):
+    saved = {}
+
+    def fprop():
+        saved['forward'] = algorithm.forward(x, w, g)[1]
+
+    def bprop():
+        saved['ctx'] = algorithm.backward_setup(saved['forward'], gy, g)
+        algorithm.backward_input(saved['ctx'], g)
+
+    def accgrad():
+        algorithm.backward_weight(saved['ctx'], g)
+
+    def step():
+        fprop()
+        bprop()
+        accgrad()
+    times = {p: median_seconds(fn, device, repeats) for p, fn in zip(PASSES, (fprop, bprop, accgrad))}
+    times['total'] = median_seconds(step, device, repeats)
+    return times
+
+
+@contextmanager
+def fft_breakdown(device):
+    """Time spent inside FFT calls and spectral products during the block; the rest is copies."""
+    spent = {'transforms': 0.0, 'products': 0.0}
+    real_fft_module, real_product = backend.fft_module, spectral.spectral_product
+    import time
+
+    def timed(fn, key):
+        def wrapper(*args, **kwargs):
+            backend.synchronize(device)
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            backend.synchronize(device)
+            spent[key] += time.perf_counter() - start
+            return out
+        return wrapper
+
+    class TimedFFT:
+        def __init__(self, module):
+            self.module = module
+
+        def __getattr__(self, name):
+            target = getattr(self.module, name)
+            return target if name == 'next_fast_len' else timed(target, 'transforms')
+
+    backend.fft_module = lambda a: TimedFFT(real_fft_module(a))
+    fft_algorithm.spectral_product = timed(real_product, 'products')
+    try:
+        yield spent
+    finally:
+        backend.fft_module = real_fft_module
+        fft_algorithm.spectral_product = real_product
+
+
+def fft_time_split(x, w, gy, g, device, repeats):
+    algorithm = conv.ALGORITHMS['fft']
+    runs = []
+    for _ in range(repeats):
+        with fft_breakdown(device) as spent:
+            total = median_seconds(lambda: run_step(algorithm, x, w, gy, g), device, repeats=1, warmup=0)
+        spent['copies'] = max(total - spent['transforms'] - spent['products'], 0.0)
+        runs.append({k: v / total for k, v in spent.items()})
+    return {k: float(numpy.median([r[k] for r in runs])) for k in runs[0]}
+
+
+def run_step(algorithm, x, w, gy, g):
+    _, saved = algorithm.forward(x, w, g)
+    ctx = algorithm.backward_setup(saved, gy, g)
+    algorithm.backward_input(ctx, g)
+    algorithm.backward_weight(ctx, g)
+
+
+def torch_times(x, w, gy, g, repeats):
+    """PyTorch's conv2d and its two gradient functions on the same arrays (CPU only)."""
+    try:
+        import torch
+        import torch.nn.grad
+    except ImportError:
+        return None
+    torch.set_num_threads(backend.cpu_workers())
+    tx, tw, tgy = (torch.from_numpy(numpy.ascontiguousarray(a)) for a in (x, w, gy))
+    kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w))
+    fns = {'fprop': lambda: torch.nn.functional.conv2d(tx, tw, **kw),
+           'bprop': lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw),
+           'accGrad': lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)}
+    times = {p: median_seconds(fn, 'cpu', repeats) for p, fn in fns.items()}
+    times['total'] = sum(times.values())
+    return times
+
+
+def bench_layer(layer, xp, device, dtype, repeats, with_torch):
+    S, f, fo, n, k = layer
+    g = ConvGeometry(S, f, fo, n, n, k, k)
+    rng = numpy.random.default_rng(0)
+    x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
+    w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
+    gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+    result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k'), layer))}
+    for name in ('fft', 'direct'):
+        result[name] = time_algorithm(conv.ALGORITHMS[name], x, w, gy, g, device, repeats)
+    conv.auto.reset()
+    choice = conv.auto.choose(g, x, w, conv.ALGORITHMS)
+    result['auto'] = dict(result[choice], choice=choice)
+    if with_torch and device == 'cpu':
+        result['torch'] = torch_times(x, w, gy, g, repeats)
+    shape = conv.FFTConvolution.transform_shape(g, backend.fft_module(x))
+    result['fft_size'] = list(shape)
+    result['ops'] = op_counts(g, shape)
+    result['freq_bytes_kept'], result['freq_bytes_peak'] = frequency_bytes(g, shape, numpy.dtype(dtype).itemsize)
+    result['fft_split'] = fft_time_split(x, w, gy, g, device, repeats)
+    return result
+
+
+# ---- report ---------------------------------------------------------------------------------------------
+def floors(result, peaks):
+    """Seconds each pass would take at the machine's measured peaks."""
+    out = {}
+    for p in PASSES:
+        ops = result['ops'][p]
+        out[p] = {'direct': ops['direct'] / (peaks['gemm_gflops'] * 1e9),
+                  'fft': ops['fft_transforms'] / (peaks['fft_gflops'] * 1e9)
+                  + ops['fft_products'] / (peaks['gemm_gflops'] * 1e9)}
+    return out
+
+
+def markdown(results, peaks, device):
+    ms = lambda s: f"{1e3 * s:.2f}"  # noqa: E731
+    lines = [f"Machine peaks on {device}: GEMM {peaks['gemm_gflops']:.1f} GFLOP/s, "
+             f"batched rfft2 {peaks['fft_gflops']:.1f} GFLOP/s", '',
+             "| S | f | f' | n | k | N | pass | fft ms | direct ms | auto | torch ms | fft/direct | "
+             "fft GFLOP/s | direct GFLOP/s | fft floor ms | direct floor ms |",
+             '|' + '---|' * 16]
+    for r in results:
+        L = r['layer']
+        fl = floors(r, peaks)
+        for p in PASSES + ('total',):
+            fft_t, dir_t = r['fft'][p], r['direct'][p]
+            torch_t = ms(r['torch'][p]) if r.get('torch') else '-'
+            if p == 'total':
+                gf = gd = ff = fd = ''
+            else:
+                o = r['ops'][p]
+                gf = f"{(o['fft_transforms'] + o['fft_products']) / fft_t / 1e9:.1f}"
+                gd = f"{o['direct'] / dir_t / 1e9:.1f}"
+                ff, fd = ms(fl[p]['fft']), ms(fl[p]['direct'])
+            lines.append(f"| {L['S']} | {L['f']} | {L[chr(102) + chr(39)]} | {L['n']} | {L['k']} | "
+                         f"{r['fft_size'][0]} | {p} | {ms(fft_t)} | {ms(dir_t)} | {r['auto']['choice']} | "
+                         f"{torch_t} | {fft_t / dir_t:.2f} | {gf} | {gd} | {ff} | {fd} |")
+    lines += ['', "FFT step time split (transforms include scipy's own zero-padding copy) and frequency "
+              "buffers:", '',
+              "| S | f | f' | n | k | transforms | products | copies | spectra kept MiB | peak MiB |",
+              '|' + '---|' * 10]
+    for r in results:
+        L, sp = r['layer'], r['fft_split']
+        lines.append(f"| {L['S']} | {L['f']} | {L[chr(102) + chr(39)]} | {L['n']} | {L['k']} | "
+                     f"{100 * sp['transforms']:.0f}% | {100 * sp['products']:.0f}% | {100 * sp['copies']:.0f}% | "
+                     f"{r['freq_bytes_kept'] / 2**20:.1f} | {r['freq_bytes_peak'] / 2**20:.1f} |")
+    return '\n'.join(lines)
+
+
+def figure3(xp, device, dtype, out_dir, repeats):
+    """Time per training step vs kernel size (n = 32) and vs input size (k = 5), like the paper's Fig. 3."""
+    sweeps = {'kernel size k (n=32)': [(16, 16, 16, 32, k) for k in (3, 5, 7, 9, 11, 13)],
+              'input size n (k=5)': [(16, 16, 16, n, 5) for n in (8, 16, 24, 32, 48, 64)]}
+    data = {}
+    for label, layers in sweeps.items():
+        data[label] = []
+        for layer in layers:
+            S, f, fo, n, k = layer
+            g = ConvGeometry(S, f, fo, n, n, k, k)
+            rng = numpy.random.default_rng(0)
+            x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
+            w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
+            gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+            point = {name: median_seconds(lambda a=conv.ALGORITHMS[name]: run_step(a, x, w, gy, g), device, repeats)
+                     for name in ('fft', 'direct')}
+            data[label].append({'layer': layer, **point})
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: figure data is in the JSON only")
+        return data
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (label, points) in zip(axes, data.items()):
+        xs = [p['layer'][4] if label.startswith('kernel') else p['layer'][3] for p in points]
+        for name in ('fft', 'direct'):
+            ax.plot(xs, [1e3 * p[name] for p in points], 'o-', label=name)
+        ax.set_xlabel(label)
+        ax.set_ylabel('ms per training step (S=f=f\'=16)')
+        ax.legend()
+    fig.suptitle(f"minifft conv2d on {device}")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, 'conv_figure3.png'), dpi=100)
+    return data
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--suite', choices=['paper', 'cpu', 'issue'], default='cpu')
+    parser.add_argument('--scale', type=float, default=1.0)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--dtype', choices=['float32', 'float64'], default='float32')
+    parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
+    parser.add_argument('--plot', action='store_true', help="also sweep k and n and draw Figure 3")
+    parser.add_argument('--no-torch', action='store_true')
+    args = parser.parse_args(argv)
+
+    backend.require_device(args.device)
+    xp = backend.array_module_for(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    peaks = machine_peaks(xp, args.device, args.dtype)
+    results = []
+    for layer in suite_layers(args.suite, args.scale):
+        results.append(bench_layer(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))
+        r = results[-1]
+        print(f"# {layer}: fft {1e3 * r['fft']['total']:.1f} ms, direct {1e3 * r['direct']['total']:.1f} ms, "
+              f"ratio {r['fft']['total'] / r['direct']['total']:.2f}", file=sys.stderr, flush=True)
+    print(markdown(results, peaks, args.device))
+    report = {'machine': {'device': args.device, 'platform': platform.platform(), 'cpus': backend.cpu_workers(),
+                          'numpy': numpy.__version__, 'minifft': minifft.__version__, **peaks},
+              'suite': args.suite, 'scale': args.scale, 'dtype': args.dtype, 'layers': results}
+    if args.plot:
+        report['figure3'] = figure3(xp, args.device, args.dtype, args.out, args.repeats)
+    with open(os.path.join(args.out, f'conv_layers_{args.device}_{args.suite}.json'), 'w') as f:
+        json.dump(report, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
