@@ -153,8 +153,11 @@ def synchronize(device=None):
         cupy.cuda.get_current_stream().synchronize()
 
 
-def set_fft_plan_cache_size(size):
-    """Size of cuFFT's per-device plan cache (plans kept for reuse across steps)."""
-    if cupy is None:
+def reserve_fft_plans(count):
+    """Grow cuFFT's plan cache (CuPy's, per device) to hold at least ``count`` plans, so plans made
+    in the first training step are reused in every later one. A no-op without a usable GPU."""
+    if cupy is None or not cuda_available():
         return
-    cupy.fft.config.get_plan_cache().set_size(size)
+    cache = cupy.fft.config.get_plan_cache()
+    if cache.get_size() < count:
+        cache.set_size(count)

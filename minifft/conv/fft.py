@@ -22,6 +22,11 @@ Two choices keep copies and conjugations off the hot path:
 Spectra are stored bins-first on the CPU (so the product is one BLAS batched matmul with no
 transposes: the transpose rides on the copy scipy makes to pad) and bins-last on the GPU (so the
 RawKernel's loads coalesce). Only the three helpers of _Spectra know which.
+
+cuFFT plans: every transform goes through _Spectra._transform, which records its (function,
+shape, strides, dtype, arguments) key and grows CuPy's plan cache to hold them all, so after the
+first step a whole network's plans stay resident and none is rebuilt (CuPy's default cache keeps
+only 16, fewer than two layers need: up to 9 per layer).
 """
 import numpy
 
@@ -52,6 +57,9 @@ def progression_runs(start, step, count, n):
         i += length
 
 
+PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
+
+
 class _Spectra:
     """Forward and inverse 2-D real transforms over the last two logical axes of (A, B, H, W)."""
 
@@ -61,12 +69,19 @@ class _Spectra:
         self.options = backend.fft_options(like)
         self.bins_first = self.xp is numpy  # BLAS wants bins outermost; the GPU kernel innermost
 
+    def _transform(self, name, a, **kwargs):
+        key = (name, a.shape, a.strides, a.dtype.str, tuple(sorted(kwargs.items())))
+        if key not in PLAN_KEYS:
+            PLAN_KEYS.add(key)
+            backend.reserve_fft_plans(len(PLAN_KEYS))
+        return getattr(self.fft, name)(a, **kwargs, **self.options)
+
     def rfft2(self, a, s):
         """Spectrum (A, B, N0, N1//2+1) of real a (A, B, H, W) zero-padded to s at offset 0."""
         if self.bins_first:
-            spectrum = self.fft.rfft2(a.transpose(2, 3, 0, 1), s=s, axes=(0, 1), **self.options)
+            spectrum = self._transform('rfft2', a.transpose(2, 3, 0, 1), s=tuple(s), axes=(0, 1))
             return spectrum.transpose(2, 3, 0, 1)
-        return self.fft.rfft2(a, s=s, axes=(2, 3), **self.options)
+        return self._transform('rfft2', a, s=tuple(s), axes=(2, 3))
 
     def rfft2_reversed(self, a, s, step):
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
@@ -80,8 +95,7 @@ class _Spectra:
         for src_r, dst_r in progression_runs(0, -step[0], h, s[0]):
             for src_c, dst_c in progression_runs(0, -step[1], w, s[1]):
                 view[:, :, dst_r, dst_c] = a[:, :, src_r, src_c]
-        axes = (0, 1) if self.bins_first else (2, 3)
-        spectrum = self.fft.rfft2(buffer, axes=axes, **self.options)
+        spectrum = self._transform('rfft2', buffer, axes=(0, 1) if self.bins_first else (2, 3))
         return spectrum.transpose(2, 3, 0, 1) if self.bins_first else spectrum
 
     def irfft2_gather(self, spectrum, s, rows, cols):
@@ -91,16 +105,16 @@ class _Spectra:
         H then W, so the second (real) stage runs only on the rows that are kept.
         """
         if self.bins_first:
-            full = self.fft.ifft(spectrum.transpose(2, 3, 0, 1), axis=0, **self.options)
+            full = self._transform('ifft', spectrum.transpose(2, 3, 0, 1), axis=0)
             full = full.transpose(2, 3, 0, 1)                          # logical (A, B, N0, N1//2+1)
         else:
-            full = self.fft.ifft(spectrum, axis=2, **self.options)
+            full = self._transform('ifft', spectrum, axis=2)
         row_runs = list(progression_runs(*rows, s[0]))
         if len(row_runs) == 1:
             half = full[:, :, row_runs[0][1]]                          # a view: no copy
         else:
             half = self.xp.concatenate([full[:, :, dst] for _, dst in row_runs], axis=2)
-        real = self.fft.irfft(half, n=s[1], axis=-1, **self.options)   # (A, B, rows, N1)
+        real = self._transform('irfft', half, n=s[1], axis=-1)        # (A, B, rows, N1)
         out = self.xp.empty(real.shape[:3] + (cols[2],), real.dtype)
         for dst, src in progression_runs(*cols, s[1]):
             out[..., dst] = real[..., src]
