@@ -38,16 +38,27 @@ def save(path, model, optimizer=None, **metadata):
         raise
 
 
-def load(path, model, optimizer=None):
-    """Restore ``model`` (and ``optimizer``) from ``path``; return the saved metadata dict."""
+def _read(path, names=None):
+    """The arrays of checkpoint ``path`` (only ``names`` if given) and its parsed 'meta' entry."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load: no checkpoint file at {path}")
     try:
         with numpy.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+            arrays = {k: f[k] for k in f.files if names is None or k in names}
         meta = json.loads(arrays.pop('meta').tobytes().decode())
     except (ValueError, KeyError, OSError) as error:
         raise ValueError(f"load: {path} is not a minifft checkpoint ({error})") from error
+    return arrays, meta
+
+
+def metadata(path):
+    """The metadata saved with a checkpoint, without loading its arrays into a model."""
+    return _read(path, names=('meta',))[1]['metadata']
+
+
+def load(path, model, optimizer=None):
+    """Restore ``model`` (and ``optimizer``) from ``path``; return the saved metadata dict."""
+    arrays, meta = _read(path)
     prefix = 'model/'
     model.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
     if optimizer is not None:

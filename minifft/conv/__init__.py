@@ -4,6 +4,7 @@ Each algorithm implements ``forward(x, w, g) -> (y, saved)``, ``backward_setup(s
 ``backward_input(ctx, g)`` and ``backward_weight(ctx, g)`` on raw arrays; backward is split so the
 FFT algorithm transforms gy once for both gradients and the profiler can time each pass.
 """
+import contextlib
 import os
 
 from . import auto, profiler
@@ -36,6 +37,17 @@ def set_default_algorithm(name):
     """Switch every convolution that names no algorithm (all layers built with algo=None)."""
     global _default_algorithm
     _default_algorithm = check_algorithm_name('set_default_algorithm', name)
+
+
+@contextlib.contextmanager
+def using(name):
+    """Within this block, convolutions that name no algorithm use ``name``."""
+    previous = default_algorithm()
+    set_default_algorithm(name)
+    try:
+        yield
+    finally:
+        set_default_algorithm(previous)
 
 
 def select(name, g, x, w):

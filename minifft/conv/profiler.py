@@ -40,24 +40,24 @@ def timed(layer, pass_name, algorithm, like):
         yield
     finally:
         backend.synchronize(device)
-        record = _records.setdefault(layer, {'algorithm': algorithm, 'calls': 0,
-                                             **{p: 0.0 for p in PASSES}})
-        record['algorithm'] = algorithm
+        record = _records.setdefault(layer, {'algorithms': [], 'calls': 0, **{p: 0.0 for p in PASSES}})
+        if algorithm not in record['algorithms']:  # auto may pick differently for another batch size
+            record['algorithms'].append(algorithm)
         record[pass_name] += time.perf_counter() - start
         if pass_name == 'fprop':
             record['calls'] += 1
 
 
 def report():
-    """{layer: {'algorithm', 'calls', 'fprop', 'bprop', 'accGrad'}} with times in seconds."""
-    return OrderedDict((k, dict(v)) for k, v in _records.items())
+    """{layer: {'algorithms', 'calls', 'fprop', 'bprop', 'accGrad'}} with times in seconds."""
+    return OrderedDict((k, dict(v, algorithms=list(v['algorithms']))) for k, v in _records.items())
 
 
 def format_report():
     """The report as an aligned text table, milliseconds per call."""
-    lines = [f"{'layer':<44} {'algo':>6} {'calls':>6} {'fprop ms':>9} {'bprop ms':>9} {'accGrad ms':>10}"]
+    lines = [f"{'layer':<44} {'algo':>11} {'calls':>6} {'fprop ms':>9} {'bprop ms':>9} {'accGrad ms':>10}"]
     for layer, r in _records.items():
         n = max(r['calls'], 1)
-        lines.append(f"{layer:<44} {r['algorithm']:>6} {r['calls']:>6} {1e3 * r['fprop'] / n:>9.2f} "
+        lines.append(f"{layer:<44} {'/'.join(r['algorithms']):>11} {r['calls']:>6} {1e3 * r['fprop'] / n:>9.2f} "
                      f"{1e3 * r['bprop'] / n:>9.2f} {1e3 * r['accGrad'] / n:>10.2f}")
     return '\n'.join(lines)

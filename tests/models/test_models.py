@@ -1,0 +1,24 @@
+import numpy
+import pytest
+
+import minifft
+import models
+
+
+@pytest.mark.parametrize('name,shape', [('lenet', (1, 28, 28)), ('lenet', (1, 32, 32)), ('cifar', (3, 32, 32)),
+                                        ('small', (3, 32, 32)), ('linear', (3, 32, 32))])
+def test_models_build_and_run(name, shape):
+    model = models.build(name, shape, 10)
+    y = model(minifft.tensor(numpy.zeros((2,) + shape, numpy.float32)))
+    assert y.shape == (2, 10)
+
+
+def test_every_convolution_follows_the_one_setting():
+    model = models.build('cifar', (3, 32, 32), 10)
+    convs = [m for m in model.modules() if isinstance(m, minifft.nn.Conv2d)]
+    assert len(convs) == 3 and all(m.algo is None for m in convs)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cifar'"):
+        models.build('vgg', (3, 32, 32), 10)

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Train a convolutional network with minifft.
+
+    python train.py                                   # small CNN on the built-in shapes data
+    python train.py --dataset mnist --data-dir DIR    # LeNet-5 on MNIST's IDX files
+    python train.py --conv direct                     # the same, with direct convolution
+    python train.py --compare                         # fft vs direct from the same weights
+    python train.py --resume runs/checkpoint.npz      # continue exactly where a run stopped
+
+Prints a progress bar per epoch, a line per epoch with train/test loss and accuracy, and at the end
+the convolution time per layer and pass (fprop / bprop / accGrad) and what --conv auto chose.
+Writes metrics.json and checkpoint.npz (after every epoch, atomically) to --out.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy
+from tqdm import tqdm
+
+import datasets
+import minifft
+import models
+from minifft import backend, conv, optim
+from minifft import functions as F
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Train a CNN with minifft (FFT convolution after Mathieu et al. 2014).")
+    p.add_argument('--model', choices=sorted(models.MODELS), help="default: the dataset's usual model")
+    p.add_argument('--dataset', choices=datasets.NAMES, default='shapes')
+    p.add_argument('--data-dir', help="directory with the MNIST IDX files or cifar-10-batches-py")
+    p.add_argument('--epochs', type=int, default=6)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--lr', type=float, default=0.05)
+    p.add_argument('--momentum', type=float, default=0.9)
+    p.add_argument('--weight-decay', type=float, default=5e-4)
+    p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine')
+    p.add_argument('--conv', choices=conv.ALGORITHM_NAMES, default='auto', help="convolution algorithm")
+    p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--checkpoint', help="where to save after every epoch (default: OUT/checkpoint.npz)")
+    p.add_argument('--resume', help="checkpoint to continue from")
+    p.add_argument('--eval-only', action='store_true', help="evaluate the --resume/--checkpoint model and stop")
+    p.add_argument('--out', default='runs', help="directory for metrics.json and the checkpoint")
+    p.add_argument('--quiet', action='store_true', help="no progress bars")
+    p.add_argument('--compare', action='store_true', help="train with fft and with direct from the same "
+                                                          "weights and compare losses and time per step")
+    p.add_argument('--compare-steps', type=int, default=20)
+    p.add_argument('--limit', type=int, help="use only the first LIMIT train and test images")
+    args = p.parse_args(argv)
+    for name in ('epochs', 'batch_size', 'compare_steps'):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        p.error("--lr must be positive")
+    args.model = args.model or models.default_model(args.dataset)
+    args.checkpoint = args.checkpoint or os.path.join(args.out, 'checkpoint.npz')
+    return args
+
+
+# ---- pieces ---------------------------------------------------------------------------------------
+def make_loaders(data, args, device):
+    mean, std = datasets.channel_stats(data.train[0])
+    common = dict(batch_size=args.batch_size, seed=args.seed, mean=mean, std=std, device=device)
+    train = datasets.DataLoader(*data.train, shuffle=True, drop_last=len(data.train[0]) >= args.batch_size,
+                                augment=data.augment, **common)
+    test = datasets.DataLoader(*data.test, **common)
+    return train, test
+
+
+def build_model(args, data, device):
+    minifft.manual_seed(args.seed)
+    model = models.build(args.model, data.input_shape, data.num_classes).to(device)
+    for name, module in model.named_modules():
+        if isinstance(module, minifft.nn.Conv2d):
+            module.label = name  # profiler rows carry the layer's name
+    return model
+
+
+def build_optimizer(model, args):
+    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                    nesterov=args.momentum > 0)
+    schedule = {'none': None,
+                'step': lambda: optim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1),
+                'cosine': lambda: optim.CosineAnnealingLR(opt, T_max=args.epochs)}[args.schedule]
+    return opt, schedule() if schedule else None
+
+
+def accuracy(logits, labels):
+    return float((logits.numpy().argmax(1) == labels.numpy()).mean())
+
+
+def train_step(model, opt, x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    value = loss.item()
+    if not math.isfinite(value):  # stop before the bad gradient reaches the weights
+        raise NonFiniteLoss(f"loss became {value}")
+    logits = loss.creator.inputs[0]
+    loss.backward()
+    opt.step()
+    return value, accuracy(logits, y)
+
+
+def evaluate(model, loader):
+    model.eval()
+    total_loss = correct = count = 0
+    with minifft.no_grad():
+        for x, y in loader:
+            logits = model(x)
+            n = len(y)
+            total_loss += F.cross_entropy(logits, y).item() * n
+            correct += accuracy(logits, y) * n
+            count += n
+    model.train()
+    return total_loss / count, correct / count
+
+
+def train_epoch(model, opt, loader, epoch, args):
+    model.train()
+    loss_sum = acc_sum = seen = 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.quiet, leave=False,
+               dynamic_ncols=True, file=sys.stdout)
+    for x, y in bar:
+        loss, acc = train_step(model, opt, x, y)
+        n = len(y)
+        loss_sum, acc_sum, seen = loss_sum + loss * n, acc_sum + acc * n, seen + n
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * acc_sum / seen:.1f}%",
+                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    seconds = time.perf_counter() - start
+    return {'train_loss': loss_sum / seen, 'train_acc': acc_sum / seen, 'seconds': seconds,
+            'images_per_second': seen / seconds}
+
+
+def save_checkpoint(path, model, opt, schedule, epoch, history, args):
+    minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
+                 schedule=schedule.state_dict() if schedule else None,
+                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed})
+
+
+def load_checkpoint(path, model, opt, schedule, args):
+    run = minifft.serialization.metadata(path).get('run', {})
+    if run.get('model') != args.model or run.get('dataset') != args.dataset:
+        raise SystemExit(f"error: {path} was trained as --model {run.get('model')} --dataset "
+                         f"{run.get('dataset')}, not --model {args.model} --dataset {args.dataset}")
+    meta = minifft.load(path, model, opt)
+    minifft.random.set_state(meta['rng'])
+    if schedule and meta.get('schedule'):
+        schedule.load_state_dict(meta['schedule'])
+    return meta['epoch'], meta['history']
+
+
+def write_metrics(args, payload):
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, 'metrics.json')
+    with open(path, 'w') as f:
+        json.dump(payload, f, indent=1)
+    return path
+
+
+# ---- modes ----------------------------------------------------------------------------------------
+def compare(args, data, device):
+    """Same initial weights, same batches: fft and direct side by side."""
+    runs = {}
+    for algo in ('fft', 'direct'):
+        model = build_model(args, data, device)
+        opt, _ = build_optimizer(model, args)
+        train_loader, _ = make_loaders(data, args, device)
+        losses, times = [], []
+        minifft.manual_seed(args.seed)
+        with conv.using(algo):
+            while len(losses) < args.compare_steps:
+                for x, y in train_loader:
+                    backend.synchronize(device)
+                    start = time.perf_counter()
+                    losses.append(train_step(model, opt, x, y)[0])
+                    backend.synchronize(device)
+                    times.append(time.perf_counter() - start)
+                    if len(losses) == args.compare_steps:
+                        break
+                train_loader.set_epoch(train_loader.epoch + 1)
+        runs[algo] = {'losses': losses, 'step_seconds': times}
+    print(f"{'step':>5} {'loss fft':>12} {'loss direct':>12} {'rel diff':>10}")
+    worst = 0.0
+    for i, (a, b) in enumerate(zip(runs['fft']['losses'], runs['direct']['losses'])):
+        rel = abs(a - b) / max(abs(b), 1e-12)
+        worst = max(worst, rel)
+        print(f"{i + 1:>5} {a:>12.6f} {b:>12.6f} {rel:>10.2e}")
+    # first steps include plan creation and allocation warm-up: report the median of the rest
+    step = {k: float(numpy.median(v['step_seconds'][1:] or v['step_seconds'])) for k, v in runs.items()}
+    print(f"time per step: fft {1e3 * step['fft']:.1f} ms, direct {1e3 * step['direct']:.1f} ms, "
+          f"fft/direct {step['fft'] / step['direct']:.2f}")
+    tolerance = 1e-3  # float32 rounding differs between the algorithms and grows over SGD steps
+    agree = worst <= tolerance
+    print(f"losses {'agree' if agree else 'DISAGREE'}: largest relative difference {worst:.2e} "
+          f"(tolerance {tolerance:.0e})")
+    write_metrics(args, {'mode': 'compare', 'args': vars(args), 'runs': runs, 'median_step_seconds': step,
+                         'max_relative_difference': worst, 'agree': agree})
+    return 0 if agree else 1
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    backend.set_default_device(args.device)
+    device = backend.default_device()
+    conv.set_default_algorithm(args.conv)
+    try:
+        data = datasets.load(args.dataset, args.data_dir, seed=args.seed, limit=args.limit)
+    except datasets.DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    say = (lambda *a: None) if args.quiet else print
+    print(f"minifft {minifft.__version__}: {args.model} on {args.dataset} ({len(data.train[0])} train / "
+          f"{len(data.test[0])} test images {data.input_shape}), device {device}, conv {args.conv}")
+    if args.compare:
+        return compare(args, data, device)
+
+    model = build_model(args, data, device)
+    opt, schedule = build_optimizer(model, args)
+    train_loader, test_loader = make_loaders(data, args, device)
+    start_epoch, history = 0, []
+    source = args.resume or (args.checkpoint if args.eval_only else None)
+    if source:
+        if not os.path.isfile(source):
+            print(f"error: no checkpoint at {source}", file=sys.stderr)
+            return 2
+        start_epoch, history = load_checkpoint(source, model, opt, schedule, args)
+        say(f"resumed from {source} after epoch {start_epoch}")
+    if args.eval_only:
+        test_loss, test_acc = evaluate(model, test_loader)
+        print(f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%")
+        write_metrics(args, {'mode': 'eval', 'args': vars(args), 'test_loss': test_loss, 'test_acc': test_acc})
+        return 0
+
+    conv.profiler.reset()
+    conv.profiler.enable()
+    say(f"{sum(p.size for p in model.parameters())} parameters")
+    for epoch in range(start_epoch, args.epochs):
+        train_loader.set_epoch(epoch)
+        try:
+            stats = train_epoch(model, opt, train_loader, epoch, args)
+        except NonFiniteLoss as error:
+            print(f"error: {error} in epoch {epoch + 1}; training stopped. The last good checkpoint "
+                  f"({'epoch ' + str(epoch) if epoch else 'none yet'}) is kept at {args.checkpoint}; "
+                  f"try a smaller --lr.", file=sys.stderr)
+            return 3
+        stats['test_loss'], stats['test_acc'] = evaluate(model, test_loader)
+        stats.update(epoch=epoch + 1, lr=opt.lr)
+        history.append(stats)
+        print(f"epoch {epoch + 1}/{args.epochs}  train loss {stats['train_loss']:.4f} acc "
+              f"{100 * stats['train_acc']:.1f}%  test loss {stats['test_loss']:.4f} acc "
+              f"{100 * stats['test_acc']:.1f}%  lr {opt.lr:.4g}  {stats['seconds']:.1f}s "
+              f"({stats['images_per_second']:.0f} img/s)", flush=True)
+        if schedule:
+            schedule.step()
+        save_checkpoint(args.checkpoint, model, opt, schedule, epoch + 1, history, args)
+
+    print("\nconvolution time per layer (ms per call):")
+    print(conv.profiler.format_report())
+    print("\nconv algorithm choices (auto):")
+    print(conv.auto_report())
+    path = write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
+                                'conv_profile': conv.profiler.report(), 'auto_decisions': conv.auto.report()})
+    say(f"\nmetrics: {path}\ncheckpoint: {args.checkpoint}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
