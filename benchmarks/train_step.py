@@ -1,0 +1,72 @@
+"""Whole-network training step time for every model in models/, with fft, direct and auto.
+
+    python benchmarks/train_step.py [--device cpu|cuda] [--batch-size 64] [--repeats 5] [--models ...]
+
+One step = forward, cross-entropy, backward and an SGD update, on random inputs of the model's
+usual shape. Prints a Markdown table with the median step time per algorithm and the ratios
+fft/direct and auto/direct measured in this run, and what auto chose per layer.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import minifft  # noqa: E402
+import models  # noqa: E402
+from minifft import backend, conv, optim  # noqa: E402
+from minifft import functions as F  # noqa: E402
+from _timing import median_seconds  # noqa: E402
+
+INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32)}
+
+
+def step_seconds(name, algo, batch, device, repeats):
+    minifft.manual_seed(0)
+    model = models.build(name, INPUTS[name], 10).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = numpy.random.default_rng(0)
+    x = minifft.tensor(rng.standard_normal((batch,) + INPUTS[name]).astype(numpy.float32), device=device)
+    y = minifft.tensor(rng.integers(0, 10, batch), device=device)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    with conv.using(algo):
+        return median_seconds(step, device, repeats, warmup=2)  # warm-up includes auto's timing
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--models', nargs='+', default=sorted(INPUTS), choices=sorted(INPUTS))
+    parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
+    args = parser.parse_args(argv)
+    backend.require_device(args.device)
+    rows = []
+    print(f"| model | batch | fft ms | direct ms | auto ms | fft/direct | auto/direct |\n|---|---|---|---|---|---|---|")
+    for name in args.models:
+        conv.auto.reset()
+        t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats)
+             for algo in ('fft', 'direct', 'auto')}
+        choices = [f"{r['layer']} -> {r['choice']}" for r in conv.auto.report()]
+        rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices})
+        print(f"| {name} | {args.batch_size} | {1e3 * t['fft']:.1f} | {1e3 * t['direct']:.1f} | "
+              f"{1e3 * t['auto']:.1f} | {t['fft'] / t['direct']:.2f} | {t['auto'] / t['direct']:.2f} |", flush=True)
+    print()
+    for row in rows:
+        print(f"auto on {row['model']}: " + '; '.join(row['auto_choices']))
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f'train_step_{args.device}.json'), 'w') as f:
+        json.dump({'device': args.device, 'cpus': backend.cpu_workers(), 'rows': rows}, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
