@@ -12,6 +12,8 @@ Suites (layer = S, f, f', n, k):
          convolution issue. Kernel and input sizes are the paper's, so the FFT-vs-direct trade-off
          per output pixel is unchanged.
   issue  only the six layers of the convolution issue.
+  stride the layer (S, f, f', n, k) = (32, 32, 32, 64, 11) at stride 1, 2 and 4: polyphase fft,
+         stride-1-then-subsample fft, direct, and whether auto picked the fastest.
 ``--scale F`` multiplies the batch and channel counts of the chosen suite by F.
 Output: a Markdown table on stdout, results.json (and conv_figure3.png with --plot) in --out.
 """
@@ -296,10 +298,37 @@ def figure3(xp, device, dtype, out_dir, repeats):
     return data
 
 
+def stride_suite(xp, device, dtype, repeats):
+    """Polyphase vs stride-1-then-subsample vs direct across strides, and auto's pick."""
+    candidates = {'fft (polyphase)': conv.ALGORITHMS['fft'],
+                  'fft (stride 1, subsample)': fft_algorithm.FFTConvolution(polyphase=False),
+                  'direct': conv.ALGORITHMS['direct']}
+    lines = ["| S | f | f' | n | k | s | " + ' | '.join(f"{c} ms" for c in candidates) +
+             " | subsample/polyphase | auto picks | fastest |", '|' + '---|' * (10 + len(candidates))]
+    rows = []
+    rng = numpy.random.default_rng(0)
+    S, f, fo, n, k = 32, 32, 32, 64, 11
+    for stride in (1, 2, 4):
+        g = ConvGeometry(S, f, fo, n, n, k, k, stride, stride)
+        x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
+        w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
+        gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+        t = {c: median_seconds(lambda a=a: run_step(a, x, w, gy, g), device, repeats) for c, a in candidates.items()}
+        conv.auto.reset()
+        pick = conv.auto.choose(g, x, w, conv.ALGORITHMS)
+        fastest = 'fft' if t['fft (polyphase)'] < t['direct'] else 'direct'
+        rows.append({'stride': stride, 'seconds': t, 'auto': pick, 'fastest': fastest})
+        lines.append(f"| {S} | {f} | {fo} | {n} | {k} | {stride} | " +
+                     ' | '.join(f"{1e3 * v:.1f}" for v in t.values()) +
+                     f" | {t['fft (stride 1, subsample)'] / t['fft (polyphase)']:.2f} | {pick} | {fastest} |")
+    print('\n'.join(lines))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument('--suite', choices=['paper', 'cpu', 'issue'], default='cpu')
+    parser.add_argument('--suite', choices=['paper', 'cpu', 'issue', 'stride'], default='cpu')
     parser.add_argument('--scale', type=float, default=1.0)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--dtype', choices=['float32', 'float64'], default='float32')
@@ -311,6 +340,11 @@ def main(argv=None):
     backend.require_device(args.device)
     xp = backend.array_module_for(args.device)
     os.makedirs(args.out, exist_ok=True)
+    if args.suite == 'stride':
+        rows = stride_suite(xp, args.device, args.dtype, args.repeats)
+        with open(os.path.join(args.out, f'conv_layers_{args.device}_stride.json'), 'w') as f:
+            json.dump({'suite': 'stride', 'dtype': args.dtype, 'rows': rows}, f, indent=1)
+        return
     peaks = machine_peaks(xp, args.device, args.dtype)
     results = []
     for layer in suite_layers(args.suite, args.scale):

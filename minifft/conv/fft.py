@@ -31,6 +31,7 @@ only 16, fewer than two layers need: up to 9 per layer).
 import numpy
 
 from .. import backend
+from .polyphase import Polyphase
 from .spectral import spectral_product
 
 
@@ -122,9 +123,19 @@ class _Spectra:
 
 
 class FFTConvolution:
-    """algo='fft': x and w transformed once in forward, gy once in backward."""
+    """algo='fft': x and w transformed once in forward, gy once in backward.
+
+    Strided layers go through their polyphase decomposition (polyphase.py) and never compute the
+    stride-1 output; ``polyphase=False`` keeps the stride-1-then-subsample path, for comparison.
+    """
 
     name = 'fft'
+
+    def __init__(self, polyphase=True):
+        self.polyphase = Polyphase(self) if polyphase else None
+
+    def _strided(self, g):
+        return self.polyphase is not None and (g.stride_h > 1 or g.stride_w > 1)
 
     @staticmethod
     def transform_shape(g, fft_module):
@@ -132,6 +143,8 @@ class FFTConvolution:
                 transform_size(g.width, g.kernel_w, g.pad_w, fft_module))
 
     def forward(self, x, w, g):
+        if self._strided(g):
+            return self.polyphase.forward(x, w, g)
         sp = _Spectra(x)
         s = self.transform_shape(g, sp.fft)
         X = sp.rfft2(x, s)                                          # (S, f, N0, N1//2+1)
@@ -142,11 +155,15 @@ class FFTConvolution:
         return sp.irfft2_gather(Y, s, rows, cols), (sp, s, X, Wc)
 
     def backward_setup(self, saved, gy, g):
+        if self._strided(g):
+            return self.polyphase.backward_setup(saved, gy, g)
         sp, s, X, Wc = saved
         D = sp.rfft2_reversed(gy, s, (g.stride_h, g.stride_w))      # conj(dY): (S, f', ...)
         return sp, s, X, Wc, D
 
     def backward_input(self, ctx, g):
+        if self._strided(g):
+            return self.polyphase.backward_input(ctx, g)
         sp, s, _, Wc, D = ctx
         conj_dX = spectral_product(D, Wc.swapaxes(0, 1))           # (S, f, ...)
         rows = (-g.pad_h, -1, g.height)                            # dx[u] = conv[-(u + p)]: reversed
@@ -154,6 +171,8 @@ class FFTConvolution:
         return sp.irfft2_gather(conj_dX, s, rows, cols)
 
     def backward_weight(self, ctx, g):
+        if self._strided(g):
+            return self.polyphase.backward_weight(ctx, g)
         sp, s, X, _, D = ctx
         dW = spectral_product(D.swapaxes(0, 1), X.swapaxes(0, 1))  # (f', f, ...)
         rows = (-g.pad_h, 1, g.kernel_h)                            # dw[a] = corr[a - p]
