@@ -41,13 +41,13 @@ def _step_seconds(algorithm, x, w, gy, g, repeats=2):
 
 def cost_model(g, fft_shape):
     """Estimated relative cost of a training step for each algorithm (smaller is faster)."""
-    S, f, fo = g.batch, g.in_channels, g.out_channels
-    direct = 3 * 2 * S * f * fo * g.out_h * g.out_w * g.kernel_h * g.kernel_w
+    S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
+    direct = 3 * 2 * S * fg * fo * g.out_h * g.out_w * g.kernel_h * g.kernel_w
     n0, n1 = fft_shape
     bins = n0 * (n1 // 2 + 1)
-    transforms = 2 * (S * f + f * fo + S * fo)           # 3 forward + 3 inverse transform sets
+    transforms = 2 * (S * f + fg * fo + S * fo)          # 3 forward + 3 inverse transform sets
     fft_flops = transforms * 2.5 * n0 * n1 * math.log2(n0 * n1)
-    spectral_flops = 3 * 8 * S * f * fo * bins
+    spectral_flops = 3 * 8 * S * fg * fo * bins
     return {'direct': direct / RATE_GEMM,
             'fft': fft_flops / RATE_FFT + spectral_flops / RATE_SPECTRAL}
 

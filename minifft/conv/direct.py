@@ -12,7 +12,8 @@ def _offsets(g):
 
 
 class DirectConvolution:
-    """algo='direct'. Columns are laid out (f, kh, kw, S, oh, ow) so each copy moves whole rows."""
+    """algo='direct'. Columns are laid out (f, kh, kw, S, oh, ow) so each copy moves whole rows;
+    with channel groups they split into (G, f/G*kh*kw, S*oh*ow) and the GEMMs run batched."""
 
     name = 'direct'
 
@@ -25,19 +26,20 @@ class DirectConvolution:
         cols = xp.empty((f, g.kernel_h, g.kernel_w, S, g.out_h, g.out_w), x.dtype)
         for a, b, window in _offsets(g):
             cols[:, a, b] = xpad[(slice(None), slice(None)) + window]
-        cols = cols.reshape(f * g.kernel_h * g.kernel_w, -1)
-        y = w.reshape(g.out_channels, -1) @ cols                   # (f', S*oh*ow)
+        cols = cols.reshape(g.groups, g.group_in * g.kernel_h * g.kernel_w, -1)
+        y = w.reshape(g.groups, g.group_out, -1) @ cols            # (G, f'/G, S*oh*ow)
         y = y.reshape(g.out_channels, S, g.out_h, g.out_w).transpose(1, 0, 2, 3)
         return xp.ascontiguousarray(y), (cols, w)
 
     def backward_setup(self, saved, gy, g):
         cols, w = saved
-        return cols, w, gy.transpose(1, 0, 2, 3).reshape(g.out_channels, -1)   # (f', S*oh*ow)
+        return cols, w, gy.transpose(1, 0, 2, 3).reshape(g.groups, g.group_out, -1)  # (G, f'/G, S*oh*ow)
 
     def backward_input(self, ctx, g):
         _, w, gy = ctx
         xp = get_array_module(gy)
-        gcols = (w.reshape(g.out_channels, -1).T @ gy).reshape(
+        w = w.reshape(g.groups, g.group_out, -1)
+        gcols = (w.swapaxes(1, 2) @ gy).reshape(
             g.in_channels, g.kernel_h, g.kernel_w, g.batch, g.out_h, g.out_w)
         gxpad = xp.zeros((g.in_channels, g.batch, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), gy.dtype)
         for a, b, window in _offsets(g):  # col2im: overlapping windows add up
@@ -47,4 +49,4 @@ class DirectConvolution:
 
     def backward_weight(self, ctx, g):
         cols, w, gy = ctx
-        return (gy @ cols.T).reshape(w.shape)
+        return (gy @ cols.swapaxes(1, 2)).reshape(w.shape)

@@ -61,8 +61,13 @@ def progression_runs(start, step, count, n):
 PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
 
 
+def _bins_first(nd):
+    """Axes that move the last two (the bins) of an nd-axis array to the front, and back."""
+    return (nd - 2, nd - 1) + tuple(range(nd - 2)), tuple(range(2, nd)) + (0, 1)
+
+
 class _Spectra:
-    """Forward and inverse 2-D real transforms over the last two logical axes of (A, B, H, W)."""
+    """Forward and inverse 2-D real transforms over the last two logical axes of (..., H, W)."""
 
     def __init__(self, like):
         self.xp = backend.get_array_module(like)
@@ -78,48 +83,56 @@ class _Spectra:
         return getattr(self.fft, name)(a, **kwargs, **self.options)
 
     def rfft2(self, a, s):
-        """Spectrum (A, B, N0, N1//2+1) of real a (A, B, H, W) zero-padded to s at offset 0."""
+        """Spectrum (..., N0, N1//2+1) of real a (..., H, W) zero-padded to s at offset 0."""
         if self.bins_first:
-            spectrum = self._transform('rfft2', a.transpose(2, 3, 0, 1), s=tuple(s), axes=(0, 1))
-            return spectrum.transpose(2, 3, 0, 1)
-        return self._transform('rfft2', a, s=tuple(s), axes=(2, 3))
+            to, back = _bins_first(a.ndim)
+            return self._transform('rfft2', a.transpose(to), s=tuple(s), axes=(0, 1)).transpose(back)
+        return self._transform('rfft2', a, s=tuple(s), axes=(-2, -1))
 
     def rfft2_reversed(self, a, s, step):
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
         equal to conj(rfft2(dilated a))."""
-        A, B, h, w = a.shape
+        *lead, h, w = a.shape
         if self.bins_first:
-            buffer = self.xp.zeros((s[0], s[1], A, B), a.dtype)
-            view = buffer.transpose(2, 3, 0, 1)  # logical (A, B, N0, N1) over bins-first memory
+            to, back = _bins_first(a.ndim)
+            buffer = self.xp.zeros(tuple(s) + tuple(lead), a.dtype)
+            view = buffer.transpose(back)         # logical (..., N0, N1) over bins-first memory
         else:
-            buffer = view = self.xp.zeros((A, B) + tuple(s), a.dtype)
+            buffer = view = self.xp.zeros(tuple(lead) + tuple(s), a.dtype)
         for src_r, dst_r in progression_runs(0, -step[0], h, s[0]):
             for src_c, dst_c in progression_runs(0, -step[1], w, s[1]):
-                view[:, :, dst_r, dst_c] = a[:, :, src_r, src_c]
-        spectrum = self._transform('rfft2', buffer, axes=(0, 1) if self.bins_first else (2, 3))
-        return spectrum.transpose(2, 3, 0, 1) if self.bins_first else spectrum
+                view[..., dst_r, dst_c] = a[..., src_r, src_c]
+        if self.bins_first:
+            return self._transform('rfft2', buffer, axes=(0, 1)).transpose(back)
+        return self._transform('rfft2', buffer, axes=(-2, -1))
 
     def irfft2_gather(self, spectrum, s, rows, cols):
-        """irfft2(spectrum, s) read at rows x cols, contiguous (A, B, rows.count, cols.count).
+        """irfft2(spectrum, s) read at rows x cols, contiguous (..., rows.count, cols.count).
 
         ``rows`` and ``cols`` are (start, step, count) progressions mod N. Inverts in two stages,
         H then W, so the second (real) stage runs only on the rows that are kept.
         """
         if self.bins_first:
-            full = self._transform('ifft', spectrum.transpose(2, 3, 0, 1), axis=0)
-            full = full.transpose(2, 3, 0, 1)                          # logical (A, B, N0, N1//2+1)
+            to, back = _bins_first(spectrum.ndim)
+            full = self._transform('ifft', spectrum.transpose(to), axis=0).transpose(back)
         else:
-            full = self._transform('ifft', spectrum, axis=2)
+            full = self._transform('ifft', spectrum, axis=-2)
         row_runs = list(progression_runs(*rows, s[0]))
         if len(row_runs) == 1:
-            half = full[:, :, row_runs[0][1]]                          # a view: no copy
+            half = full[..., row_runs[0][1], :]                        # a view: no copy
         else:
-            half = self.xp.concatenate([full[:, :, dst] for _, dst in row_runs], axis=2)
-        real = self._transform('irfft', half, n=s[1], axis=-1)        # (A, B, rows, N1)
-        out = self.xp.empty(real.shape[:3] + (cols[2],), real.dtype)
+            half = self.xp.concatenate([full[..., dst, :] for _, dst in row_runs], axis=-2)
+        real = self._transform('irfft', half, n=s[1], axis=-1)        # (..., rows, N1)
+        out = self.xp.empty(real.shape[:-1] + (cols[2],), real.dtype)
         for dst, src in progression_runs(*cols, s[1]):
             out[..., dst] = real[..., src]
         return out
+
+
+def _grouped(spectrum, groups):
+    """(A, B, ...) -> (groups, A, B // groups, ...): channel axis 1 split into groups (a view)."""
+    A, B = spectrum.shape[:2]
+    return spectrum.reshape((A, groups, B // groups) + spectrum.shape[2:]).swapaxes(0, 1)
 
 
 class FFTConvolution:
@@ -127,6 +140,8 @@ class FFTConvolution:
 
     Strided layers go through their polyphase decomposition (polyphase.py) and never compute the
     stride-1 output; ``polyphase=False`` keeps the stride-1-then-subsample path, for comparison.
+    Channel groups split the channel axes of the spectra (views, no copies); the per-frequency
+    product then runs batched over groups.
     """
 
     name = 'fft'
@@ -147,34 +162,37 @@ class FFTConvolution:
             return self.polyphase.forward(x, w, g)
         sp = _Spectra(x)
         s = self.transform_shape(g, sp.fft)
-        X = sp.rfft2(x, s)                                          # (S, f, N0, N1//2+1)
-        Wc = sp.rfft2_reversed(w, s, (1, 1))                        # conj(W): (f', f, N0, N1//2+1)
-        Y = spectral_product(X, Wc)                                 # (S, f', N0, N1//2+1)
+        X = _grouped(sp.rfft2(x, s), g.groups)                     # (G, S, f/G, N0, N1//2+1)
+        Wc = _grouped(sp.rfft2_reversed(w, s, (1, 1)).swapaxes(0, 1), g.groups).swapaxes(1, 2)
+        Y = spectral_product(X, Wc)                                 # conj(W): (G, f'/G, f/G, ...)
         rows = (-g.pad_h, g.stride_h, g.out_h)                      # y[i] = corr[i*s - p]
         cols = (-g.pad_w, g.stride_w, g.out_w)
-        return sp.irfft2_gather(Y, s, rows, cols), (sp, s, X, Wc)
+        y = sp.irfft2_gather(Y.swapaxes(0, 1), s, rows, cols)      # (S, G, f'/G, oh, ow)
+        return y.reshape(g.output_shape), (sp, s, X, Wc)
 
     def backward_setup(self, saved, gy, g):
         if self._strided(g):
             return self.polyphase.backward_setup(saved, gy, g)
         sp, s, X, Wc = saved
-        D = sp.rfft2_reversed(gy, s, (g.stride_h, g.stride_w))      # conj(dY): (S, f', ...)
+        D = _grouped(sp.rfft2_reversed(gy, s, (g.stride_h, g.stride_w)), g.groups)  # conj(dY): (G, S, f'/G, ...)
         return sp, s, X, Wc, D
 
     def backward_input(self, ctx, g):
         if self._strided(g):
             return self.polyphase.backward_input(ctx, g)
         sp, s, _, Wc, D = ctx
-        conj_dX = spectral_product(D, Wc.swapaxes(0, 1))           # (S, f, ...)
+        conj_dX = spectral_product(D, Wc.swapaxes(1, 2))           # (G, S, f/G, ...)
         rows = (-g.pad_h, -1, g.height)                            # dx[u] = conv[-(u + p)]: reversed
         cols = (-g.pad_w, -1, g.width)
-        return sp.irfft2_gather(conj_dX, s, rows, cols)
+        gx = sp.irfft2_gather(conj_dX.swapaxes(0, 1), s, rows, cols)
+        return gx.reshape(g.batch, g.in_channels, g.height, g.width)
 
     def backward_weight(self, ctx, g):
         if self._strided(g):
             return self.polyphase.backward_weight(ctx, g)
         sp, s, X, _, D = ctx
-        dW = spectral_product(D.swapaxes(0, 1), X.swapaxes(0, 1))  # (f', f, ...)
+        dW = spectral_product(D.swapaxes(1, 2), X.swapaxes(1, 2))  # (G, f'/G, f/G, ...)
         rows = (-g.pad_h, 1, g.kernel_h)                            # dw[a] = corr[a - p]
         cols = (-g.pad_w, 1, g.kernel_w)
-        return sp.irfft2_gather(dW, s, rows, cols)
+        gw = sp.irfft2_gather(dW, s, rows, cols)
+        return gw.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)

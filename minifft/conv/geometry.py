@@ -4,7 +4,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """x (batch, in_channels, height, width) * w (out_channels, in_channels, kernel_h, kernel_w)."""
+    """x (batch, in_channels, height, width) * w (out_channels, in_channels // groups, kernel_h, kernel_w).
+
+    With groups G, input and output channels split into G equal blocks and block i of the output
+    sees only block i of the input (G == in_channels: depthwise).
+    """
 
     batch: int
     in_channels: int
@@ -17,6 +21,7 @@ class ConvGeometry:
     stride_w: int = 1
     pad_h: int = 0
     pad_w: int = 0
+    groups: int = 1
 
     @property
     def out_h(self):
@@ -25,6 +30,14 @@ class ConvGeometry:
     @property
     def out_w(self):
         return (self.width + 2 * self.pad_w - self.kernel_w) // self.stride_w + 1
+
+    @property
+    def group_in(self):
+        return self.in_channels // self.groups
+
+    @property
+    def group_out(self):
+        return self.out_channels // self.groups
 
     @property
     def output_shape(self):
@@ -39,4 +52,6 @@ class ConvGeometry:
             text += f" s={self.stride_h}" if self.stride_h == self.stride_w else f" s={self.stride_h}x{self.stride_w}"
         if (self.pad_h, self.pad_w) != (0, 0):
             text += f" p={self.pad_h}" if self.pad_h == self.pad_w else f" p={self.pad_h}x{self.pad_w}"
+        if self.groups != 1:
+            text += f" g={self.groups}"
         return text

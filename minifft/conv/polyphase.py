@@ -21,7 +21,7 @@ put back in place phase by phase, are those of the strided layer.
 For the FFT algorithm this keeps every spectrum at the phase size: nothing at full resolution is
 computed and thrown away, and the per-frequency products get s^2 times longer channel sums over
 s^2 times fewer bins, which BLAS runs faster. The phase channels are ordered (c, r_h, r_w), so
-channel groups stay contiguous blocks.
+channel groups stay contiguous blocks and grouped layers split the same way.
 """
 from ..backend import get_array_module
 from .geometry import ConvGeometry
@@ -40,7 +40,7 @@ def phase_geometry(g):
     """The stride-1, unpadded layer over phases that computes the strided layer ``g``."""
     return ConvGeometry(g.batch, g.in_channels * g.stride_h * g.stride_w, g.out_channels,
                         _ceil_div(g.height + 2 * g.pad_h, g.stride_h), _ceil_div(g.width + 2 * g.pad_w, g.stride_w),
-                        _ceil_div(g.kernel_h, g.stride_h), _ceil_div(g.kernel_w, g.stride_w))
+                        _ceil_div(g.kernel_h, g.stride_h), _ceil_div(g.kernel_w, g.stride_w), groups=g.groups)
 
 
 def _input_slices(n, pad, stride, phase):
@@ -82,9 +82,9 @@ def merge_input(gxp, g):
 
 
 def split_weight(w, g, gp):
-    """w (f', f, kh, kw) -> its phases (f', f*sh*sw, ceil(kh/sh), ceil(kw/sw)), zero past k."""
+    """w (f', f/G, kh, kw) -> its phases (f', f/G*sh*sw, ceil(kh/sh), ceil(kw/sw)), zero past k."""
     xp = get_array_module(w)
-    out = xp.zeros((g.out_channels, g.in_channels, g.stride_h * g.stride_w, gp.kernel_h, gp.kernel_w), w.dtype)
+    out = xp.zeros((g.out_channels, g.group_in, g.stride_h * g.stride_w, gp.kernel_h, gp.kernel_w), w.dtype)
     for index, (rh, rw) in enumerate(_phases(g)):
         part = w[:, :, rh::g.stride_h, rw::g.stride_w]
         out[:, :, index, :part.shape[2], :part.shape[3]] = part
@@ -92,10 +92,10 @@ def split_weight(w, g, gp):
 
 
 def merge_weight(gwp, g):
-    """Phase weight gradients -> the weight gradient (f', f, kh, kw)."""
+    """Phase weight gradients -> the weight gradient (f', f/G, kh, kw)."""
     xp = get_array_module(gwp)
-    gwp = gwp.reshape(g.out_channels, g.in_channels, g.stride_h * g.stride_w, *gwp.shape[2:])
-    gw = xp.empty((g.out_channels, g.in_channels, g.kernel_h, g.kernel_w), gwp.dtype)
+    gwp = gwp.reshape(g.out_channels, g.group_in, g.stride_h * g.stride_w, *gwp.shape[2:])
+    gw = xp.empty((g.out_channels, g.group_in, g.kernel_h, g.kernel_w), gwp.dtype)
     for index, (rh, rw) in enumerate(_phases(g)):
         part = gw[:, :, rh::g.stride_h, rw::g.stride_w]
         part[...] = gwp[:, :, index, :part.shape[2], :part.shape[3]]

@@ -35,11 +35,12 @@ class Convolution2D(Function):
         return gx, gw, gb
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None):
-    """Cross-correlate x with w: (N, C, H, W) * (F, C, kh, kw) (+ (F,) bias) -> (N, F, H', W').
+def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None, groups=1):
+    """Cross-correlate x with w: (N, C, H, W) * (F, C/groups, kh, kw) (+ (F,) bias) -> (N, F, H', W').
 
     H' = (H + 2*padding - kh) // stride + 1, likewise W'. ``stride`` and ``padding`` are an int or
-    an (h, w) pair. ``algo`` is 'fft', 'direct' or 'auto' (per layer shape, the faster of the
+    an (h, w) pair. With ``groups`` G, channels split into G blocks that do not mix (G == C:
+    depthwise). ``algo`` is 'fft', 'direct' or 'auto' (per layer shape, the faster of the
     two, timed once); None uses ``minifft.conv.default_algorithm()``, 'auto' unless changed.
     ``label`` names the layer in ``minifft.conv.profiler`` reports.
     """
@@ -58,16 +59,21 @@ def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None):
         raise TypeError(f"{op}: expected x and w of the same floating dtype, got {x.dtype} and {w.dtype}")
     if x.device != w.device:
         raise ValueError(f"{op}: x is on '{x.device}' but w is on '{w.device}'")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1]} "
-                         f"(x shape {x.shape}, w shape {w.shape})")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: expected groups as a positive int, got {groups!r}")
+    if x.shape[1] % groups or w.shape[0] % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the {x.shape[1]} input and {w.shape[0]} "
+                         f"output channels")
+    if x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1] * groups} "
+                         f"(x shape {x.shape}, w shape {w.shape}, groups={groups})")
     if min(w.shape) < 1 or min(x.shape) < 1:
         raise ValueError(f"{op}: got an empty x or w (shapes {x.shape}, {w.shape})")
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
     if w.shape[2] > padded[0] or w.shape[3] > padded[1]:
         raise ValueError(f"{op}: kernel {w.shape[2:]} is larger than the padded input {padded}")
     g = conv.ConvGeometry(x.shape[0], x.shape[1], w.shape[0], x.shape[2], x.shape[3], w.shape[2],
-                          w.shape[3], stride[0], stride[1], padding[0], padding[1])
+                          w.shape[3], stride[0], stride[1], padding[0], padding[1], groups)
     inputs = (x, w)
     if b is not None:
         b = as_tensor(b)

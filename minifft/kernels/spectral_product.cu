@@ -1,8 +1,8 @@
-// Batched complex product over a strided layout: for every frequency bin b,
+// Batched complex product over a strided layout: for every channel group g and frequency bin b,
 //
-//     C[m, n, b] (+)= sum_k opA(A[m, k, b]) * opB(B[n, k, b]),    op = identity or conj.
+//     C[g, m, n, b] (+)= sum_k opA(A[g, m, k, b]) * opB(B[g, n, k, b]),    op = identity or conj.
 //
-// The bin b is the contiguous axis of every operand; m, n, k have element strides given per
+// The bin b is the contiguous axis of every operand; g, m, n, k have element strides given per
 // operand, so fprop, bprop and accGrad all read the FFT output layout [S, f, F] directly.
 // Consecutive threads take consecutive bins (coalesced loads); each thread accumulates a
 // TM x TN register tile of (m, n) outputs over k. No shared memory and no barriers: every
@@ -17,12 +17,17 @@ template <typename R, int TM, int TN>
 __device__ __forceinline__ void spectral_product(
         const Complex<R>* __restrict__ a, const Complex<R>* __restrict__ b, Complex<R>* __restrict__ c,
         long long M, long long N, long long K, long long bins,
-        long long a_m, long long a_k, long long b_n, long long b_k, long long c_m, long long c_n,
-        int conj_a, int conj_b, int accumulate) {
+        long long a_g, long long a_m, long long a_k, long long b_g, long long b_n, long long b_k,
+        long long c_g, long long c_m, long long c_n, int conj_a, int conj_b, int accumulate) {
     const long long bin = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (bin >= bins) return;
+    const long long n_tiles = (N + TN - 1) / TN;       // grid z runs over (group, tile of n)
+    const long long group = blockIdx.z / n_tiles;
     const long long m0 = (long long)blockIdx.y * TM;
-    const long long n0 = (long long)blockIdx.z * TN;
+    const long long n0 = (long long)(blockIdx.z % n_tiles) * TN;
+    a += group * a_g;
+    b += group * b_g;
+    c += group * c_g;
     const R sign_a = conj_a ? R(-1) : R(1);
     const R sign_b = conj_b ? R(-1) : R(1);
 
@@ -76,12 +81,12 @@ __device__ __forceinline__ void spectral_product(
 #define MINIFFT_SPECTRAL_PRODUCT_ENTRY(NAME, R)                                                   \
     extern "C" __global__ void NAME(                                                              \
             const Complex<R>* a, const Complex<R>* b, Complex<R>* c,                              \
-            long long M, long long N, long long K, long long bins,                                \
-            long long a_m, long long a_k, long long b_n, long long b_k, long long c_m,            \
-            long long c_n, int conj_a, int conj_b, int accumulate) {                              \
-        spectral_product<R, MINIFFT_TILE_M, MINIFFT_TILE_N>(a, b, c, M, N, K, bins, a_m, a_k,     \
-                                                            b_n, b_k, c_m, c_n, conj_a, conj_b,   \
-                                                            accumulate);                          \
+            long long M, long long N, long long K, long long bins, long long a_g, long long a_m,  \
+            long long a_k, long long b_g, long long b_n, long long b_k, long long c_g,            \
+            long long c_m, long long c_n, int conj_a, int conj_b, int accumulate) {               \
+        spectral_product<R, MINIFFT_TILE_M, MINIFFT_TILE_N>(a, b, c, M, N, K, bins, a_g, a_m,     \
+                                                            a_k, b_g, b_n, b_k, c_g, c_m, c_n,    \
+                                                            conj_a, conj_b, accumulate);          \
     }
 
 #ifndef MINIFFT_TILE_M

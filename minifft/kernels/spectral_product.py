@@ -17,9 +17,9 @@ def _kernel(dtype_name):
     return module.get_function(ENTRY_POINTS[dtype_name])
 
 
-def launch_geometry(M, N, bins):
-    """CUDA (grid, block) covering every bin and every TILE_M x TILE_N tile of the output."""
-    grid = (-(-bins // THREADS_PER_BLOCK), -(-M // TILE_M), -(-N // TILE_N))
+def launch_geometry(G, M, N, bins):
+    """CUDA (grid, block) covering every bin, and every TILE_M x TILE_N output tile of every group."""
+    grid = (-(-bins // THREADS_PER_BLOCK), -(-M // TILE_M), G * -(-N // TILE_N))
     return grid, (THREADS_PER_BLOCK, 1, 1)
 
 
@@ -41,30 +41,42 @@ def bin_strides(op, name, a, n_lead):
     return lead, bins
 
 
-def spectral_product(a, b, conj_a=False, conj_b=False, out=None):
-    """C[m, n, ...] = sum_k opA(A[m, k, ...]) * opB(B[n, k, ...]) over CuPy complex arrays.
+def kernel_arguments(a, b, out):
+    """Sizes and element strides in the order the kernel takes them after its three pointers."""
+    op = 'spectral_product'
+    G, M, K = a.shape[:3]
+    N = b.shape[1]
+    (a_g, a_m, a_k), bins = bin_strides(op, 'a', a, 3)
+    (b_g, b_n, b_k), _ = bin_strides(op, 'b', b, 3)
+    (c_g, c_m, c_n), _ = bin_strides(op, 'out', out, 3)
+    return (G, M, N, bins), (M, N, K, bins, a_g, a_m, a_k, b_g, b_n, b_k, c_g, c_m, c_n)
 
-    ``a``: (M, K, *bins), ``b``: (N, K, *bins), any strides on M, N, K; bins contiguous.
-    With ``out`` given (shape (M, N, *bins), bins contiguous), the product is added into it.
-    """
+
+def check_operands(a, b, out=None):
     op = 'spectral_product'
     if a.dtype != b.dtype or a.dtype.name not in ENTRY_POINTS:
         raise TypeError(f"{op}: expected two complex64 or two complex128 arrays, got {a.dtype} and {b.dtype}")
-    if a.shape[1] != b.shape[1] or a.shape[2:] != b.shape[2:]:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not agree on (K, bins)")
-    M, K = a.shape[:2]
-    N = b.shape[0]
-    (a_m, a_k), bins = bin_strides(op, 'a', a, 2)
-    (b_n, b_k), _ = bin_strides(op, 'b', b, 2)
+    if a.ndim < 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[2] or a.shape[3:] != b.shape[3:]:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not agree on (G, K, bins)")
+    expected = (a.shape[0], a.shape[1], b.shape[1]) + a.shape[3:]
+    if out is not None and (out.shape != expected or out.dtype != a.dtype):
+        raise ValueError(f"{op}: out must be {expected} {a.dtype}, got {out.shape} {out.dtype}")
+    return expected
+
+
+def spectral_product(a, b, conj_a=False, conj_b=False, out=None):
+    """C[g, m, n, ...] = sum_k opA(A[g, m, k, ...]) * opB(B[g, n, k, ...]) over CuPy complex arrays.
+
+    ``a``: (G, M, K, *bins), ``b``: (G, N, K, *bins), any strides on G, M, N, K; bins contiguous.
+    With ``out`` given (shape (G, M, N, *bins), bins contiguous), the product is added into it.
+    """
+    shape = check_operands(a, b, out)
     accumulate = out is not None
     if out is None:
-        out = backend.cupy.empty((M, N) + a.shape[2:], a.dtype)
-    elif out.shape != (M, N) + a.shape[2:] or out.dtype != a.dtype:
-        raise ValueError(f"{op}: out must be {(M, N) + a.shape[2:]} {a.dtype}, got {out.shape} {out.dtype}")
-    (c_m, c_n), _ = bin_strides(op, 'out', out, 2)
-    grid, block = launch_geometry(M, N, bins)
+        out = backend.cupy.empty(shape, a.dtype)
+    (G, M, N, bins), sizes = kernel_arguments(a, b, out)
+    grid, block = launch_geometry(G, M, N, bins)
     i64, i32 = numpy.int64, numpy.int32
-    _kernel(a.dtype.name)(grid, block, (
-        a, b, out, i64(M), i64(N), i64(K), i64(bins), i64(a_m), i64(a_k), i64(b_n), i64(b_k),
-        i64(c_m), i64(c_n), i32(conj_a), i32(conj_b), i32(accumulate)))
+    _kernel(a.dtype.name)(grid, block, (a, b, out) + tuple(i64(v) for v in sizes) +
+                          (i32(conj_a), i32(conj_b), i32(accumulate)))
     return out

@@ -9,24 +9,29 @@ class Conv2d(Module):
     """(N, in_channels, H, W) -> (N, out_channels, H', W') by cross-correlation.
 
     ``algo`` 'fft', 'direct' or 'auto'; None (the default) follows
-    ``minifft.conv.set_default_algorithm`` so one setting switches a whole model.
+    ``minifft.conv.set_default_algorithm`` so one setting switches a whole model. ``groups``
+    splits the channels into blocks that do not mix (groups == in_channels: depthwise).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, algo=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, algo=None,
+                 groups=1):
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: expected positive channel counts, got {in_channels}, {out_channels}")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair('Conv2d', 'kernel_size', kernel_size)
         self.stride, self.padding, self.algo = stride, padding, algo
         self.label = None  # set by whoever knows the layer's name (train.py), for profiler reports
-        shape = (out_channels, in_channels) + self.kernel_size
+        shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform(shape))
         self.bias = Parameter(init.bias_uniform(shape)) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.algo, self.label)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.algo, self.label, self.groups)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, algo={self.algo or 'default'}")
+                f"stride={self.stride}, padding={self.padding}, groups={self.groups}, algo={self.algo or 'default'}")

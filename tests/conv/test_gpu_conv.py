@@ -9,16 +9,16 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize('algo', ['fft', 'direct'])
-@pytest.mark.parametrize('stride,padding', [(1, 0), (1, 2), (2, 1)])
-def test_cuda_matches_cpu(algo, stride, padding, rng):
+@pytest.mark.parametrize('stride,padding,groups', [(1, 0, 1), (1, 2, 1), (2, 1, 1), (1, 1, 5), (2, 2, 5)])
+def test_cuda_matches_cpu(algo, stride, padding, groups, rng):
     x = rng.standard_normal((3, 5, 17, 13))
-    w = rng.standard_normal((6, 5, 5, 3))
+    w = rng.standard_normal((10, 5 // groups, 5, 3))
     gy = None
     results = {}
     for device in ('cpu', 'cuda'):
         xt = Tensor(x, device=device, requires_grad=True)
         wt = Tensor(w, device=device, requires_grad=True)
-        y = F.conv2d(xt, wt, stride=stride, padding=padding, algo=algo)
+        y = F.conv2d(xt, wt, stride=stride, padding=padding, algo=algo, groups=groups)
         gy = rng.standard_normal(y.shape) if gy is None else gy
         y.backward(backend.to_device(gy, device))
         results[device] = [backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)]

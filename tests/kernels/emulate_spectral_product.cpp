@@ -10,7 +10,8 @@
                          (uint3{block[0], block[1], block[2]}),                                \
                          NAME((const Complex<R>*)a, (const Complex<R>*)b, (Complex<R>*)c,       \
                               dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],    \
-                              dims[7], dims[8], dims[9], conj_a, conj_b, accumulate));          \
+                              dims[7], dims[8], dims[9], dims[10], dims[11], dims[12], conj_a,  \
+                              conj_b, accumulate));                                             \
     }
 
 EMULATE(spectral_product_complex64, float)
