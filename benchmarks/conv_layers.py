@@ -74,16 +74,6 @@ def op_counts(g, fft_shape):
     return {p: {'direct': direct, 'fft_transforms': transforms[p], 'fft_products': product} for p in PASSES}
 
 
-def frequency_bytes(g, fft_shape, itemsize):
-    """Bytes of spectra: kept from forward to backward (X, conj W), and the peak during backward."""
-    bins = fft_shape[0] * (fft_shape[1] // 2 + 1)
-    S, f, fo = g.batch, g.in_channels, g.out_channels
-    c = 2 * itemsize
-    kept = (S * f + fo * f) * bins * c
-    peak = kept + S * fo * bins * c + max(S * f, fo * f) * bins * c
-    return kept, peak
-
-
 # ---- machine peaks --------------------------------------------------------------------------------
 def machine_peaks(xp, device, dtype):
     """GFLOP/s of a large GEMM and a large batched real 2-D FFT, timed in this run."""
@@ -208,7 +198,10 @@ def bench_layer(layer, xp, device, dtype, repeats, with_torch):
     shape = conv.FFTConvolution.transform_shape(g, backend.fft_module(x))
     result['fft_size'] = list(shape)
     result['ops'] = op_counts(g, shape)
-    result['freq_bytes_kept'], result['freq_bytes_peak'] = frequency_bytes(g, shape, numpy.dtype(dtype).itemsize)
+    result['freq_bytes_kept'], result['freq_bytes_peak'] = conv.spectral_bytes(g, numpy.dtype(dtype).itemsize,
+                                                                               backend.fft_module(x))
+    pieces = conv.ALGORITHMS['fft'].pieces(g, x)
+    result['fft_pieces'] = 1 if pieces is None else len(pieces)
     result['fft_split'] = fft_time_split(x, w, gy, g, device, repeats)
     return result
 
@@ -248,15 +241,16 @@ def markdown(results, peaks, device):
             lines.append(f"| {L['S']} | {L['f']} | {L[chr(102) + chr(39)]} | {L['n']} | {L['k']} | "
                          f"{r['fft_size'][0]} | {p} | {ms(fft_t)} | {ms(dir_t)} | {r['auto']['choice']} | "
                          f"{torch_t} | {fft_t / dir_t:.2f} | {gf} | {gd} | {ff} | {fd} |")
-    lines += ['', "FFT step time split (transforms include scipy's own zero-padding copy) and frequency "
-              "buffers:", '',
-              "| S | f | f' | n | k | transforms | products | copies | spectra kept MiB | peak MiB |",
-              '|' + '---|' * 10]
+    lines += ['', "FFT step time split (transforms include scipy's own zero-padding copy), frequency "
+              f"buffers, and the pieces the workspace limit ({conv.workspace_limit(device) / 2**30:.1f} GiB) "
+              "splits the layer into:", '',
+              "| S | f | f' | n | k | transforms | products | copies | spectra kept MiB | peak MiB | pieces |",
+              '|' + '---|' * 11]
     for r in results:
         L, sp = r['layer'], r['fft_split']
         lines.append(f"| {L['S']} | {L['f']} | {L[chr(102) + chr(39)]} | {L['n']} | {L['k']} | "
                      f"{100 * sp['transforms']:.0f}% | {100 * sp['products']:.0f}% | {100 * sp['copies']:.0f}% | "
-                     f"{r['freq_bytes_kept'] / 2**20:.1f} | {r['freq_bytes_peak'] / 2**20:.1f} |")
+                     f"{r['freq_bytes_kept'] / 2**20:.1f} | {r['freq_bytes_peak'] / 2**20:.1f} | {r['fft_pieces']} |")
     return '\n'.join(lines)
 
 

@@ -8,11 +8,14 @@ import contextlib
 import os
 
 from . import auto, profiler
+from .chunking import Chunked
 from .direct import DirectConvolution
-from .fft import FFTConvolution
+from .fft import FFTConvolution, spectral_bytes
 from .geometry import ConvGeometry
+from .workspace import set_workspace_limit, workspace_limit
 
-ALGORITHMS = {'fft': FFTConvolution(), 'direct': DirectConvolution()}
+# fft runs in pieces when its spectra would not fit the workspace limit (chunking.py)
+ALGORITHMS = {'fft': Chunked(FFTConvolution(), spectral_bytes), 'direct': DirectConvolution()}
 ALGORITHM_NAMES = ('fft', 'direct', 'auto')
 
 _default_algorithm = None

@@ -31,7 +31,7 @@ only 16, fewer than two layers need: up to 9 per layer).
 import numpy
 
 from .. import backend
-from .polyphase import Polyphase
+from .polyphase import Polyphase, phase_geometry
 from .spectral import spectral_product
 
 
@@ -59,6 +59,19 @@ def progression_runs(start, step, count, n):
 
 
 PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
+
+
+def spectral_bytes(g, itemsize, fft_module, polyphase=True):
+    """(kept, peak): bytes of spectra kept from forward to backward (X, conj W), and the most the
+    algorithm holds at once in backward (those, conj dY, a product and its half-inverted copy)."""
+    if polyphase and (g.stride_h > 1 or g.stride_w > 1):
+        g = phase_geometry(g)
+    n0, n1 = FFTConvolution.transform_shape(g, fft_module)
+    per_spectrum = n0 * (n1 // 2 + 1) * 2 * itemsize
+    S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
+    kept = (S * f + fo * fg) * per_spectrum
+    largest_product = max(S * fo, S * f, fo * fg) * per_spectrum
+    return kept, kept + S * fo * per_spectrum + 2 * largest_product
 
 
 def _bins_first(nd):

@@ -1,0 +1,105 @@
+"""Bounded memory for the FFT algorithm: run a layer in pieces whose spectra fit the workspace.
+
+A layer splits along the batch, and when one sample is still too much, along output channels
+(one group of channels: the input gradient then sums over the pieces) or along channel groups.
+Every piece is the same convolution on a slice, so the result equals the unsplit one up to
+floating-point summation order. A split layer keeps only x and w for backward and recomputes
+the spectra piece by piece: recomputing costs one more forward, failing would cost the run.
+"""
+import dataclasses
+
+from .. import backend
+from .workspace import workspace_limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    batch: slice
+    inputs: slice
+    outputs: slice
+    geometry: object
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def plan(g, fits):
+    """Pieces covering layer ``g`` such that ``fits(geometry)`` holds for each, fewest first;
+    None when the whole layer fits. When nothing fits, the smallest pieces possible."""
+    if fits(g):
+        return None
+    grouped = g.groups > 1
+    units = g.groups if grouped else g.out_channels    # what the channel split is made of
+    parts = 1
+    while True:
+        per_part = _ceil_div(units, parts)
+        channel_g = (dataclasses.replace(g, groups=per_part, in_channels=per_part * g.group_in,
+                                         out_channels=per_part * g.group_out) if grouped
+                     else dataclasses.replace(g, out_channels=per_part))
+        batch = g.batch
+        while batch > 1 and not fits(dataclasses.replace(channel_g, batch=batch)):
+            batch = _ceil_div(batch, 2)
+        if fits(dataclasses.replace(channel_g, batch=batch)) or per_part == 1:
+            return list(_pieces(g, batch, per_part, grouped))
+        parts *= 2
+
+
+def _pieces(g, batch, per_part, grouped):
+    for b0 in range(0, g.batch, batch):
+        bs = slice(b0, min(b0 + batch, g.batch))
+        units = g.groups if grouped else g.out_channels
+        for u0 in range(0, units, per_part):
+            u1 = min(u0 + per_part, units)
+            if grouped:
+                sub = dataclasses.replace(g, batch=bs.stop - bs.start, groups=u1 - u0,
+                                          in_channels=(u1 - u0) * g.group_in, out_channels=(u1 - u0) * g.group_out)
+                yield Piece(bs, slice(u0 * g.group_in, u1 * g.group_in), slice(u0 * g.group_out, u1 * g.group_out), sub)
+            else:
+                sub = dataclasses.replace(g, batch=bs.stop - bs.start, out_channels=u1 - u0)
+                yield Piece(bs, slice(0, g.in_channels), slice(u0, u1), sub)
+
+
+class Chunked:
+    """Wraps an algorithm with a ``spectral_bytes`` estimate so each call stays under the limit."""
+
+    def __init__(self, inner, estimate):
+        self.inner, self.estimate = inner, estimate
+        self.name = inner.name
+
+    def pieces(self, g, x):
+        limit = workspace_limit(backend.device_of(x))
+        fft = backend.fft_module(x)
+        return plan(g, lambda sub: self.estimate(sub, x.dtype.itemsize, fft)[1] <= limit)
+
+    def forward(self, x, w, g):
+        pieces = self.pieces(g, x)
+        if pieces is None:
+            y, saved = self.inner.forward(x, w, g)
+            return y, (None, saved)
+        y = backend.get_array_module(x).empty(g.output_shape, x.dtype)
+        for p in pieces:
+            y[p.batch, p.outputs] = self.inner.forward(x[p.batch, p.inputs], w[p.outputs], p.geometry)[0]
+        return y, (pieces, (x, w))
+
+    def backward_setup(self, saved, gy, g):
+        pieces, inner_saved = saved
+        if pieces is None:
+            return None, self.inner.backward_setup(inner_saved, gy, g)
+        x, w = inner_saved
+        xp = backend.get_array_module(x)
+        gx, gw = xp.zeros_like(x), xp.zeros_like(w)
+        for p in pieces:  # both gradients here: recomputed spectra are used once and dropped
+            _, piece_saved = self.inner.forward(x[p.batch, p.inputs], w[p.outputs], p.geometry)
+            ctx = self.inner.backward_setup(piece_saved, gy[p.batch, p.outputs], p.geometry)
+            gx[p.batch, p.inputs] += self.inner.backward_input(ctx, p.geometry)
+            gw[p.outputs] += self.inner.backward_weight(ctx, p.geometry)
+        return (gx, gw), None
+
+    def backward_input(self, ctx, g):
+        done, inner_ctx = ctx
+        return done[0] if done is not None else self.inner.backward_input(inner_ctx, g)
+
+    def backward_weight(self, ctx, g):
+        done, inner_ctx = ctx
+        return done[1] if done is not None else self.inner.backward_weight(inner_ctx, g)
