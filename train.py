@@ -55,6 +55,9 @@ def parse_args(argv=None):
                                                           "weights and compare losses and time per step")
     p.add_argument('--compare-steps', type=int, default=20)
     p.add_argument('--limit', type=int, help="use only the first LIMIT train and test images")
+    p.add_argument('--check-accuracy', action='store_true',
+                   help="at the end, report per conv layer the float32 error of fft vs a float64 reference "
+                        "on the first test batch")
     args = p.parse_args(argv)
     for name in ('epochs', 'batch_size', 'compare_steps'):
         if getattr(args, name) < 1:
@@ -159,6 +162,17 @@ def load_checkpoint(path, model, opt, schedule, args):
     return meta['epoch'], meta['history']
 
 
+def check_accuracy(model, loader):
+    """Per conv layer, the float32 fft error against float64 on the first test batch (printed)."""
+    x, _ = next(iter(loader))
+    model.eval()
+    rows = conv.fft_accuracy(model, x)
+    model.train()
+    print("\nfloat32 fft vs float64 reference, relative error per layer (first test batch):")
+    print(conv.format_accuracy(rows))
+    return rows
+
+
 def write_metrics(args, payload):
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, 'metrics.json')
@@ -238,7 +252,9 @@ def main(argv=None):
     if args.eval_only:
         test_loss, test_acc = evaluate(model, test_loader)
         print(f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%")
-        write_metrics(args, {'mode': 'eval', 'args': vars(args), 'test_loss': test_loss, 'test_acc': test_acc})
+        accuracy_rows = check_accuracy(model, test_loader) if args.check_accuracy else None
+        write_metrics(args, {'mode': 'eval', 'args': vars(args), 'test_loss': test_loss, 'test_acc': test_acc,
+                             'fft_accuracy': accuracy_rows})
         return 0
 
     conv.profiler.reset()
@@ -268,8 +284,10 @@ def main(argv=None):
     print(conv.profiler.format_report())
     print("\nconv algorithm choices (auto):")
     print(conv.auto_report())
+    accuracy_rows = check_accuracy(model, test_loader) if args.check_accuracy else None
     path = write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
-                                'conv_profile': conv.profiler.report(), 'auto_decisions': conv.auto.report()})
+                                'conv_profile': conv.profiler.report(), 'auto_decisions': conv.auto.report(),
+                                'fft_accuracy': accuracy_rows})
     say(f"\nmetrics: {path}\ncheckpoint: {args.checkpoint}")
     return 0
 

@@ -89,6 +89,15 @@ def test_compare_reports_agreement(tmp_path, capsys):
     assert result['agree'] and len(result['runs']['fft']['losses']) == 4
 
 
+def test_check_accuracy(tmp_path, capsys):
+    code, out = run(tmp_path, '--limit', '32', '--epochs', '1', '--batch-size', '16', '--check-accuracy')
+    assert code == 0
+    assert 'float32 fft vs float64 reference' in capsys.readouterr().out
+    rows = json.loads((out / 'metrics.json').read_text())['fft_accuracy']
+    assert [r['layer'] for r in rows] == ['features.0', 'features.3', 'features.6']
+    assert all(r['fprop'] < 1e-5 for r in rows)
+
+
 def test_eval_only(tmp_path, capsys):
     code, out = run(tmp_path, '--limit', '32', '--epochs', '1', '--batch-size', '16', '--conv', 'direct')
     assert code == 0

@@ -8,6 +8,7 @@ import contextlib
 import os
 
 from . import auto, profiler
+from .accuracy import fft_accuracy, format_accuracy
 from .chunking import Chunked
 from .direct import DirectConvolution
 from .fft import FFTConvolution, spectral_bytes

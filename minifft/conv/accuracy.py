@@ -1,0 +1,76 @@
+"""How far the FFT algorithm's float32 results drift from a float64 reference, per layer.
+
+Users of other FFT-convolution code report accuracy drift; this measures it on the user's own
+model and batch: for every Conv2d, its float32 input from a forward pass of the model, then all
+three passes (fprop, bprop with a fixed random output gradient, accGrad) through algo='fft' in
+float32 against algo='direct' in float64, as relative Frobenius-norm errors.
+"""
+import numpy
+
+from .. import backend
+from ..tensor import no_grad
+
+PASSES = ('fprop', 'bprop', 'accGrad')
+
+
+def _capture_conv_inputs(model, x):
+    """Run ``model(x)`` once and return [(name, layer, input array)] for every Conv2d it calls."""
+    from ..nn import Conv2d
+    captured = []
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2d)]
+    for name, layer in layers:
+        def capture(inp, name=name, layer=layer):
+            captured.append((name, layer, inp.data))
+            return Conv2d.forward(layer, inp)
+        object.__setattr__(layer, 'forward', capture)  # an instance attribute shadows the method
+    try:
+        with no_grad():
+            model(x)
+    finally:
+        for _, layer in layers:
+            del layer.__dict__['forward']
+    return captured
+
+
+def _passes(x, w, b, layer, algo, dtype, gy):
+    from ..functions import conv2d
+    from ..tensor import Tensor
+    xt = Tensor(x.astype(dtype), requires_grad=True)
+    wt = Tensor(w.astype(dtype), requires_grad=True)
+    bt = None if b is None else Tensor(b.astype(dtype))
+    y = conv2d(xt, wt, bt, layer.stride, layer.padding, algo=algo, groups=layer.groups)
+    y.backward(gy.astype(dtype))
+    return {'fprop': y.data, 'bprop': xt.grad, 'accGrad': wt.grad}
+
+
+def fft_accuracy(model, x, seed=0):
+    """[{'layer', 'shape', 'fprop', 'bprop', 'accGrad'}]: float32 fft vs float64 direct, per layer."""
+    rows = []
+    for name, layer, inp in _capture_conv_inputs(model, x):
+        w = layer.weight.data
+        b = None if layer.bias is None else layer.bias.data
+        xp = backend.get_array_module(inp)
+        # one fixed random output gradient per layer, on the layer's device
+        gy = xp.asarray(numpy.random.default_rng(seed).standard_normal(_output_shape(inp.shape, w.shape, layer)))
+        want = _passes(inp, w, b, layer, 'direct', numpy.float64, gy)
+        got = _passes(inp, w, b, layer, 'fft', numpy.float32, gy)
+        row = {'layer': name, 'shape': f"x {tuple(inp.shape)} w {tuple(w.shape)}"}
+        for p in PASSES:
+            diff = got[p].astype(numpy.float64) - want[p]
+            row[p] = float(xp.linalg.norm(diff) / max(float(xp.linalg.norm(want[p])), 1e-300))
+        rows.append(row)
+    return rows
+
+
+def _output_shape(x_shape, w_shape, layer):
+    from ..functions._validation import pair
+    (sh, sw), (ph, pw) = pair('fft_accuracy', 'stride', layer.stride), pair('fft_accuracy', 'padding', layer.padding)
+    return (x_shape[0], w_shape[0], (x_shape[2] + 2 * ph - w_shape[2]) // sh + 1,
+            (x_shape[3] + 2 * pw - w_shape[3]) // sw + 1)
+
+
+def format_accuracy(rows):
+    lines = [f"{'layer':<24} {'fprop':>9} {'bprop':>9} {'accGrad':>9}   shapes"]
+    for r in rows:
+        lines.append(f"{r['layer']:<24} {r['fprop']:>9.2e} {r['bprop']:>9.2e} {r['accGrad']:>9.2e}   {r['shape']}")
+    return '\n'.join(lines)
