@@ -298,7 +298,7 @@ def stride_suite(xp, device, dtype, repeats):
                   'fft (stride 1, subsample)': fft_algorithm.FFTConvolution(polyphase=False),
                   'direct': conv.ALGORITHMS['direct']}
     lines = ["| S | f | f' | n | k | s | " + ' | '.join(f"{c} ms" for c in candidates) +
-             " | subsample/polyphase | auto picks | fastest |", '|' + '---|' * (10 + len(candidates))]
+             " | subsample/polyphase | auto picks | fastest |", '|' + '---|' * (9 + len(candidates))]
     rows = []
     rng = numpy.random.default_rng(0)
     S, f, fo, n, k = 32, 32, 32, 64, 11

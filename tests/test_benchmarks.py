@@ -1,0 +1,31 @@
+"""The benchmark scripts run (tiny layers, one repeat): they must not rot between measurements."""
+import sys
+from pathlib import Path
+
+import numpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+
+import conv_layers  # noqa: E402
+import train_step  # noqa: E402
+
+
+def test_conv_layers_measures_and_reports():
+    peaks = {'gemm_gflops': 10.0, 'fft_gflops': 2.0}
+    result = conv_layers.bench_layer((2, 3, 4, 12, 5), numpy, 'cpu', 'float32', repeats=1, with_torch=False)
+    for algo in ('fft', 'direct', 'auto'):
+        assert all(result[algo][p] > 0 for p in conv_layers.PASSES + ('total',))
+    assert abs(sum(result['fft_split'].values()) - 1) < 0.05
+    assert result['freq_bytes_peak'] > result['freq_bytes_kept'] > 0 and result['fft_pieces'] == 1
+    table = conv_layers.markdown([result], peaks, 'cpu')
+    assert '| 2 | 3 | 4 | 12 | 5 |' in table and 'fprop' in table
+
+
+def test_suites_scale():
+    assert conv_layers.suite_layers('paper', 1.0)[0] == (128, 3, 96, 32, 11)
+    assert conv_layers.suite_layers('cpu', 1.0)[1] == (16, 24, 64, 32, 7)
+    assert len(conv_layers.suite_layers('cpu', 0.5)) == 11
+
+
+def test_train_step_runs():
+    assert train_step.step_seconds('lenet', 'fft', 2, 'cpu', repeats=1) > 0
