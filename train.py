@@ -103,11 +103,11 @@ def accuracy(logits, labels):
 
 def train_step(model, opt, x, y):
     opt.zero_grad()
-    loss = F.cross_entropy(model(x), y)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
     value = loss.item()
     if not math.isfinite(value):  # stop before the bad gradient reaches the weights
         raise NonFiniteLoss(f"loss became {value}")
-    logits = loss.creator.inputs[0]
     loss.backward()
     opt.step()
     return value, accuracy(logits, y)

@@ -180,13 +180,18 @@ def torch_times(x, w, gy, g, repeats):
     return times
 
 
+def layer_arrays(g, xp, dtype):
+    """Seeded x, w and an output gradient for layer ``g`` on the array module's device."""
+    rng = numpy.random.default_rng(0)
+    shapes = ((g.batch, g.in_channels, g.height, g.width), (g.out_channels, g.group_in, g.kernel_h, g.kernel_w),
+              g.output_shape)
+    return tuple(xp.asarray(rng.standard_normal(shape).astype(dtype)) for shape in shapes)
+
+
 def bench_layer(layer, xp, device, dtype, repeats, with_torch):
     S, f, fo, n, k = layer
     g = ConvGeometry(S, f, fo, n, n, k, k)
-    rng = numpy.random.default_rng(0)
-    x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
-    w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
-    gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+    x, w, gy = layer_arrays(g, xp, dtype)
     result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k'), layer))}
     for name in ('fft', 'direct'):
         result[name] = time_algorithm(conv.ALGORITHMS[name], x, w, gy, g, device, repeats)
@@ -264,10 +269,7 @@ def figure3(xp, device, dtype, out_dir, repeats):
         for layer in layers:
             S, f, fo, n, k = layer
             g = ConvGeometry(S, f, fo, n, n, k, k)
-            rng = numpy.random.default_rng(0)
-            x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
-            w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
-            gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+            x, w, gy = layer_arrays(g, xp, dtype)
             point = {name: median_seconds(lambda a=conv.ALGORITHMS[name]: run_step(a, x, w, gy, g), device, repeats)
                      for name in ('fft', 'direct')}
             data[label].append({'layer': layer, **point})
@@ -300,13 +302,10 @@ def stride_suite(xp, device, dtype, repeats):
     lines = ["| S | f | f' | n | k | s | " + ' | '.join(f"{c} ms" for c in candidates) +
              " | subsample/polyphase | auto picks | fastest |", '|' + '---|' * (9 + len(candidates))]
     rows = []
-    rng = numpy.random.default_rng(0)
     S, f, fo, n, k = 32, 32, 32, 64, 11
     for stride in (1, 2, 4):
         g = ConvGeometry(S, f, fo, n, n, k, k, stride, stride)
-        x = xp.asarray(rng.standard_normal((S, f, n, n)).astype(dtype))
-        w = xp.asarray(rng.standard_normal((fo, f, k, k)).astype(dtype))
-        gy = xp.asarray(rng.standard_normal(g.output_shape).astype(dtype))
+        x, w, gy = layer_arrays(g, xp, dtype)
         t = {c: median_seconds(lambda a=a: run_step(a, x, w, gy, g), device, repeats) for c, a in candidates.items()}
         conv.auto.reset()
         pick = conv.auto.choose(g, x, w, conv.ALGORITHMS)

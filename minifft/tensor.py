@@ -120,6 +120,12 @@ class Tensor:
     def __len__(self):
         return self.data.shape[0]
 
+    def __bool__(self):
+        if self.size != 1:  # as NumPy and PyTorch: `if t:` on many elements is a bug, not True
+            raise ValueError(f"the truth value of a tensor with {self.size} elements is ambiguous; "
+                             f"use .any() or .all() on .numpy()")
+        return bool(self.item())
+
     def __repr__(self):
         grad = ', requires_grad=True' if self.requires_grad else ''
         return f"Tensor({backend.to_numpy(self.data)!r}, device='{self.device}'{grad})"

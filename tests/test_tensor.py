@@ -100,3 +100,13 @@ def test_comparisons_item_numpy_detach():
     assert x.to('cpu') is x
     with pytest.raises(ValueError, match="one element"):
         x.item()
+
+
+def test_truth_value():
+    assert bool(minifft.tensor([2.0])) and not bool(minifft.tensor(0.0))
+    a, b = minifft.tensor([1.0, 2.0]), minifft.tensor([1.0, 2.0])
+    assert a in [a]  # identity first, as for NumPy arrays
+    with pytest.raises(ValueError, match="truth value of a tensor with 2 elements is ambiguous"):
+        bool(a == b)
+    with pytest.raises(ValueError, match="ambiguous"):
+        a in [b]  # would otherwise be always True
