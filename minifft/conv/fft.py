@@ -11,13 +11,15 @@ Two choices keep copies and conjugations off the hot path:
   the output gradient are copied into a zero buffer anyway (padding, stride dilation), so we write
   them there reversed and get conj(W) and D = conj(dY) directly. Then fprop is X.conj(W),
   accGrad is D.X, and bprop is D.conj(W) = conj(dX), whose inverse is dx reversed: the reversal is
-  folded into the index arrays that crop the output. No conjugate is ever computed elementwise.
+  folded into the strided read that crops the output. No conjugate is ever computed elementwise.
 
-* Padding never materialises a padded input. Every signal sits at offset 0 of its transform; the
-  padding p only shifts where results are read: y[i] = corr(x, w)[i*s - p],
-  dx[u] = conv(g0, w)[u + p], dw[a] = corr(x, g0)[a - p] (indices mod N, g0 = gy dilated by s).
-  Reading them back stays alias-free for N >= max(n + p, n + 2p - k + 1, k) per axis, which is
-  at most the padded size n + 2p; N is the next 2-3-5-7-smooth size from there.
+* Padding never materialises a padded input (at stride 1; a strided layer pads while it splits
+  into phases, see polyphase.py). Every signal sits at offset 0 of its transform; the padding p
+  only shifts where results are read: y[i] = corr(x, w)[i*s - p], dx[u] = conv(g0, w)[u + p],
+  dw[a] = corr(x, g0)[a - p] (indices mod N, g0 = gy dilated by s). Reading them back stays
+  alias-free for N >= max(n + p, n + 2p - k + 1, k) per axis, which is at most the padded size
+  n + 2p; N is the next size from there that the device's FFT runs fast (its next_fast_len:
+  2-3-5-smooth for scipy's real transforms, 2-3-5-7 for cuFFT), never a power-of-two rounding.
 
 Spectra are stored bins-first on the CPU (so the product is one BLAS batched matmul with no
 transposes: the transpose rides on the copy scipy makes to pad) and bins-last on the GPU (so the
