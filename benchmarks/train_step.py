@@ -51,7 +51,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     backend.require_device(args.device)
     rows = []
-    print(f"| model | batch | fft ms | direct ms | auto ms | fft/direct | auto/direct |\n|---|---|---|---|---|---|---|")
+    print("| model | batch | fft ms | direct ms | auto ms | fft/direct | auto/direct |\n|---|---|---|---|---|---|---|")
     for name in args.models:
         conv.auto.reset()
         t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats)

@@ -41,7 +41,7 @@ def load(name, data_dir=None, seed=0, limit=None):
         raise DatasetError(f"unknown dataset {name!r}; expected one of {NAMES}")
     if limit is not None:
         train, test = (tuple(a[:limit] for a in train), tuple(a[:limit] for a in test))
-    for split, (images, labels) in (('train', train), ('test', test)):
+    for split, (images, _) in (('train', train), ('test', test)):
         if len(images) == 0:
             raise DatasetError(f"{name}: the {split} split is empty")
     num_classes = 10 if name != 'shapes' else len(shapes.CLASSES)

@@ -7,3 +7,9 @@ from .serialization import load, save
 from .tensor import Tensor, no_grad, tensor
 
 __version__ = '0.1.0'
+
+__all__ = [
+    'Tensor', 'tensor', 'no_grad', 'manual_seed', 'save', 'load', 'default_device', 'set_default_device',
+    'set_default_dtype', 'cuda_available', 'synchronize', 'backend', 'conv', 'functions', 'F', 'nn', 'optim',
+    'random', 'serialization',
+]

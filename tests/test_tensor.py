@@ -109,4 +109,4 @@ def test_truth_value():
     with pytest.raises(ValueError, match="truth value of a tensor with 2 elements is ambiguous"):
         bool(a == b)
     with pytest.raises(ValueError, match="ambiguous"):
-        a in [b]  # would otherwise be always True
+        _ = a in [b]  # would otherwise be always True

@@ -63,3 +63,10 @@ def select(name, g, x, w):
 
 
 auto_report = auto.format_report
+
+__all__ = [
+    'ALGORITHMS', 'ALGORITHM_NAMES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution', 'Chunked',
+    'select', 'default_algorithm', 'set_default_algorithm', 'using', 'check_algorithm_name',
+    'auto', 'auto_report', 'profiler', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
+    'fft_accuracy', 'format_accuracy',
+]

@@ -10,3 +10,11 @@ from .noise import dropout
 from .pooling import avg_pool2d, max_pool2d
 from .reduction import max, mean, sum
 from .shape import astype, flatten, getitem, reshape, to_device, transpose
+
+__all__ = [
+    'add', 'sub', 'mul', 'div', 'pow', 'neg', 'matmul',
+    'exp', 'log', 'sqrt', 'tanh', 'sigmoid', 'relu', 'softmax', 'log_softmax',
+    'sum', 'mean', 'max', 'reshape', 'transpose', 'flatten', 'getitem', 'to_device', 'astype',
+    'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal',
+    'linear', 'conv2d', 'max_pool2d', 'avg_pool2d', 'dropout', 'cross_entropy', 'mse_loss',
+]

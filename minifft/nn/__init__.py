@@ -3,3 +3,8 @@ from . import init
 from .conv import Conv2d
 from .layers import AvgPool2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Tanh
 from .module import Module, Parameter, Sequential
+
+__all__ = [
+    'Module', 'Parameter', 'Sequential', 'Linear', 'Conv2d', 'ReLU', 'Tanh', 'MaxPool2d', 'AvgPool2d',
+    'Flatten', 'Dropout', 'init',
+]

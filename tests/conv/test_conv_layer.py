@@ -2,7 +2,6 @@
 import numpy
 import pytest
 
-import minifft
 from minifft import Tensor, conv, nn
 from minifft import functions as F
 from minifft.testing import check_backward

@@ -1,5 +1,4 @@
 """Bounded memory: the FFT algorithm splits a layer so its spectra stay under the workspace limit."""
-import dataclasses
 import tracemalloc
 
 import numpy

@@ -30,7 +30,7 @@ def test_a_linear_model_does_poorly():
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     mean, std = x.mean(), x.std()
     x, xt = (x - mean) / std, (xt - mean) / std
-    for epoch in range(5):
+    for _ in range(5):
         for i in range(0, len(x), 100):
             opt.zero_grad()
             F.cross_entropy(model(minifft.tensor(x[i:i + 100])), y[i:i + 100]).backward()
