@@ -25,6 +25,13 @@ def test_reused_tensor_accumulates():
     numpy.testing.assert_allclose(x.grad, 2 * x.data + 4)
 
 
+def test_reuse_through_finite_differences(rng):
+    from minifft.testing import check_backward
+    check_backward(lambda x: x * x + x.exp() * x - x / (x * x + 1) + (x ** 2).sum(axis=0, keepdims=True) * x,
+                   [rng.standard_normal((3, 4))])
+    check_backward(lambda x: x.astype(numpy.float64).to('cpu') * 2, [rng.standard_normal(5)])
+
+
 def test_diamond_graph_walks_each_node_once():
     x = Tensor(numpy.array(1.5), requires_grad=True)
     a = x.exp()

@@ -90,11 +90,18 @@ def test_a_layer_too_big_for_the_limit_runs_within_it(rng):
     gy = rng.standard_normal((32, 32, 32, 32)).astype(numpy.float32)
     io_bytes = 2 * x.data.nbytes + 2 * gy.nbytes + 2 * w.data.nbytes  # x, gx, y, gy, w, gw
 
+    results = []
+
     def step():
-        F.conv2d(x, w, padding=2, algo='fft').backward(gy)
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, padding=2, algo='fft')
+        y.backward(gy)
+        results.append((y.data, x.grad, w.grad))
     unchunked = traced_peak(step)
     conv.set_workspace_limit(limit)
     chunked = traced_peak(step)
+    for whole, split in zip(*results):  # the same numbers, up to float32 summation order
+        numpy.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-5 * numpy.abs(whole).max())
     print(f"peak traced bytes: unchunked {unchunked / 2**20:.1f} MiB, with a {limit / 2**20:.0f} MiB "
           f"limit {chunked / 2**20:.1f} MiB (inputs and outputs {io_bytes / 2**20:.1f} MiB)")
     assert chunked <= io_bytes + 1.5 * limit
