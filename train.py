@@ -224,7 +224,11 @@ def compare(args, data, device):
 
 def main(argv=None):
     args = parse_args(argv)
-    backend.set_default_device(args.device)
+    try:
+        backend.set_default_device(args.device)
+    except RuntimeError as error:  # 'cuda' asked for where none is usable: the reason and the fix
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     device = backend.default_device()
     conv.set_default_algorithm(args.conv)
     try:

@@ -127,6 +127,13 @@ def test_missing_data_and_bad_resume(tmp_path, capsys):
     assert code == 2 and 'no checkpoint at' in capsys.readouterr().err
 
 
+def test_cuda_without_a_gpu_says_why(tmp_path, capsys):
+    if backend.cuda_available():
+        pytest.skip("a GPU is usable here")
+    code = train.main(['--device', 'cuda', '--out', str(tmp_path)])
+    assert code == 2 and "device 'cuda' is not usable" in capsys.readouterr().err
+
+
 def test_resume_with_another_model_is_refused(tmp_path):
     code, out = run(tmp_path, '--limit', '16', '--epochs', '1', '--batch-size', '8', '--conv', 'direct')
     with pytest.raises(SystemExit, match="was trained as --model small"):
