@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minifft  # noqa: E402
 from minifft import backend, conv  # noqa: E402
 from minifft.conv import spectral  # noqa: E402
+from minifft.conv.auto import training_step  # noqa: E402
 from minifft.conv import fft as fft_algorithm  # noqa: E402
 from minifft.conv.geometry import ConvGeometry  # noqa: E402
 from _timing import median_seconds  # noqa: E402
@@ -149,17 +150,10 @@ def fft_time_split(x, w, gy, g, device, repeats):
     runs = []
     for _ in range(repeats):
         with fft_breakdown(device) as spent:
-            total = median_seconds(lambda: run_step(algorithm, x, w, gy, g), device, repeats=1, warmup=0)
+            total = median_seconds(lambda: training_step(algorithm, x, w, gy, g), device, repeats=1, warmup=0)
         spent['copies'] = max(total - spent['transforms'] - spent['products'], 0.0)
         runs.append({k: v / total for k, v in spent.items()})
     return {k: float(numpy.median([r[k] for r in runs])) for k in runs[0]}
-
-
-def run_step(algorithm, x, w, gy, g):
-    _, saved = algorithm.forward(x, w, g)
-    ctx = algorithm.backward_setup(saved, gy, g)
-    algorithm.backward_input(ctx, g)
-    algorithm.backward_weight(ctx, g)
 
 
 def torch_times(x, w, gy, g, repeats):
@@ -270,7 +264,7 @@ def figure3(xp, device, dtype, out_dir, repeats):
             S, f, fo, n, k = layer
             g = ConvGeometry(S, f, fo, n, n, k, k)
             x, w, gy = layer_arrays(g, xp, dtype)
-            point = {name: median_seconds(lambda a=conv.ALGORITHMS[name]: run_step(a, x, w, gy, g), device, repeats)
+            point = {name: median_seconds(lambda a=conv.ALGORITHMS[name]: training_step(a, x, w, gy, g), device, repeats)
                      for name in ('fft', 'direct')}
             data[label].append({'layer': layer, **point})
     try:
@@ -306,7 +300,7 @@ def stride_suite(xp, device, dtype, repeats):
     for stride in (1, 2, 4):
         g = ConvGeometry(S, f, fo, n, n, k, k, stride, stride)
         x, w, gy = layer_arrays(g, xp, dtype)
-        t = {c: median_seconds(lambda a=a: run_step(a, x, w, gy, g), device, repeats) for c, a in candidates.items()}
+        t = {c: median_seconds(lambda a=a: training_step(a, x, w, gy, g), device, repeats) for c, a in candidates.items()}
         conv.auto.reset()
         pick = conv.auto.choose(g, x, w, conv.ALGORITHMS)
         fastest = 'fft' if t['fft (polyphase)'] < t['direct'] else 'direct'

@@ -22,6 +22,13 @@ def autotune_enabled():
     return os.environ.get('MINIFFT_CONV_AUTOTUNE', '1').strip() not in ('0', 'false', 'no', 'off')
 
 
+def training_step(algorithm, x, w, gy, g):
+    """One training step of layer ``g`` through ``algorithm``: forward and both gradients."""
+    _, saved = algorithm.forward(x, w, g)
+    ctx = algorithm.backward_setup(saved, gy, g)
+    return algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g)
+
+
 def _step_seconds(algorithm, x, w, gy, g, repeats=2):
     """Best of ``repeats`` timed training steps after one warm-up (plans, caches)."""
     best = math.inf
@@ -29,10 +36,7 @@ def _step_seconds(algorithm, x, w, gy, g, repeats=2):
     for i in range(repeats + 1):
         backend.synchronize(device)
         start = time.perf_counter()
-        _, saved = algorithm.forward(x, w, g)
-        ctx = algorithm.backward_setup(saved, gy, g)
-        algorithm.backward_input(ctx, g)
-        algorithm.backward_weight(ctx, g)
+        training_step(algorithm, x, w, gy, g)
         backend.synchronize(device)
         if i:
             best = min(best, time.perf_counter() - start)

@@ -9,6 +9,7 @@ the spectra piece by piece: recomputing costs one more forward, failing would co
 import dataclasses
 
 from .. import backend
+from .geometry import ceil_div
 from .workspace import workspace_limit
 
 
@@ -20,10 +21,6 @@ class Piece:
     geometry: object
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
 def plan(g, fits):
     """Pieces covering layer ``g`` such that ``fits(geometry)`` holds for each, fewest first;
     None when the whole layer fits. When nothing fits, the smallest pieces possible."""
@@ -33,13 +30,13 @@ def plan(g, fits):
     units = g.groups if grouped else g.out_channels    # what the channel split is made of
     parts = 1
     while True:
-        per_part = _ceil_div(units, parts)
+        per_part = ceil_div(units, parts)
         channel_g = (dataclasses.replace(g, groups=per_part, in_channels=per_part * g.group_in,
                                          out_channels=per_part * g.group_out) if grouped
                      else dataclasses.replace(g, out_channels=per_part))
         batch = g.batch
         while batch > 1 and not fits(dataclasses.replace(channel_g, batch=batch)):
-            batch = _ceil_div(batch, 2)
+            batch = ceil_div(batch, 2)
         if fits(dataclasses.replace(channel_g, batch=batch)) or per_part == 1:
             return list(_pieces(g, batch, per_part, grouped))
         parts *= 2

@@ -63,10 +63,10 @@ def progression_runs(start, step, count, n):
 PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
 
 
-def spectral_bytes(g, itemsize, fft_module, polyphase=True):
+def spectral_bytes(g, itemsize, fft_module):
     """(kept, peak): bytes of spectra kept from forward to backward (X, conj W), and the most the
     algorithm holds at once in backward (those, conj dY, a product and its half-inverted copy)."""
-    if polyphase and (g.stride_h > 1 or g.stride_w > 1):
+    if g.strided:  # FFTConvolution runs strided layers on their phases
         g = phase_geometry(g)
     n0, n1 = FFTConvolution.transform_shape(g, fft_module)
     per_spectrum = n0 * (n1 // 2 + 1) * 2 * itemsize
@@ -165,7 +165,7 @@ class FFTConvolution:
         self.polyphase = Polyphase(self) if polyphase else None
 
     def _strided(self, g):
-        return self.polyphase is not None and (g.stride_h > 1 or g.stride_w > 1)
+        return self.polyphase is not None and g.strided
 
     @staticmethod
     def transform_shape(g, fft_module):
@@ -178,8 +178,9 @@ class FFTConvolution:
         sp = _Spectra(x)
         s = self.transform_shape(g, sp.fft)
         X = _grouped(sp.rfft2(x, s), g.groups)                     # (G, S, f/G, N0, N1//2+1)
+        # conj(W): (G, f'/G, f/G, N0, N1//2+1)
         Wc = _grouped(sp.rfft2_reversed(w, s, (1, 1)).swapaxes(0, 1), g.groups).swapaxes(1, 2)
-        Y = spectral_product(X, Wc)                                 # conj(W): (G, f'/G, f/G, ...)
+        Y = spectral_product(X, Wc)                                 # (G, S, f'/G, ...)
         rows = (-g.pad_h, g.stride_h, g.out_h)                      # y[i] = corr[i*s - p]
         cols = (-g.pad_w, g.stride_w, g.out_w)
         y = sp.irfft2_gather(Y.swapaxes(0, 1), s, rows, cols)      # (S, G, f'/G, oh, ow)

@@ -2,6 +2,10 @@
 from dataclasses import dataclass
 
 
+def ceil_div(a, b):
+    return -(-a // b)
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """x (batch, in_channels, height, width) * w (out_channels, in_channels // groups, kernel_h, kernel_w).
@@ -32,6 +36,10 @@ class ConvGeometry:
         return (self.width + 2 * self.pad_w - self.kernel_w) // self.stride_w + 1
 
     @property
+    def strided(self):
+        return self.stride_h > 1 or self.stride_w > 1
+
+    @property
     def group_in(self):
         return self.in_channels // self.groups
 
@@ -48,7 +56,7 @@ class ConvGeometry:
         n = f"{self.height}" if self.height == self.width else f"{self.height}x{self.width}"
         k = f"{self.kernel_h}" if self.kernel_h == self.kernel_w else f"{self.kernel_h}x{self.kernel_w}"
         text = f"S={self.batch} f={self.in_channels} f'={self.out_channels} n={n} k={k}"
-        if (self.stride_h, self.stride_w) != (1, 1):
+        if self.strided:
             text += f" s={self.stride_h}" if self.stride_h == self.stride_w else f" s={self.stride_h}x{self.stride_w}"
         if (self.pad_h, self.pad_w) != (0, 0):
             text += f" p={self.pad_h}" if self.pad_h == self.pad_w else f" p={self.pad_h}x{self.pad_w}"

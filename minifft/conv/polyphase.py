@@ -24,7 +24,7 @@ s^2 times fewer bins, which BLAS runs faster. The phase channels are ordered (c,
 channel groups stay contiguous blocks and grouped layers split the same way.
 """
 from ..backend import get_array_module
-from .geometry import ConvGeometry
+from .geometry import ConvGeometry, ceil_div
 
 
 def _phases(g):
@@ -32,20 +32,16 @@ def _phases(g):
     return [(rh, rw) for rh in range(g.stride_h) for rw in range(g.stride_w)]
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
 def phase_geometry(g):
     """The stride-1, unpadded layer over phases that computes the strided layer ``g``."""
     return ConvGeometry(g.batch, g.in_channels * g.stride_h * g.stride_w, g.out_channels,
-                        _ceil_div(g.height + 2 * g.pad_h, g.stride_h), _ceil_div(g.width + 2 * g.pad_w, g.stride_w),
-                        _ceil_div(g.kernel_h, g.stride_h), _ceil_div(g.kernel_w, g.stride_w), groups=g.groups)
+                        ceil_div(g.height + 2 * g.pad_h, g.stride_h), ceil_div(g.width + 2 * g.pad_w, g.stride_w),
+                        ceil_div(g.kernel_h, g.stride_h), ceil_div(g.kernel_w, g.stride_w), groups=g.groups)
 
 
 def _input_slices(n, pad, stride, phase):
     """Where phase ``phase`` of the padded input meets the real input: (slice of x, slice of phase)."""
-    first = max(0, _ceil_div(pad - phase, stride))         # first j with s*j + r - p >= 0
+    first = max(0, ceil_div(pad - phase, stride))         # first j with s*j + r - p >= 0
     last = (n - 1 + pad - phase) // stride                 # last j with s*j + r - p <= n - 1
     if last < first:
         return None
