@@ -3,29 +3,35 @@
 //
 //     C[g, m, n, b] (+)= sum_k opA(A[g, m, k, b]) * opB(B[g, n, k, b]),    op = identity or conj.
 //
-// Layout. The bin b is the contiguous (last) axis of every operand; g, m, n, k have element
-// strides given per operand, so fprop, bprop and accGrad all read the layout the GPU transforms
-// produce ([S, f, F] from cupyx rfft2, bins last) with no transpose and no copy. Bins-last also
-// makes every global access coalesced: consecutive threads take consecutive bins. (The cuBLAS
-// backend wants bins first instead; it pays a transpose that this kernel avoids.)
+// Layout: bins last. The bin b is the contiguous axis of every operand; g, m, n, k have element
+// strides given per operand, so fprop, bprop and accGrad all read the spectra exactly as the GPU
+// transforms leave them (cupyx rfft2 of [S, f, n, n] is [S, f, N, N/2+1], bins last) with no
+// transpose and no copy, and every global access is coalesced: consecutive threads take
+// consecutive bins. (The cuBLAS backend wants bins first; it pays the transposes this avoids.)
 //
-// Design: a batched GEMM with the bins as the batch.
-// - A block owns BB consecutive bins x a BM x BN tile of (m, n) outputs of one group. It walks k
-//   in chunks of BK: the A chunk [BK][BM][BB] and the B chunk [BK][BN][BB] are loaded from
-//   global memory (coalesced along bins, 16-byte loads where alignment allows), stored to shared
-//   memory, and every thread then reads its operands from there.
-// - A thread owns one bin and a TM x TN register tile of (m, n). Per k it reads TM + TN complex
-//   values from shared memory and issues 4 * TM * TN FFMA: the complex multiply-add is written as
-//   four explicit fma calls, so it compiles to four FFMA (no FMUL + FADD), and conjugation is a
-//   template parameter that becomes a negated FFMA operand (no runtime sign multiply).
+// Design: a batched GEMM whose batch is the bins.
+// - A block owns BB consecutive bins x a BM x BN tile of (m, n) outputs of one group, and walks
+//   k in chunks of BK. Each chunk of A (BM x BK x BB) and of B (BN x BK x BB) is loaded from
+//   global memory once per block (16-byte loads: two complex64 bins where alignment allows, one
+//   complex128), stored to shared memory, and read there by every thread that needs it: a value
+//   of A serves BN / TN threads, a value of B serves BM / TM.
+// - A thread owns one bin and a TM x TN register tile. Per k it reads TM + TN complex values
+//   from shared memory (16-byte loads) and issues 4 TM TN FFMA: the complex multiply-add is
+//   written as four explicit fma calls, so it compiles to four FFMA and never FMUL + FFMA + FADD;
+//   conjugation is a template parameter that becomes a negated FFMA operand, not a multiply.
 // - The next chunk's global loads are issued before the current chunk's arithmetic (register
-//   prefetch), so their latency hides behind 4 * TM * TN * BK FFMA per thread.
-// - Threads never return early: rows, columns, k and bins past the edge load as zero and are not
-//   stored, so every thread reaches every __syncthreads().
+//   prefetch), so their latency hides behind 4 TM TN BK FFMA per thread.
+// - Threads never return early: every thread reaches every __syncthreads(). Rows and bins past
+//   the edge load clamped (they only feed outputs that are not stored), k past K loads as zero.
+// Geometry (Geometry<R> below; spectral_product.py's GEOMETRY must match):
+//   complex64:  BB = 8,  BM = BN = 32, BK = 8, TM = TN = 4: 512 threads, 34 KiB shared memory.
+//   complex128: BB = 16, BM = BN = 16, BK = 4, TM = TN = 4: 256 threads, 34 KiB shared memory
+//               (a 32 x 32 tile would need ~190 registers x 512 threads: spills).
 // One extern "C" entry point per (dtype, conj_a, conj_b, vector width); spectral_product.py picks
 // it. Grid: x = bin tiles, y = m tiles, z = groups x n tiles (the launcher splits y and z at 65535).
 // Tests run this very source on the CPU through tests/kernels/cuda_shim.h, whose fibers give
-// __shared__ and __syncthreads() their CUDA meaning.
+// __shared__ and __syncthreads() their CUDA meaning, and check its sm_90 machine code
+// (tests/kernels/test_kernel_sass.py, benchmarks/kernel_sass.py).
 
 template <typename R>
 struct alignas(2 * sizeof(R)) Complex {  // layout of complex64 / complex128 elements
@@ -43,18 +49,20 @@ __device__ __forceinline__ double fused(double x, double y, double z) { return f
 template <bool NEGATE, typename R>
 __device__ __forceinline__ R sign(R x) { return NEGATE ? -x : x; }  // folds into an FFMA operand
 
-// Block geometry per element type. THREADS = BB * (BM / TM) * (BN / TN) = 256 for both.
-// Shared memory holds the chunks transposed, [BK][BB][BM + PAD]: a thread's TM (TN) operands of
-// one bin are then contiguous, so it reads them with 16-byte LDS, and PAD makes a row 16 bytes
-// longer than a multiple of 128 so the 8 threads of a 16-byte access phase hit 8 distinct bank
-// quads. Bytes: (BM + BN + 2 PAD) * BK * BB elements = 36 KiB (complex64, BK = 8) and 34 KiB
-// (complex128, BK = 4), under the 48 KiB of static shared memory a block may declare.
+// Block geometry per element type. Shared memory holds the chunks transposed, [BK][BB][BM + PAD]:
+// a thread's TM (TN) operands of one bin are then contiguous, so it reads them with 16-byte LDS,
+// and PAD makes a row 16 bytes longer than a multiple of 128 bytes, so the 8 threads of a
+// 16-byte access phase (8 bins) hit 8 distinct groups of 4 banks. Bytes: (BM + BN + 2 PAD) *
+// BK * BB elements = 34 KiB for both types, under the 48 KiB of static shared memory a block
+// may declare.
 template <typename R> struct Geometry;
 template <> struct Geometry<float> {
-    static constexpr int BB = 16, BM = 16, BN = 16, BK = 8, TM = 4, TN = 4, PAD = 2;
+    static constexpr int BB = 8, BM = 32, BN = 32, BK = 8, TM = 4, TN = 4, PAD = 2;
+    static constexpr int THREADS = BB * (BM / TM) * (BN / TN);
 };
 template <> struct Geometry<double> {
     static constexpr int BB = 16, BM = 16, BN = 16, BK = 4, TM = 4, TN = 4, PAD = 1;
+    static constexpr int THREADS = BB * (BM / TM) * (BN / TN);
 };
 
 // One operand's chunk: ROWS rows (m or n) x BK values of k x BB bins, moved as V-bin packets.
@@ -154,13 +162,13 @@ __device__ __forceinline__ void spectral_product(
         long long c_g, long long c_m, long long c_n, int accumulate) {
     using G = Geometry<R>;
     constexpr int BB = G::BB, BM = G::BM, BN = G::BN, BK = G::BK, TM = G::TM, TN = G::TN, PAD = G::PAD;
-    constexpr int THREADS = BB * (BM / TM) * (BN / TN);
+    constexpr int THREADS = G::THREADS;
     __shared__ Complex<R> a_tile[BK * BB * (BM + PAD)] __attribute__((aligned(16)));
     __shared__ Complex<R> b_tile[BK * BB * (BN + PAD)] __attribute__((aligned(16)));
 
     const int tid = threadIdx.x;
     const int lane = tid % BB;               // this thread's bin within the block
-    const int tm = (tid / BB) % (BM / TM);   // a warp spans 16 bins x 2 row tiles of one column tile
+    const int tm = (tid / BB) % (BM / TM);   // a warp: 32 / BB row tiles x BB bins, one column tile
     const int tn = tid / (BB * (BM / TM));
     const long long n_tiles = (N + BN - 1) / BN;
     const long long group = blockIdx.z / n_tiles;
@@ -238,7 +246,7 @@ __device__ __forceinline__ void spectral_product(
 }
 
 #define MINIFFT_SPECTRAL_PRODUCT_ENTRY(NAME, R, V, CONJ_A, CONJ_B)                                \
-    extern "C" __global__ void __launch_bounds__(256) NAME(                                       \
+    extern "C" __global__ void __launch_bounds__(Geometry<R>::THREADS) NAME(                                       \
             const Complex<R>* a, const Complex<R>* b, Complex<R>* c,                              \
             long long M, long long N, long long K, long long bins, long long a_g, long long a_m,  \
             long long a_k, long long b_g, long long b_n, long long b_k, long long c_g,            \

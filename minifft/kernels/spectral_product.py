@@ -1,4 +1,5 @@
 """Launch code for spectral_product.cu: the per-frequency channel accumulation on the GPU."""
+import collections
 import functools
 
 import numpy
@@ -6,12 +7,16 @@ import numpy
 from .. import backend
 from . import source
 
-# Block geometry; must match Geometry<R> in the .cu (the same for complex64 and complex128).
-BLOCK_BINS = 16            # consecutive bins per block: coalesced loads along the contiguous axis
-TILE_M = TILE_N = 16       # (m, n) outputs per block, staged through shared memory over k
-THREADS_PER_BLOCK = 256    # one bin and a 4 x 4 register tile per thread
+
+class Geometry(collections.namedtuple('Geometry', 'bins tile_m tile_n threads')):
+    """A block: `bins` consecutive bins (coalesced along the contiguous axis) x a tile_m x tile_n
+    output tile staged through shared memory, on `threads` threads (one bin and a 4 x 4 register
+    tile each). Must match Geometry<R> in the .cu."""
+
+
+GEOMETRY = {'complex64': Geometry(8, 32, 32, 512), 'complex128': Geometry(16, 16, 16, 256)}
 MAX_GRID_YZ = 65535        # CUDA's limit on grid y and z; x (bin tiles) may go to 2**31 - 1
-DTYPES = ('complex64', 'complex128')
+DTYPES = tuple(GEOMETRY)
 
 
 def entry_point(dtype_name, conj_a, conj_b, vector=1):
@@ -34,21 +39,24 @@ def ranges(total, step):
     return [(start, min(start + step, total)) for start in range(0, total, step)]
 
 
-def launch_pieces(G, M, N, limit=MAX_GRID_YZ):
+def launch_pieces(G, M, N, dtype_name, limit=MAX_GRID_YZ):
     """[((g0, g1), (m0, m1), (n0, n1))] covering (G, M, N) so that every piece's launch has grid
-    y = ceil(rows / TILE_M) <= limit and z = groups * ceil(columns / TILE_N) <= limit."""
-    n_tiles = -(-N // TILE_N)
+    y = ceil(rows / tile_m) <= limit and z = groups * ceil(columns / tile_n) <= limit."""
+    block = GEOMETRY[dtype_name]
+    n_tiles = -(-N // block.tile_n)
     if n_tiles <= limit:
         g_step, n_step = limit // max(n_tiles, 1), N
     else:
-        g_step, n_step = 1, limit * TILE_N
-    return [(g, m, n) for g in ranges(G, g_step) for m in ranges(M, limit * TILE_M) for n in ranges(N, n_step)]
+        g_step, n_step = 1, limit * block.tile_n
+    return [(g, m, n) for g in ranges(G, g_step) for m in ranges(M, limit * block.tile_m)
+            for n in ranges(N, n_step)]
 
 
-def launch_geometry(G, M, N, bins):
-    """CUDA (grid, block) covering every bin and every TILE_M x TILE_N output tile of every group."""
-    grid = (-(-bins // BLOCK_BINS), -(-M // TILE_M), G * -(-N // TILE_N))
-    return grid, (THREADS_PER_BLOCK, 1, 1)
+def launch_geometry(G, M, N, bins, dtype_name):
+    """CUDA (grid, block) covering every bin and every output tile of every group."""
+    block = GEOMETRY[dtype_name]
+    grid = (-(-bins // block.bins), -(-M // block.tile_m), G * -(-N // block.tile_n))
+    return grid, (block.threads, 1, 1)
 
 
 def address(x):
@@ -73,10 +81,10 @@ def launches(a, b, out, conj_a=False, conj_b=False, limit=MAX_GRID_YZ):
     plan = []
     if 0 in out.shape:
         return plan
-    for (g0, g1), (m0, m1), (n0, n1) in launch_pieces(G, M, N, limit):
+    for (g0, g1), (m0, m1), (n0, n1) in launch_pieces(G, M, N, a.dtype.name, limit):
         views = (a[g0:g1, m0:m1], b[g0:g1, n0:n1], out[g0:g1, m0:m1, n0:n1])
         (_, rows, cols, bins), sizes = kernel_arguments(*views)
-        grid, block = launch_geometry(g1 - g0, rows, cols, bins)
+        grid, block = launch_geometry(g1 - g0, rows, cols, bins, a.dtype.name)
         name = entry_point(a.dtype.name, conj_a, conj_b, vector_width(views[0], views[1], sizes))
         plan.append((name, grid, block, views, sizes))
     return plan

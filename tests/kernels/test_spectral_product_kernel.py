@@ -72,13 +72,13 @@ def spectra(rng, shape, dtype):
     return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
 
 
-# (G, S, f/G, f'/G, bins): tile edges (sizes not multiples of the 16 x 16 block tile nor of the
-# 4 x 4 thread tile), several m and n tiles, bin counts not a multiple of the 16-bin block, odd
-# and even (the two-bin loads), k from 1 through several full chunks (8 for complex64, 4 for
-# complex128) plus a partial one, several groups (depthwise: f/G = f'/G = 1)
+# (G, S, f/G, f'/G, bins): tile edges (sizes not multiples of the block tile, 32 x 32 or 16 x 16,
+# nor of the 4 x 4 thread tile), several m and n tiles, bin counts not a multiple of the block's
+# 8 or 16 bins, odd and even (the two-bin loads), k from 1 through several full chunks (8 for
+# complex64, 4 for complex128) plus a partial one, several groups (depthwise: f/G = f'/G = 1)
 SHAPES = [(1, 3, 5, 7, (5, 3)), (1, 4, 4, 4, (2, 65)), (1, 1, 1, 1, (1, 1)), (1, 9, 2, 6, (13, 7)),
           (1, 5, 6, 1, (130,)), (3, 2, 3, 5, (4, 3)), (6, 3, 1, 1, (7, 5)),
-          (1, 40, 21, 18, (6, 4)), (2, 35, 17, 33, (3, 7)), (1, 16, 32, 16, (4, 8))]
+          (1, 40, 21, 18, (6, 4)), (2, 35, 17, 33, (3, 7)), (1, 16, 32, 16, (4, 8)), (1, 70, 3, 66, (2, 5))]
 
 
 def grouped(a, groups):
@@ -121,36 +121,43 @@ def test_conjugation_flags_accumulation_and_every_entry_point(emulated, rng, dty
     assert {name for name, _ in called} == {name for name in ENTRY_POINTS if numpy.dtype(dtype).name + '_' in name}
 
 
-def test_launch_is_split_where_grid_y_or_z_would_pass_the_limit(emulated, rng):
-    # A limit of 2 stands in for 65535: M = 70 is 5 m tiles (grid y), G = 3 groups of N = 40
-    # (3 n tiles each) are 9 for grid z, and 3 n tiles of one group alone already pass it.
-    a = spectra(rng, (3, 70, 9, 7, 3), numpy.complex64)
-    b = spectra(rng, (3, 40, 9, 7, 3), numpy.complex64)
+@pytest.mark.parametrize('dtype', [numpy.complex64, numpy.complex128])
+def test_launch_is_split_where_grid_y_or_z_would_pass_the_limit(emulated, rng, dtype):
+    # A limit of 2 stands in for 65535: M = 70 rows are 3 or 5 m tiles (grid y), and N = 80
+    # columns 3 or 5 n tiles, so one group alone passes the limit on grid z; 3 groups.
+    block = launch.GEOMETRY[numpy.dtype(dtype).name]
+    a = spectra(rng, (3, 70, 9, 7, 3), dtype)
+    b = spectra(rng, (3, 80, 9, 7, 3), dtype)
     calls = []
     got = run_emulated(emulated, a, b, limit=2, calls=calls)
     numpy.testing.assert_allclose(got, spectral_product(a, b), rtol=1e-5, atol=1e-4)
-    assert len(calls) == 3 * 3 * 2 and all(grid[1] <= 2 and grid[2] <= 2 for _, grid in calls)
+    pieces = 3 * -(-70 // (2 * block.tile_m)) * -(-80 // (2 * block.tile_n))
+    assert len(calls) == pieces > 3 and all(grid[1] <= 2 and grid[2] <= 2 for _, grid in calls)
     whole = run_emulated(emulated, a, b, calls=calls)
-    assert calls[-1][1][1:] == (5, 9)
+    assert calls[-1][1][1:] == (-(-70 // block.tile_m), 3 * -(-80 // block.tile_n))
     numpy.testing.assert_array_equal(got, whole)  # the same sums, in the same order
 
 
 def test_split_at_the_cuda_limit():
-    tiles = launch.MAX_GRID_YZ * launch.TILE_M
-    pieces = launch.launch_pieces(1, tiles + 1, 3)
-    assert [m for _, m, _ in pieces] == [(0, tiles), (tiles, tiles + 1)]
-    pieces = launch.launch_pieces(70000, 5, 20)  # 2 n tiles per group: 32767 groups per launch
+    limit = launch.MAX_GRID_YZ
+    tile = launch.GEOMETRY['complex128'].tile_m  # 16; complex64: 32
+    rows = limit * tile
+    pieces = launch.launch_pieces(1, rows + 1, 3, 'complex128')
+    assert [m for _, m, _ in pieces] == [(0, rows), (rows, rows + 1)]
+    pieces = launch.launch_pieces(70000, 5, 20, 'complex128')  # 2 n tiles per group: 32767 groups
     assert [g for g, _, _ in pieces] == [(0, 32767), (32767, 65534), (65534, 70000)]
-    pieces = launch.launch_pieces(2, 5, tiles + 40)  # one group alone passes the limit
-    assert [(g, n) for g, _, n in pieces] == [((0, 1), (0, tiles)), ((0, 1), (tiles, tiles + 40)),
-                                              ((1, 2), (0, tiles)), ((1, 2), (tiles, tiles + 40))]
-    # every piece's geometry stays within CUDA's limits; views of a broadcast array cost no memory
-    a = numpy.broadcast_to(numpy.zeros((1, 1, 1, 1), numpy.complex64), (1, tiles + 5, 2, 1))
+    pieces = launch.launch_pieces(2, 5, rows + 40, 'complex128')  # one group alone passes the limit
+    assert [(g, n) for g, _, n in pieces] == [((0, 1), (0, rows)), ((0, 1), (rows, rows + 40)),
+                                              ((1, 2), (0, rows)), ((1, 2), (rows, rows + 40))]
+    # every launch of a product too large for one grid stays within CUDA's limits; views of a
+    # broadcast array cost no memory
+    rows = limit * launch.GEOMETRY['complex64'].tile_m
+    a = numpy.broadcast_to(numpy.zeros((1, 1, 1, 1), numpy.complex64), (1, rows + 5, 2, 1))
     b = numpy.zeros((1, 3, 2, 1), numpy.complex64)
-    out = numpy.broadcast_to(numpy.zeros((1, 1, 1, 1), numpy.complex64), (1, tiles + 5, 3, 1))
+    out = numpy.broadcast_to(numpy.zeros((1, 1, 1, 1), numpy.complex64), (1, rows + 5, 3, 1))
     plan = launch.launches(a, b, out)
-    assert len(plan) == 2 and all(grid[1] <= launch.MAX_GRID_YZ and grid[2] <= 65535 for _, grid, _, _, _ in plan)
-    assert sum(views[0].shape[1] for _, _, _, views, _ in plan) == tiles + 5
+    assert len(plan) == 2 and all(grid[1] <= limit and grid[2] <= limit for _, grid, _, _, _ in plan)
+    assert sum(views[0].shape[1] for _, _, _, views, _ in plan) == rows + 5
 
 
 def test_kernel_result_depends_on_its_barriers(tmp_path, rng):
