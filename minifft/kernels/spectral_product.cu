@@ -134,8 +134,8 @@ __device__ __forceinline__ void multiply_chunk(const Complex<R>* a_tile, const C
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
         Packet<R, PV> x[TM / PV], y[TN / PV];
-        const Packet<R, PV>* xa = reinterpret_cast<const Packet<R, PV>*>(a_tile + (kk * BB + lane) * (BM + PAD) + tm * TM);
-        const Packet<R, PV>* yb = reinterpret_cast<const Packet<R, PV>*>(b_tile + (kk * BB + lane) * (BN + PAD) + tn * TN);
+        const auto* xa = reinterpret_cast<const Packet<R, PV>*>(a_tile + (kk * BB + lane) * (BM + PAD) + tm * TM);
+        const auto* yb = reinterpret_cast<const Packet<R, PV>*>(b_tile + (kk * BB + lane) * (BN + PAD) + tn * TN);
 #pragma unroll
         for (int i = 0; i < TM / PV; ++i) x[i] = xa[i];
 #pragma unroll

@@ -110,7 +110,8 @@ inline void run_block() {
         for (unsigned i = 0; i < threads; ++i) {
             if (fibers[i].state != AT_BARRIER) continue;
             if (arrived++ == 0) site = fibers[i].site;
-            else if (fibers[i].site != site) fail("threads wait at different barriers", arrived - 1, threads, site, fibers[i].site);
+            else if (fibers[i].site != site)
+                fail("threads wait at different barriers", arrived - 1, threads, site, fibers[i].site);
         }
         if (arrived == 0) return;  // every thread returned
         if (arrived != threads) fail("barrier not reached by every thread (some returned)", arrived, threads, site, 0);

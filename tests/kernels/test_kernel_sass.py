@@ -25,7 +25,8 @@ def old_loads_per_fma():
     if source is None:
         return kernel_sass.OLD_GLOBAL_LOADS_PER_FMA
     old = kernel_sass.analyse(source)
-    measured = {dtype: old[f'spectral_product_{dtype}']['global_loads_per_fma'] for dtype in ('complex64', 'complex128')}
+    measured = {dtype: old[f'spectral_product_{dtype}']['global_loads_per_fma']
+                for dtype in ('complex64', 'complex128')}
     assert measured == kernel_sass.OLD_GLOBAL_LOADS_PER_FMA  # the recorded figures are the measured ones
     return measured
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from minifft import kernels
+from minifft import backend, kernels
 from minifft.conv.spectral import spectral_product
 from minifft.kernels import spectral_product as launch
 
@@ -178,3 +178,25 @@ def test_launch_rejects_bad_layouts():
         launch.check_operands(a, numpy.zeros((2, 2, 3, 4, 5), numpy.complex64))
     with pytest.raises(TypeError, match="expected two complex64 or two complex128"):
         launch.check_operands(a.real, a.real)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize('dtype', ['complex64', 'complex128'])
+def test_on_a_gpu_every_entry_point_and_a_launch_past_the_grid_limit(rng, dtype):
+    """What the emulation cannot show: NVRTC's build and the real launches, including a product
+    whose single launch would need grid y = 65536."""
+    tol = 1e-5 if dtype == 'complex64' else 1e-12
+    for bins in ((6, 5), (5, 5)):
+        for conj_a in (False, True):
+            for conj_b in (False, True):
+                a = spectra(rng, (2, 35, 11) + bins, dtype)
+                b = spectra(rng, (2, 40, 11) + bins, dtype)
+                a_gpu, b_gpu = backend.to_device(a, 'cuda'), backend.to_device(b, 'cuda')
+                got = launch.spectral_product(a_gpu, b_gpu, conj_a, conj_b)
+                want = numpy.einsum('gmkxy,gnkxy->gmnxy', a.conj() if conj_a else a, b.conj() if conj_b else b)
+                numpy.testing.assert_allclose(backend.to_numpy(got), want, rtol=tol, atol=tol * 11)
+    rows = launch.MAX_GRID_YZ * launch.GEOMETRY[dtype].tile_m + 3
+    a = spectra(rng, (1, rows, 2, 2), dtype)
+    b = spectra(rng, (1, 3, 2, 2), dtype)
+    got = launch.spectral_product(backend.to_device(a, 'cuda'), backend.to_device(b, 'cuda'))
+    numpy.testing.assert_allclose(backend.to_numpy(got), numpy.einsum('gmkx,gnkx->gmnx', a, b), rtol=tol, atol=tol * 2)
