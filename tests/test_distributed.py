@@ -192,6 +192,18 @@ def test_bad_input_under_mpiexec_exits_with_its_status(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@needs_mpi
+def test_scaling_benchmark_runs(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import scaling
+    assert scaling.main(['--model', 'lenet', '--batch-size', '2', '--steps', '2', '--warmup', '0', '--repeats', '1',
+                         '--out', str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / 'scaling_cpu_lenet.json').read_text())['runs']
+    assert [(r['processes'], r['batch_per_process']) for r in runs] == [(1, 2), (1, 2), (2, 2), (2, 1)]
+    assert all(r['images_per_second'] > 0 and 0 < r['all_reduce'] < r['step'] for r in runs)
+    assert '| 2 (one core each) | 2 | 4 |' in capsys.readouterr().out
+
+
 @pytest.mark.gpu
 @needs_mpi
 def test_nccl_path_on_the_gpus(tmp_path):
