@@ -3,12 +3,14 @@
     mpiexec -n 2 python -m tests.distributed_worker equivalence OUT_DIR
     mpiexec -n 2 python -m tests.distributed_worker fail
     mpiexec -n GPUS python -m tests.distributed_worker nccl OUT_DIR
+    mpiexec -n 3 python -m tests.distributed_worker auto OUT_DIR
 
 ``equivalence`` trains a small conv model (float64 and float32, fft and direct) for STEPS SGD
 steps with momentum and weight decay, each rank on its shard of batch BATCH, and writes every
 rank's final parameters to OUT_DIR/rank{R}.npz. ``reference`` (called in-process by the test) is
 the same run in one process with batch size * BATCH.
 """
+import json
 import sys
 
 import numpy
@@ -87,6 +89,26 @@ def equivalence(out_dir, configs=CONFIGS, device='cpu'):
     distributed.barrier()
 
 
+def auto(out_dir):
+    """conv 'auto' decided on rank 0 for every shape any rank's loaders yield; each rank writes its table."""
+    world = distributed.init()
+    minifft.manual_seed(0)
+    model = Net()
+    images, labels = data()  # 26 examples over 3 ranks: training parts of 8, evaluation parts of 9, 9 and 8
+    train = DataLoader(images, labels, batch_size=4, shuffle=True, drop_last=True, shard=distributed.Shard())
+    test = DataLoader(images, labels, batch_size=3, shard=distributed.Shard(drop_remainder=False))
+    before = len(conv.auto.report())
+    state = minifft.random.get_state()
+    distributed.agree_conv_algorithms(model, distributed.loader_shapes(train) + distributed.loader_shapes(test))
+    assert minifft.random.get_state() == state and model.training
+    with conv.using('auto'):  # what every rank then runs: no new decisions
+        for loader in (train, test):
+            for x, y in loader:
+                model(x)
+    with open(f"{out_dir}/rank{world.rank}.json", 'w') as f:
+        json.dump({'before': before, 'decisions': conv.auto.report()}, f)
+
+
 def fail():
     """Rank 1 raises while rank 0 waits in a reduction that would never end without the abort."""
     def job():
@@ -102,6 +124,8 @@ if __name__ == '__main__':
     mode = sys.argv[1]
     if mode == 'equivalence':
         equivalence(sys.argv[2])
+    elif mode == 'auto':
+        auto(sys.argv[2])
     elif mode == 'nccl':  # CUDA parameters: the NCCL communicator
         equivalence(sys.argv[2], [('float32', 'fft')], device='cuda')
     else:

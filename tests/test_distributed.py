@@ -132,6 +132,19 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path):
         assert bytes(ranks[0][f"{dtype}/{algo}/rng"]).decode() == repr(rng_state)
 
 
+@needs_mpi
+def test_conv_auto_is_decided_on_rank_0_for_every_rank(tmp_path):
+    mpiexec(3, '-m', 'tests.distributed_worker', 'auto', str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(3)]
+    assert all(r['before'] == 0 for r in ranks)
+    # the same table everywhere, timings included: measured once, on rank 0, and sent
+    assert ranks[1]['decisions'] == ranks[0]['decisions'] == ranks[2]['decisions']
+    batches = {d['layer'].split()[0] for d in ranks[0]['decisions']}
+    # training batches of 4, evaluation of 3, and rank 2's last evaluation batch of 2, seen by no other rank
+    assert batches == {'S=4', 'S=3', 'S=2'}
+    assert all(d['method'] == 'timed' for d in ranks[0]['decisions'])
+
+
 def train_args(out, *extra):
     return ['--quiet', '--device', 'cpu', '--dataset', 'shapes', '--model', 'small', '--conv', 'fft',
             '--limit', '64', '--schedule', 'step', '--seed', '2', '--out', str(out), *extra]
