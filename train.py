@@ -6,6 +6,7 @@
     python train.py --conv direct                     # the same, with direct convolution
     python train.py --compare                         # fft vs direct from the same weights
     python train.py --resume runs/checkpoint.npz      # continue exactly where a run stopped
+    mpiexec -n 2 python train.py --distributed        # data-parallel over 2 processes (pip install -e '.[mpi]')
 
 Prints a progress bar per epoch, a line per epoch with train/test loss and accuracy, and at the end
 the convolution time per layer and pass (fprop / bprop / accGrad) and what --conv auto chose.
@@ -24,7 +25,7 @@ from tqdm import tqdm
 import datasets
 import minifft
 import models
-from minifft import backend, conv, optim
+from minifft import backend, conv, distributed, optim
 from minifft import functions as F
 
 
@@ -45,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine')
     p.add_argument('--conv', choices=conv.ALGORITHM_NAMES, default='auto', help="convolution algorithm")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    p.add_argument('--distributed', action='store_true',
+                   help="data-parallel over the processes of `mpiexec -n N python train.py --distributed`: "
+                        "--batch-size is per process, rank 0 prints and writes")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--checkpoint', help="where to save after every epoch (default: OUT/checkpoint.npz)")
     p.add_argument('--resume', help="checkpoint to continue from")
@@ -64,6 +68,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
         p.error("--lr must be positive")
+    if args.distributed and args.compare:
+        p.error("--compare runs in one process; leave out --distributed")
     args.model = args.model or models.default_model(args.dataset)
     args.checkpoint = args.checkpoint or os.path.join(args.out, 'checkpoint.npz')
     return args
@@ -73,9 +79,12 @@ def parse_args(argv=None):
 def make_loaders(data, args, device):
     mean, std = datasets.channel_stats(data.train[0])
     common = dict(batch_size=args.batch_size, seed=args.seed, mean=mean, std=std, device=device)
-    train = datasets.DataLoader(*data.train, shuffle=True, drop_last=len(data.train[0]) >= args.batch_size,
-                                augment=data.augment, **common)
-    test = datasets.DataLoader(*data.test, **common)
+    shard = distributed.Shard() if args.distributed else None  # training: equal parts, remainder left out
+    n_train = shard.length(len(data.train[0])) if shard else len(data.train[0])
+    train = datasets.DataLoader(*data.train, shuffle=True, drop_last=n_train >= args.batch_size,
+                                augment=data.augment, shard=shard, **common)
+    test = datasets.DataLoader(*data.test, shard=distributed.Shard(drop_remainder=False) if shard else None,
+                               **common)
     return train, test
 
 
@@ -109,6 +118,8 @@ def train_step(model, opt, x, y):
     if not math.isfinite(value):  # stop before the bad gradient reaches the weights
         raise NonFiniteLoss(f"loss became {value}")
     loss.backward()
+    if distributed.initialized():
+        distributed.all_reduce_gradients(model)
     opt.step()
     return value, accuracy(logits, y)
 
@@ -123,6 +134,8 @@ def evaluate(model, loader):
             total_loss += F.cross_entropy(logits, y).item() * n
             correct += accuracy(logits, y) * n
             count += n
+    if distributed.initialized():  # each rank saw its shard of the test set
+        total_loss, correct, count = distributed.all_sum([total_loss, correct, count])
     model.train()
     return total_loss / count, correct / count
 
@@ -139,12 +152,16 @@ def train_epoch(model, opt, loader, epoch, args):
         loss_sum, acc_sum, seen = loss_sum + loss * n, acc_sum + acc * n, seen + n
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * acc_sum / seen:.1f}%",
                         img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    if distributed.initialized():
+        loss_sum, acc_sum, seen = distributed.all_sum([loss_sum, acc_sum, seen])
     seconds = time.perf_counter() - start
     return {'train_loss': loss_sum / seen, 'train_acc': acc_sum / seen, 'seconds': seconds,
             'images_per_second': seen / seconds}
 
 
 def save_checkpoint(path, model, opt, schedule, epoch, history, args):
+    if not distributed.is_main():  # one writer per job
+        return
     minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
                  schedule=schedule.state_dict() if schedule else None,
                  run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed})
@@ -176,6 +193,8 @@ def check_accuracy(model, loader):
 def write_metrics(args, payload):
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, 'metrics.json')
+    if not distributed.is_main():
+        return path
     with open(path, 'w') as f:
         json.dump(payload, f, indent=1)
     return path
@@ -222,8 +241,24 @@ def compare(args, data, device):
     return 0 if agree else 1
 
 
+def start_distributed(args):
+    """--distributed: join the MPI job; ranks other than 0 print nothing but errors."""
+    world = distributed.init()
+    if world.rank:
+        args.quiet = True
+        sys.stdout = open(os.devnull, 'w')
+    return world
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.distributed:  # an error on any rank aborts every rank, with the rank and the message
+        start_distributed(args)
+        return distributed.run(run_job, args)
+    return run_job(args)
+
+
+def run_job(args):
     try:
         backend.set_default_device(args.device)
     except RuntimeError as error:  # 'cuda' asked for where none is usable: the reason and the fix
@@ -253,6 +288,12 @@ def main(argv=None):
             return 2
         start_epoch, history = load_checkpoint(source, model, opt, schedule, args)
         say(f"resumed from {source} after epoch {start_epoch}")
+    if args.distributed:
+        distributed.broadcast_parameters(model, opt)
+        if args.conv == 'auto':
+            distributed.agree_conv_algorithms(model, distributed.loader_shapes(train_loader) +
+                                              distributed.loader_shapes(test_loader))
+        say(f"data-parallel over {distributed.world().size} processes, batch {args.batch_size} per process")
     if args.eval_only:
         test_loss, test_acc = evaluate(model, test_loader)
         print(f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%")

@@ -1,5 +1,5 @@
 """minifft: a small deep-learning framework whose convolution trains through FFTs."""
-from . import backend, conv, functions, nn, optim, random, serialization
+from . import backend, conv, distributed, functions, nn, optim, random, serialization
 from . import functions as F
 from .backend import cuda_available, default_device, set_default_device, set_default_dtype, synchronize
 from .random import manual_seed
