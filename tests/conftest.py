@@ -94,3 +94,14 @@ def xp(device):
     """The array module of ``device``."""
     return backend.array_module_for(device)
 
+
+
+@pytest.fixture
+def host_reads():
+    """A function returning the device-to-host reads (GPU synchronisations) since the fixture was
+    made; counted by the CuPy stand-in, so tests using it skip on a real GPU."""
+    if not STANDIN:
+        pytest.skip("host reads are counted by the CuPy stand-in only")
+    import cupy
+    start = cupy.standin_sync_count()
+    return lambda: cupy.standin_sync_count() - start

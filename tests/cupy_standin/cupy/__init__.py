@@ -57,6 +57,22 @@ int_ = numpy.int64
 complex_ = numpy.complex128
 
 
+# ---- host synchronisations ----------------------------------------------------------------------
+_syncs = 0
+
+
+def _sync(what):
+    """Count a device-to-host read: on a GPU each one waits for all queued work (a sync)."""
+    global _syncs
+    _syncs += 1
+
+
+def standin_sync_count():
+    """Device-to-host reads so far (``.item()``, ``float()``, ``bool()``, ``.get()``, boolean-mask
+    indexing, ``nonzero``...): tests assert that a hot path adds none. Stand-in only."""
+    return _syncs
+
+
 # ---- wrapping ------------------------------------------------------------------------------------
 def _root(a):
     while isinstance(a.base, numpy.ndarray):
@@ -221,6 +237,18 @@ ROUTINES = ('reshape', 'transpose', 'swapaxes', 'moveaxis', 'broadcast_to', 'bro
             'searchsorted', 'histogram', 'nanmax', 'nanmin', 'nansum', 'median', 'percentile')
 for _name in ROUTINES:
     globals()[_name] = _function(_name)
+
+
+def _syncing(fn, what):
+    def routine(*args, **kwargs):
+        _sync(what)  # the output size depends on the data: read back from the device
+        return fn(*args, **kwargs)
+    routine.__name__ = fn.__name__
+    return routine
+
+
+for _name in ('nonzero', 'flatnonzero', 'unique'):
+    globals()[_name] = _syncing(globals()[_name], _name)
 # CuPy returns 0-d arrays where NumPy returns Python bools
 allclose = _function('allclose', lambda *a, **k: numpy.asarray(numpy.allclose(*a, **k)))  # noqa: F811
 array_equal = _function('array_equal', lambda *a, **k: numpy.asarray(numpy.array_equal(*a, **k)))  # noqa
@@ -254,7 +282,7 @@ asanyarray = asarray
 
 def asnumpy(a, stream=None, order='C', out=None, *, blocking=True):
     """A host (NumPy) copy of a device array; host data passes through ``numpy.asarray``."""
-    if isinstance(a, ndarray):
+    if isinstance(a, ndarray):  # .get() counts the sync
         return a.get(stream=stream, order=order, out=out)
     return numpy.asarray(a, order=order)
 
@@ -285,6 +313,11 @@ def _index(index, shape):
             i = numpy.mod(i, shape[axis])
         out.append(i)
     return out[0] if single else tuple(out)
+
+
+def _has_mask(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return _builtins.any(isinstance(i, numpy.ndarray) and i.dtype == numpy.bool_ for i in items)
 
 
 def _binary(name, reflected=False):
@@ -345,6 +378,7 @@ class ndarray:
         return mine(*args, **kwargs)
 
     def get(self, stream=None, order='C', out=None, blocking=True):
+        _sync('get')
         if out is not None:
             out[...] = self._a
             return out
@@ -359,30 +393,39 @@ class ndarray:
         self._a[...] = arr
 
     def tolist(self):
+        _sync('tolist')
         return self._a.tolist()
 
     def item(self, *args):
+        _sync('item')
         return self._a.item(*args)
 
     def __bool__(self):
+        _sync('bool')
         return bool(self._a)
 
     def __float__(self):
+        _sync('float')
         return float(self._a)
 
     def __int__(self):
+        _sync('int')
         return int(self._a)
 
     def __complex__(self):
+        _sync('complex')
         return complex(self._a)
 
     def __repr__(self):
+        _sync('repr')
         return repr(self._a)
 
     def __str__(self):
+        _sync('str')
         return str(self._a)
 
     def __format__(self, spec):
+        _sync('format')
         return format(self._a.item() if self.ndim == 0 else self._a, spec)
 
     # ---- attributes ---------------------------------------------------------------------------
@@ -436,12 +479,18 @@ class ndarray:
 
     # ---- indexing -----------------------------------------------------------------------------
     def __getitem__(self, index):
-        return _wrap(self._a[_index(index, self.shape)])
+        index = _index(index, self.shape)
+        if _has_mask(index):
+            _sync('boolean-mask indexing')  # the result's size is read back from the device
+        return _wrap(self._a[index])
 
     def __setitem__(self, index, value):
         if isinstance(value, ndarray):
             value = value._a
-        self._a[_index(index, self.shape)] = value  # a host value is copied over, as in CuPy
+        index = _index(index, self.shape)
+        if _has_mask(index):
+            _sync('boolean-mask assignment')  # CuPy reads the mask's count back to scatter
+        self._a[index] = value  # a host value is copied over, as in CuPy
 
     # ---- methods ------------------------------------------------------------------------------
     def astype(self, dtype, order='K', casting=None, subok=None, copy=True):
@@ -484,6 +533,8 @@ for _name in ('transpose', 'swapaxes', 'ravel', 'flatten', 'squeeze', 'sum', 'me
               'conj', 'conjugate', 'take', 'repeat', 'dot', 'nonzero', 'sort', 'argsort', 'diagonal',
               'trace', 'ptp'):
     setattr(ndarray, _name, _method(_name))
+
+ndarray.nonzero = _syncing(ndarray.nonzero, 'nonzero')
 
 for _op, _name in (('add', 'add'), ('sub', 'subtract'), ('mul', 'multiply'), ('truediv', 'true_divide'),
                    ('floordiv', 'floor_divide'), ('pow', 'power'), ('mod', 'remainder'),
