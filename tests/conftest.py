@@ -36,11 +36,11 @@ if STANDIN:
 # Tests say which device they use: the default stays the CPU unless a test sets it.
 os.environ.setdefault('MINIFFT_DEVICE', 'cpu')
 
-import minifft  # noqa: E402  (after the path is settled)
-from minifft import backend  # noqa: E402
+import minifft
+from minifft import backend
 
 if STANDIN:
-    import cupy  # noqa: E402
+    import cupy
     assert getattr(cupy, 'IS_STANDIN', False), f"expected the CuPy stand-in, imported {cupy.__file__}"
 
 

@@ -223,3 +223,8 @@ def test_raw_build_is_cached(module):
     again = cupy.RawModule(code=SOURCE, options=('--std=c++14',)).get_function('scale_f32')._launch
     assert ctypes.cast(lib, ctypes.c_void_p).value == ctypes.cast(again, ctypes.c_void_p).value
     assert len(_raw._built) >= 1 and os.path.isdir(os.path.dirname(next(iter(_raw._built.values()))[0]._name))
+
+
+def test_numpy_functions_dispatch_to_cupy(a):
+    for r in (numpy.sum(a), numpy.linalg.norm(a)):  # NEP 18, as CuPy implements it
+        assert isinstance(r, cupy.ndarray) and r.ndim == 0

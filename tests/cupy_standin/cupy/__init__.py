@@ -218,9 +218,9 @@ UFUNCS = ('add', 'subtract', 'multiply', 'divide', 'true_divide', 'floor_divide'
           'remainder', 'fmod', 'hypot', 'copysign', 'signbit', 'matmul')
 for _name in UFUNCS:
     globals()[_name] = ufunc(_name)
-abs = absolute  # noqa: A001,F821
-conj = conjugate  # noqa: F821
-mod = remainder  # noqa: F821
+abs = absolute
+conj = conjugate
+mod = remainder
 
 # where, clip and friends are elementwise but not ufuncs: no sequences either
 for _name in ('where', 'clip', 'real', 'imag', 'around', 'round', 'angle', 'isclose', 'nan_to_num'):
@@ -250,8 +250,8 @@ def _syncing(fn, what):
 for _name in ('nonzero', 'flatnonzero', 'unique'):
     globals()[_name] = _syncing(globals()[_name], _name)
 # CuPy returns 0-d arrays where NumPy returns Python bools
-allclose = _function('allclose', lambda *a, **k: numpy.asarray(numpy.allclose(*a, **k)))  # noqa: F811
-array_equal = _function('array_equal', lambda *a, **k: numpy.asarray(numpy.array_equal(*a, **k)))  # noqa
+allclose = _function('allclose', lambda *a, **k: numpy.asarray(numpy.allclose(*a, **k)))
+array_equal = _function('array_equal', lambda *a, **k: numpy.asarray(numpy.array_equal(*a, **k)))
 
 for _name in ('zeros', 'ones', 'empty', 'full', 'arange', 'linspace', 'logspace', 'eye', 'identity',
               'tri', 'indices'):
@@ -266,7 +266,7 @@ def array(obj, dtype=None, copy=True, order='K', subok=False, ndmin=0, *, blocki
         a = obj._a.astype(dtype or obj.dtype, order=order, copy=True) if copy else obj._a
         return _wrap(numpy.array(a, ndmin=ndmin, copy=False) if ndmin else a)
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in obj):
-        return stack([asarray(v, dtype) for v in obj])  # noqa: F821
+        return stack([asarray(v, dtype) for v in obj])
     return _wrap(numpy.array(obj, dtype=dtype, order=order, ndmin=ndmin, copy=True))
 
 
@@ -372,7 +372,11 @@ class ndarray:
         return NotImplemented
 
     def __array_function__(self, func, types, args, kwargs):
-        mine = globals().get(func.__name__)
+        # numpy.X.f(device arrays) runs cupy.X.f, as CuPy's NEP-18 dispatch does
+        module = __import__('cupy')
+        for part in func.__module__.split('.')[1:]:
+            module = getattr(module, part.lstrip('_'), None) if part not in ('core', '_core') else module
+        mine = getattr(module, func.__name__, None) if module is not None else None
         if mine is None or not callable(mine):
             return NotImplemented
         return mine(*args, **kwargs)
@@ -546,12 +550,12 @@ for _op, _name in (('add', 'add'), ('sub', 'subtract'), ('mul', 'multiply'), ('t
 for _op, _name in (('eq', 'equal'), ('ne', 'not_equal'), ('lt', 'less'), ('le', 'less_equal'),
                    ('gt', 'greater'), ('ge', 'greater_equal')):
     setattr(ndarray, f'__{_op}__', _binary(_name))
-ndarray.__neg__ = lambda self: negative(self)  # noqa: F821
+ndarray.__neg__ = lambda self: negative(self)
 ndarray.__pos__ = lambda self: self.copy()
-ndarray.__abs__ = lambda self: absolute(self)  # noqa: F821
-ndarray.__invert__ = lambda self: invert(self)  # noqa: F821
+ndarray.__abs__ = lambda self: absolute(self)
+ndarray.__invert__ = lambda self: invert(self)
 
-from . import fft, linalg, random  # noqa: E402,F401
-from ._raw import RawKernel, RawModule  # noqa: E402,F401
+from . import fft, linalg, random
+from ._raw import RawKernel, RawModule
 
 del _name, _op, operator

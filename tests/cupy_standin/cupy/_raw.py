@@ -53,7 +53,7 @@ def _split_params(text):
 def _param_type(param):
     """'const Complex<float>* __restrict__ a' -> ('const Complex<float>* __restrict__', 'a')."""
     param = param.split('=')[0].strip()
-    m = re.match(r'^(.*?)([A-Za-z_]\w*)\s*(\[\s*\])?$', param, re.S)
+    m = re.match(r'^(.*?)([A-Za-z_]\w*)\s*(\[\s*\])?$', param, re.DOTALL)
     if m is None or not m.group(1).strip():
         return param, '?'
     ctype = m.group(1).strip() + (' *' if m.group(3) else '')

@@ -1,8 +1,8 @@
 """cupy.cuda as far as minifft uses it: runtime, driver errors, devices, streams, events, memory."""
 import time
 
-from . import compiler, driver, memory, runtime  # noqa: F401
-from .memory import MemoryPointer, MemoryPool, OutOfMemoryError  # noqa: F401
+from . import compiler, driver, memory, runtime
+from .memory import MemoryPointer, MemoryPool, OutOfMemoryError
 
 
 def is_available():

@@ -1,11 +1,36 @@
 """cupyx.scipy.fft with CuPy's signatures: SciPy's, plus ``plan=``, and no ``workers=``."""
 from numbers import Number
 
-from cupy.fft import (CUFFT_FORWARD, CUFFT_INVERSE, _default_fft_func, _fft, fftfreq, fftshift,  # noqa: F401
-                      ifftshift, rfftfreq)
+from cupy.fft import (
+    CUFFT_FORWARD,
+    CUFFT_INVERSE,
+    _default_fft_func,
+    _fft,
+    fftfreq,
+    fftshift,
+    ifftshift,
+    rfftfreq,
+)
 
-__all__ = ['fft', 'ifft', 'fft2', 'ifft2', 'fftn', 'ifftn', 'rfft', 'irfft', 'rfft2', 'irfft2', 'rfftn',
-           'irfftn', 'next_fast_len', 'fftshift', 'ifftshift', 'fftfreq', 'rfftfreq']
+__all__ = [
+    'fft',
+    'fft2',
+    'fftfreq',
+    'fftn',
+    'fftshift',
+    'ifft',
+    'ifft2',
+    'ifftn',
+    'ifftshift',
+    'irfft',
+    'irfft2',
+    'irfftn',
+    'next_fast_len',
+    'rfft',
+    'rfft2',
+    'rfftfreq',
+    'rfftn',
+]
 
 
 def _assequence(x):
