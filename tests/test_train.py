@@ -36,7 +36,7 @@ def test_short_runs(tmp_path, capsys, algo, dataset, model, files):
     if dataset == 'digits':
         pytest.importorskip('sklearn')
     args = ['--dataset', dataset, '--model', model, '--conv', algo, '--epochs', '1', '--batch-size', '8',
-            '--limit', '16']
+            '--limit', '16', '--profile']
     if files:
         args += ['--data-dir', str(files(tmp_path / 'data'))]
     code, out = run(tmp_path, *args)
