@@ -138,6 +138,18 @@ def test_recorded_conv_plan_makes_auto_runs_identical(tmp_path):
                               for e, d in zip(history(direct), history(given))]
 
 
+def test_resume_uses_the_checkpoints_conv_plan(tmp_path):
+    common = ['--conv', 'auto', '--limit', '32', '--batch-size', '16', '--seed', '2']
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    plan = json.loads((out / 'metrics.json').read_text())['conv_plan']
+    conv.auto.reset()
+    code, out = run(tmp_path, *common, '--epochs', '2', '--resume', str(out / 'checkpoint.npz'))
+    assert code == 0
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['conv_plan'] == plan and {d['method'] for d in metrics['auto_decisions']} == {'given'}
+
+
 def test_bad_conv_plan_exits_2(tmp_path, capsys):
     bad = tmp_path / 'plan.json'
     bad.write_text('[{"batch": 1}]')

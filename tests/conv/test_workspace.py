@@ -3,10 +3,11 @@ import tracemalloc
 
 import numpy
 import pytest
+import scipy.fft
 
 from minifft import Tensor, config, conv
 from minifft import functions as F
-from minifft.conv import chunking, workspace
+from minifft.conv import chunking, fft, workspace
 from minifft.conv.geometry import ConvGeometry
 
 
@@ -114,3 +115,58 @@ def test_a_layer_too_big_for_the_limit_runs_within_it(rng):
           f"limit {chunked / 2**20:.1f} MiB (inputs and outputs {io_bytes / 2**20:.1f} MiB)")
     assert chunked <= io_bytes + 1.5 * limit
     assert unchunked > chunked + 2 * limit
+
+
+def test_gpu_default_counts_the_pools_free_blocks_as_free(monkeypatch):
+    """After a step CuPy's pool keeps the step's buffers: the driver's free memory drops by what the
+    pool holds, and the default limit must not drop with it."""
+    monkeypatch.setattr(workspace, '_driver_free_bytes', lambda: 10 * 2 ** 30)
+    monkeypatch.setattr(workspace, '_pool_free_bytes', lambda: 0)
+    before = workspace.default_limit('cuda')
+    monkeypatch.setattr(workspace, '_driver_free_bytes', lambda: 7 * 2 ** 30)
+    monkeypatch.setattr(workspace, '_pool_free_bytes', lambda: 3 * 2 ** 30)
+    assert workspace.default_limit('cuda') == before == 5 * 2 ** 30
+
+
+def test_a_layers_pieces_stay_the_same_when_free_memory_changes(monkeypatch, rng):
+    """The default limit follows free memory; a layer's pieces are decided at its first step and
+    kept, so a run's plan does not change between steps (free memory falls as the run allocates)."""
+    fft = conv.get('fft')
+    fft.reset()
+    g = ConvGeometry(8, 4, 8, 16, 16, 3, 3, pad_h=1, pad_w=1)
+    peak = fft.workspace(g, 8, 'cpu').peak
+    free = iter([4 * 2 * peak, 4 * peak // 3, 4 * peak // 5])     # CPU default: a quarter of it
+    monkeypatch.setattr(workspace, 'available_bytes', lambda device: next(free))
+    calls = []
+    real_forward = fft.inner.forward
+    monkeypatch.setattr(fft.inner, 'forward', lambda *a: calls.append(1) or real_forward(*a))
+    x = Tensor(rng.standard_normal((8, 4, 16, 16)), requires_grad=True)
+    w = Tensor(rng.standard_normal((8, 4, 3, 3)), requires_grad=True)
+    per_step = []
+    try:
+        for step in range(3):
+            calls.clear()
+            F.conv2d(x, w, padding=1, algo='fft').sum().backward()
+            per_step.append(len(calls))
+        assert per_step == [1, 1, 1]          # whole at every step (no recompute in backward)
+        fft.reset()                           # planned afresh with the lower free memory: split
+        assert len(fft.pieces(g, x.data)) > 1
+    finally:
+        fft.reset()
+
+
+def test_gpu_workspace_counts_cupys_temporaries():
+    """On the GPU the estimate adds what CuPy allocates besides our buffers: the swap-axes copy for
+    ifft along a non-last axis, irfft's input copy, a cuFFT work area, rfft2's padded input copy."""
+    g = ConvGeometry(16, 8, 32, 20, 20, 5, 5, pad_h=2, pad_w=2, groups=2)
+    cpu, gpu = conv.spectral_bytes(g, 4, 'cpu'), conv.spectral_bytes(g, 4, 'cuda')
+    n0, n1 = conv.FFTConvolution.transform_shape(g, fft.fft_module_for('cuda'))
+    per = n0 * (n1 // 2 + 1) * 8
+    largest = max(16 * 32, 16 * 8, 32 * 4) * per
+    for term in ('ifft swap-axes copy', 'irfft input copy', 'cuFFT work area'):
+        assert gpu.terms[term] == largest and term not in cpu.terms
+    assert gpu.terms['rfft2 padded input copy (forward)'] == 16 * 8 * n0 * n1 * 4
+    assert gpu.kept == (16 * 8 + 32 * 4) * per
+    assert gpu.peak == gpu.kept + 16 * 32 * per + 5 * largest
+    if fft.fft_module_for('cuda') is scipy.fft:   # the same transform sizes on both devices
+        assert gpu.peak == cpu.peak + 3 * largest
