@@ -200,11 +200,9 @@ def compare(args, data, device):
         with conv.using(algo):
             while len(losses) < args.compare_steps:
                 for x, y in train_loader:
-                    backend.synchronize(device)
-                    start = time.perf_counter()
-                    losses.append(train_step(model, opt, x, y)[0])
-                    backend.synchronize(device)
-                    times.append(time.perf_counter() - start)
+                    with conv.timing.stopwatch(device) as t:
+                        losses.append(train_step(model, opt, x, y)[0])
+                    times.append(t.seconds)
                     if len(losses) == args.compare_steps:
                         break
                 train_loader.set_epoch(train_loader.epoch + 1)

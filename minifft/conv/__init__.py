@@ -12,7 +12,7 @@ Polyphase turns strided layers into stride-1 layers over phases; Chunked splits 
 workspace stays under the limit. Both wrap any algorithm.
 """
 from .. import config
-from . import auto, profiler, registry
+from . import auto, profiler, registry, timing
 from .accuracy import fft_accuracy, format_accuracy
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace, training_step
 from .chunking import Chunked
@@ -62,6 +62,6 @@ __all__ = [
     'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
     'Chunked', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates', 'check_name',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
-    'profiler', 'registry', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit', 'fft_accuracy',
+    'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit', 'fft_accuracy',
     'format_accuracy',
 ]

@@ -170,3 +170,13 @@ def test_gpu_workspace_counts_cupys_temporaries():
     assert gpu.peak == gpu.kept + 16 * 32 * per + 5 * largest
     if fft.fft_module_for('cuda') is scipy.fft:   # the same transform sizes on both devices
         assert gpu.peak == cpu.peak + 3 * largest
+
+
+def test_chunked_wraps_an_algorithm_without_a_workspace_model(rng):
+    algorithm = conv.Chunked(conv.DirectConvolution())
+    g = ConvGeometry(2, 2, 3, 6, 6, 3, 3)
+    x = rng.standard_normal((2, 2, 6, 6))
+    conv.set_workspace_limit(1)
+    assert algorithm.pieces(g, x) is None
+    y, _ = algorithm.forward(x, rng.standard_normal((3, 2, 3, 3)), g)
+    assert y.shape == g.output_shape
