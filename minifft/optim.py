@@ -40,6 +40,8 @@ class SGD:
                 g = g + self.weight_decay * p.data
             if self.momentum:
                 buf = self.buffers[i]
+                if buf is not None and type(buf) is not type(p.data):  # the model moved (model.to)
+                    buf = self.buffers[i] = backend.to_device(buf, p.device)
                 if buf is None:
                     buf = self.buffers[i] = g.copy()
                 else:  # in place: no new array per step

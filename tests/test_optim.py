@@ -3,7 +3,7 @@ import math
 import numpy
 import pytest
 
-from minifft import nn, optim
+from minifft import backend, nn, optim
 
 
 def reference_sgd(p, grads, lr, momentum, dampening, weight_decay, nesterov):
@@ -64,3 +64,22 @@ def test_schedules():
     for epoch in range(1, 5):
         cosine.step()
         assert opt.lr == pytest.approx((1 + math.cos(math.pi * epoch / 4)) / 2)
+
+
+@pytest.mark.parametrize('target', ['cuda', 'cpu'])
+def test_momentum_buffers_follow_the_parameters(target, rng):
+    if not backend.cuda_available():
+        pytest.skip("needs 'cuda'")
+    source = 'cpu' if target == 'cuda' else 'cuda'
+    grads = [rng.standard_normal((3, 2)) for _ in range(3)]
+    moved = nn.Linear(2, 3, bias=False, device=source)
+    p0 = moved.weight.numpy().copy()
+    opt = optim.SGD(moved.parameters(), lr=0.1, momentum=0.9)
+    for i, g in enumerate(grads):
+        if i == 1:
+            moved.to(target)
+        moved.weight.grad = backend.to_device(g.astype(numpy.float32), moved.weight.device)
+        opt.step()
+    assert backend.device_of(opt.buffers[0]) == target
+    want = reference_sgd(p0.astype(numpy.float64), grads, 0.1, 0.9, 0.0, 0.0, False)
+    numpy.testing.assert_allclose(moved.weight.numpy(), want, rtol=1e-5)
