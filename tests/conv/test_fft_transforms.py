@@ -7,6 +7,7 @@ import scipy.fft
 
 from minifft import Tensor, backend
 from minifft import functions as F
+from tests.conv.registered import algorithms, require
 
 
 class CountingFFT:
@@ -113,3 +114,23 @@ def test_f_ordered_input_through_both_layouts_matches_the_reference(monkeypatch,
         assert saved.X.strides[-2:] == expected
         results.append(y)
     numpy.testing.assert_allclose(results[1], results[0], atol=1e-12)
+
+
+@pytest.mark.parametrize('algo', algorithms())
+def test_any_input_memory_order_on_every_algorithm(algo, device, rng):
+    """F-ordered and strided inputs give the C-ordered input's results, on every device (on 'cuda'
+    CuPy's rfft2 returns an F-ordered input's spectrum axis-swapped; the RawKernel needs bins last)."""
+    require(algo, device)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(numpy.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32)
+    gy = rng.standard_normal((2, 4, 9, 9)).astype(numpy.float32)
+    results = []
+    for xin, win in ((x, w), (numpy.asfortranarray(x), numpy.asfortranarray(w))):
+        xt = Tensor(backend.to_device(xin, device), requires_grad=True)
+        wt = Tensor(backend.to_device(win, device), requires_grad=True)
+        assert xt.data.flags.f_contiguous == (xin is not x)
+        y = F.conv2d(xt, wt, padding=1, algo=algo)
+        y.backward(backend.to_device(gy, device))
+        results.append([backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)])
+    for c_order, f_order in zip(*results):
+        numpy.testing.assert_allclose(f_order, c_order, rtol=1e-5, atol=1e-5)
