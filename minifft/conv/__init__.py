@@ -6,10 +6,11 @@ Registered here:
 
     'fft'         Chunked(Polyphase(FFTConvolution()))   product: BLAS on the CPU, RawKernel on the GPU
     'fft-cublas'  the same with the cuBLAS product (xp.matmul on bins-first spectra); GPU only
-    'direct'      DirectConvolution()                    im2col + GEMM
+    'direct'      Chunked(DirectConvolution())           im2col + GEMM, split by batch under the limit
 
 Polyphase turns strided layers into stride-1 layers over phases; Chunked splits a layer so its
-workspace stays under the limit. Both wrap any algorithm.
+workspace stays under the limit (every registered algorithm respects it, so auto never times one
+that cannot fit). Both wrap any algorithm.
 """
 from .. import config
 from . import auto, profiler, registry, timing
@@ -25,7 +26,7 @@ from .workspace import set_workspace_limit, workspace_limit
 
 register(Chunked(Polyphase(FFTConvolution())))
 register(Chunked(Polyphase(FFTConvolution(product='matmul', name='fft-cublas', devices=('cuda',)))))
-register(DirectConvolution())
+register(Chunked(DirectConvolution()))
 
 
 def default_algorithm():

@@ -8,6 +8,7 @@ floating-point summation order. A split layer keeps only x and w for backward an
 the spectra piece by piece: recomputing costs one more forward, failing would cost the run.
 """
 import dataclasses
+import warnings
 
 from .. import backend, config
 from .base import Wrapper
@@ -106,7 +107,12 @@ class Chunked(Wrapper):
             def fits(sub):  # an algorithm that models no workspace runs whole
                 space = self.inner.workspace(sub, itemsize, device)
                 return space is None or space.peak <= limit
-            self._plans[key] = plan(g, fits)
+            pieces = self._plans[key] = plan(g, fits)
+            if pieces is not None and not fits(pieces[0].geometry):
+                need = self.inner.workspace(pieces[0].geometry, itemsize, device).peak
+                warnings.warn(f"{self.name}: the layer {g.describe()} needs {need} bytes of workspace in its "
+                              f"smallest piece, above the {limit}-byte limit; running it in {len(pieces)} "
+                              f"pieces of that size", ResourceWarning, stacklevel=2)
         return self._plans[key]
 
     def plans(self):

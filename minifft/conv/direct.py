@@ -3,7 +3,7 @@ the weight gradient. The same array code runs on NumPy and CuPy."""
 import dataclasses
 
 from ..backend import get_array_module
-from .base import PASSES, ConvAlgorithm, OpCount
+from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 
 
 def _offsets(g):
@@ -37,6 +37,14 @@ class DirectConvolution(ConvAlgorithm):
     def cost(self, g, device='cpu'):
         gemm = 2 * g.batch * g.group_in * g.out_channels * g.out_h * g.out_w * g.kernel_h * g.kernel_w
         return OpCount({p: {'gemm': gemm} for p in PASSES})
+
+    def workspace(self, g, itemsize, device='cpu'):
+        """Columns kept from forward to backward; forward also holds the padded input, backward the
+        column gradient (as large as the columns) and the padded input gradient."""
+        padded = g.in_channels * g.batch * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w) * itemsize
+        cols = g.in_channels * g.kernel_h * g.kernel_w * g.batch * g.out_h * g.out_w * itemsize
+        terms = {'columns': cols, 'column gradient': cols, 'padded input gradient': padded}
+        return Workspace(cols, max(padded + cols, sum(terms.values())), terms)
 
     def forward(self, x, w, g):
         xp = get_array_module(x)

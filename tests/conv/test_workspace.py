@@ -63,17 +63,18 @@ CASES = [  # (S, f, f', n, k, stride, padding, groups): split along batch, outpu
 ]
 
 
+@pytest.mark.parametrize('algo', ['fft', 'direct'])
 @pytest.mark.parametrize('case', CASES)
-def test_chunked_matches_unchunked(case, rng):
+def test_chunked_matches_unchunked(case, algo, rng):
     S, f, fo, n, k, stride, padding, groups = case
     x, w = rng.standard_normal((S, f, n, n)), rng.standard_normal((fo, f // groups, k, k))
     results = []
     for limit in (None, 24 * 1024):
         conv.set_workspace_limit(limit)
         xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-        y = F.conv2d(xt, wt, stride=stride, padding=padding, algo='fft', groups=groups)
+        y = F.conv2d(xt, wt, stride=stride, padding=padding, algo=algo, groups=groups)
         if limit:  # the limit really splits the layer
-            assert len(conv.get('fft').pieces(y.creator.geometry, x)) > 1
+            assert len(conv.get(algo).pieces(y.creator.geometry, x)) > 1
         y.backward(numpy.cos(numpy.arange(y.size)).reshape(y.shape))
         results.append((y.data, xt.grad, wt.grad))
     for whole, split in zip(*results):
@@ -174,7 +175,10 @@ def test_gpu_workspace_counts_cupys_temporaries():
 
 
 def test_chunked_wraps_an_algorithm_without_a_workspace_model(rng):
-    algorithm = conv.Chunked(conv.DirectConvolution())
+    class Unmodelled(conv.DirectConvolution):
+        def workspace(self, g, itemsize, device='cpu'):
+            return None
+    algorithm = conv.Chunked(Unmodelled())
     g = ConvGeometry(2, 2, 3, 6, 6, 3, 3)
     x = rng.standard_normal((2, 2, 6, 6))
     conv.set_workspace_limit(1)
@@ -224,3 +228,37 @@ def test_cuda_peak_stays_under_the_estimate(cuda_pool, monkeypatch, rng):
     estimate = conv.spectral_bytes(g, 4, 'cuda').peak
     print(f"measured {(max(high) - start) / 2**20:.2f} MiB, estimate {estimate / 2**20:.2f} MiB + io")
     assert max(high) - start <= estimate + io
+
+
+def test_direct_respects_the_limit_so_auto_can_time_it(rng):
+    """im2col of a large-kernel layer is far above the limit: direct splits by batch and stays
+    within it, so auto times it without the memory blow-up."""
+    g = ConvGeometry(16, 8, 8, 32, 32, 9, 9, pad_h=4, pad_w=4)
+    cols = conv.get('direct').workspace(g, 4, 'cpu').kept
+    limit = 4 * 2 ** 20
+    assert cols > 4 * limit
+    x = Tensor(rng.standard_normal((16, 8, 32, 32)).astype(numpy.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((8, 8, 9, 9)).astype(numpy.float32), requires_grad=True)
+    gy = rng.standard_normal((16, 8, 32, 32)).astype(numpy.float32)
+    io_bytes = 2 * x.data.nbytes + 2 * gy.nbytes + 2 * w.data.nbytes
+
+    def step():
+        F.conv2d(x, w, padding=4, algo='direct').backward(gy)
+    conv.set_workspace_limit(limit)
+    peak = traced_peak(step)
+    assert peak <= io_bytes + 1.5 * limit, peak / 2 ** 20
+
+
+def test_a_layer_that_cannot_fit_says_so_once(rng):
+    conv.set_workspace_limit(1024)
+    fft = conv.get('fft')
+    fft.reset()
+    x, w = Tensor(rng.standard_normal((1, 1, 16, 16))), Tensor(rng.standard_normal((1, 1, 3, 3)))
+    with pytest.warns(ResourceWarning, match=r"fft: the layer S=1 f=1 f'=1 n=16 k=3 needs \d+ bytes .* above the "
+                                             r"1024-byte limit"):
+        F.conv2d(x, w, algo='fft')
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        F.conv2d(x, w, algo='fft')          # decided once: no second warning
+    fft.reset()
