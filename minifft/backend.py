@@ -18,23 +18,19 @@ except Exception as error:  # ImportError, or a broken CUDA install raising at i
     cupy_fft = None
     _cupy_import_error = error
 
+from . import config
+
 DEVICES = ('cpu', 'cuda')
-_default_dtype = numpy.dtype(numpy.float32)
-_default_device = None
 _cuda_checked = None  # (usable: bool, reason: str) once probed
 
 
 def default_dtype():
-    """The floating dtype new tensors and parameters get (float32 unless changed)."""
-    return _default_dtype
+    """The floating dtype new tensors and parameters get (float32 unless changed; minifft.config)."""
+    return config.get('dtype')
 
 
 def set_default_dtype(dtype):
-    global _default_dtype
-    dtype = numpy.dtype(dtype)
-    if dtype.kind != 'f':
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
+    config.set(dtype=dtype)
 
 
 def cuda_status():
@@ -67,32 +63,30 @@ def _check_device_name(device):
 
 
 def default_device():
-    """``MINIFFT_DEVICE`` if set, else ``'cuda'`` when a GPU is usable, else ``'cpu'``."""
-    if _default_device is None:
-        set_default_device('auto')
-    return _default_device
+    """The device new tensors go to: minifft.config's ``device``; 'auto' is 'cuda' when a GPU is
+    usable, else 'cpu'."""
+    device = config.get('device')
+    if device == 'auto':
+        return 'cuda' if cuda_available() else 'cpu'
+    require_device(device)
+    return device
 
 
 def set_default_device(device):
     """The device new tensors and parameters go to: 'cpu', 'cuda', or 'auto' (``MINIFFT_DEVICE``
     if set, else 'cuda' when a GPU is usable, else 'cpu'). Raises ValueError for an unknown name and
     RuntimeError for 'cuda' without a usable GPU, each in one line that names the setting."""
-    global _default_device
     if device == 'auto':
-        env = os.environ.get('MINIFFT_DEVICE', '').strip().lower()
-        if env and env != 'auto':
-            if env not in DEVICES:
-                raise ValueError(f"MINIFFT_DEVICE: expected one of {DEVICES + ('auto',)}, got {env!r}")
+        config.reset('device')           # back to MINIFFT_DEVICE, read and checked by config
+        env = config.get('device')
+        if env != 'auto':
             try:
                 require_device(env)
             except RuntimeError as error:
                 raise RuntimeError(f"MINIFFT_DEVICE={env}: {error}") from None
-            _default_device = env
-        else:
-            _default_device = 'cuda' if cuda_available() else 'cpu'
         return
     require_device(device)
-    _default_device = device
+    config.set(device=device)
 
 
 def require_device(device):

@@ -130,7 +130,11 @@ def test_host_gradient_moves_to_the_graph_device(device):
 def default_cuda(monkeypatch):
     if not backend.cuda_available():
         pytest.skip("needs 'cuda'")
-    monkeypatch.setattr(backend, '_default_device', 'cuda')
+    from minifft import config
+    saved = config.snapshot()
+    config.set(device='cuda')
+    yield
+    config.restore(saved)
 
 
 def test_new_tensors_and_parameters_go_to_the_default_device(default_cuda):

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def restore_globals(monkeypatch):
-    monkeypatch.setattr(backend, '_default_device', backend._default_device)
-    monkeypatch.setattr(conv, '_default_algorithm', conv._default_algorithm)
+    from minifft import config
+    saved = config.snapshot()
     yield
+    config.restore(saved)
     conv.profiler.enable(False)
 
 
