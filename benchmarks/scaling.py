@@ -103,7 +103,7 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--repeats', type=int, default=3, help="runs per setting (the median is shown)")
     parser.add_argument('--warmup', type=int, default=3, help="untimed steps first (auto's timing, plans)")
-    parser.add_argument('--conv', choices=conv.ALGORITHM_NAMES, default='fft')
+    parser.add_argument('--conv', choices=conv.choices(), default='fft')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--no-bind', dest='bind', action='store_false', help="do not bind ranks to cores")
     parser.add_argument('--timeout', type=int, default=600, help="seconds for one mpiexec run")
