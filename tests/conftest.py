@@ -24,3 +24,8 @@ def _seeded():
 @pytest.fixture
 def rng():
     return numpy.random.default_rng(1234)
+
+
+@pytest.fixture(params=['cpu'])
+def device(request):
+    return request.param
