@@ -7,6 +7,7 @@ from .linear import linear
 from .loss import cross_entropy, mse_loss
 from .math import exp, log, relu, sigmoid, sqrt, tanh
 from .noise import dropout
+from .normalization import batch_norm
 from .pooling import avg_pool2d, max_pool2d
 from .reduction import max, mean, sum
 from .shape import astype, flatten, getitem, reshape, to_device, transpose
@@ -17,4 +18,5 @@ __all__ = [
     'sum', 'mean', 'max', 'reshape', 'transpose', 'flatten', 'getitem', 'to_device', 'astype',
     'equal', 'not_equal', 'less', 'less_equal', 'greater', 'greater_equal',
     'linear', 'conv2d', 'max_pool2d', 'avg_pool2d', 'dropout', 'cross_entropy', 'mse_loss',
+    'batch_norm',
 ]
