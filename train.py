@@ -32,6 +32,10 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+# --optimizer: class and default learning rate
+OPTIMIZERS = {'sgd': (optim.SGD, 0.05), 'adam': (optim.Adam, 1e-3), 'adamw': (optim.AdamW, 1e-3)}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train a CNN with minifft (FFT convolution after Mathieu et al. 2014).")
     p.add_argument('--model', choices=sorted(models.MODELS), help="default: the dataset's usual model")
@@ -39,7 +43,9 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', help="directory with the MNIST IDX files or cifar-10-batches-py")
     p.add_argument('--epochs', type=int, default=6)
     p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--lr', type=float, default=0.05)
+    p.add_argument('--optimizer', choices=sorted(OPTIMIZERS), default='sgd',
+                   help="sgd (Nesterov momentum), adam or adamw (PyTorch's rules; --momentum is for sgd only)")
+    p.add_argument('--lr', type=float, help="default: 0.05 for sgd, 0.001 for adam and adamw")
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--weight-decay', type=float, default=5e-4)
     p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine')
@@ -62,6 +68,7 @@ def parse_args(argv=None):
     for name in ('epochs', 'batch_size', 'compare_steps'):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     if args.lr <= 0:
         p.error("--lr must be positive")
     args.model = args.model or models.default_model(args.dataset)
@@ -89,8 +96,11 @@ def build_model(args, data, device):
 
 
 def build_optimizer(model, args):
-    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                    nesterov=args.momentum > 0)
+    if args.optimizer == 'sgd':
+        opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                        nesterov=args.momentum > 0)
+    else:
+        opt = OPTIMIZERS[args.optimizer][0](model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = {'none': None,
                 'step': lambda: optim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1),
                 'cosine': lambda: optim.CosineAnnealingLR(opt, T_max=args.epochs)}[args.schedule]
@@ -147,7 +157,7 @@ def train_epoch(model, opt, loader, epoch, args):
 def save_checkpoint(path, model, opt, schedule, epoch, history, args):
     minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
                  schedule=schedule.state_dict() if schedule else None,
-                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed})
+                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed, 'optimizer': args.optimizer})
 
 
 def load_checkpoint(path, model, opt, schedule, args):
@@ -155,6 +165,9 @@ def load_checkpoint(path, model, opt, schedule, args):
     if run.get('model') != args.model or run.get('dataset') != args.dataset:
         raise SystemExit(f"error: {path} was trained as --model {run.get('model')} --dataset "
                          f"{run.get('dataset')}, not --model {args.model} --dataset {args.dataset}")
+    if run.get('optimizer', 'sgd') != args.optimizer:
+        raise SystemExit(f"error: {path} was trained with --optimizer {run.get('optimizer', 'sgd')}, "
+                         f"not --optimizer {args.optimizer}")
     meta = minifft.load(path, model, opt)
     minifft.random.set_state(meta['rng'])
     if schedule and meta.get('schedule'):

@@ -145,3 +145,15 @@ def test_bad_arguments():
         train.parse_args(['--epochs', '0'])
     with pytest.raises(SystemExit):
         train.parse_args(['--conv', 'winograd'])
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'adamw'])
+def test_adam_runs_resume_and_refuse_another_optimizer(tmp_path, optimizer):
+    common = ['--limit', '32', '--batch-size', '8', '--conv', 'direct', '--optimizer', optimizer]
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    assert history(out)[0]['lr'] == 0.001  # the adam/adamw default
+    code, _ = run(tmp_path, *common, '--epochs', '2', '--resume', str(out / 'checkpoint.npz'), name='resumed')
+    assert code == 0
+    with pytest.raises(SystemExit, match=f"was trained with --optimizer {optimizer}, not --optimizer sgd"):
+        run(tmp_path, '--limit', '32', '--epochs', '2', '--resume', str(out / 'checkpoint.npz'), name='sgd')
