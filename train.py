@@ -89,9 +89,7 @@ def make_loaders(data, args, device):
 def build_model(args, data, device):
     minifft.manual_seed(args.seed)
     model = models.build(args.model, data.input_shape, data.num_classes).to(device)
-    for name, module in model.named_modules():
-        if isinstance(module, minifft.nn.Conv2d):
-            module.label = name  # profiler rows carry the layer's name
+    minifft.diagnostics.label_conv_layers(model)  # profiler rows carry the layer's name
     return model
 
 
@@ -179,10 +177,10 @@ def check_accuracy(model, loader):
     """Per conv layer, the float32 fft error against float64 on the first test batch (printed)."""
     x, _ = next(iter(loader))
     model.eval()
-    rows = conv.fft_accuracy(model, x)
+    rows = minifft.diagnostics.fft_accuracy(model, x)
     model.train()
     print("\nfloat32 fft vs float64 reference, relative error per layer (first test batch):")
-    print(conv.format_accuracy(rows))
+    print(minifft.diagnostics.format_accuracy(rows))
     return rows
 
 

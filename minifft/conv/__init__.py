@@ -8,7 +8,6 @@ import contextlib
 import os
 
 from . import auto, profiler
-from .accuracy import fft_accuracy, format_accuracy
 from .chunking import Chunked
 from .direct import DirectConvolution
 from .fft import FFTConvolution, spectral_bytes
@@ -68,5 +67,4 @@ __all__ = [
     'ALGORITHMS', 'ALGORITHM_NAMES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution', 'Chunked',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'check_algorithm_name',
     'auto', 'auto_report', 'profiler', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
-    'fft_accuracy', 'format_accuracy',
 ]

@@ -42,7 +42,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None, groups=1):
     an (h, w) pair. With ``groups`` G, channels split into G blocks that do not mix (G == C:
     depthwise). ``algo`` is 'fft', 'direct' or 'auto' (per layer shape, the faster of the
     two, timed once); None uses ``minifft.conv.default_algorithm()``, 'auto' unless changed.
-    ``label`` names the layer in ``minifft.conv.profiler`` reports.
+    ``label`` names the layer in ``minifft.conv.profiler`` reports; by default the layer that
+    ``minifft.diagnostics.label_conv_layers`` hooks report as running, else the shape.
     """
     op = 'conv2d'
     x, w = as_tensor(x), as_tensor(w)
@@ -80,4 +81,4 @@ def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None, groups=1):
         if b.shape != (w.shape[0],):
             raise ValueError(f"{op}: expected bias of shape ({w.shape[0]},), got {b.shape}")
         inputs += (b,)
-    return Convolution2D.apply(*inputs, geometry=g, algo=algo, label=label or g.describe())
+    return Convolution2D.apply(*inputs, geometry=g, algo=algo, label=label or profiler.current_layer() or g.describe())

@@ -2,11 +2,17 @@
 
 A Module tracks three kinds of state: Parameters (trained), buffers (arrays that are state but not
 trained, e.g. BatchNorm's running statistics; ``register_buffer``) and sub-Modules.
+
+Hooks (PyTorch's signatures) observe or change a call without patching ``forward``:
+``register_forward_pre_hook(hook(module, args))``, ``register_forward_hook(hook(module, args,
+output))`` and ``register_full_backward_hook(hook(module, grad_input, grad_output))``; each returns
+a handle whose ``remove()`` takes the hook off (also usable as a context manager).
 """
+import itertools
 from collections import OrderedDict
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Function, Tensor, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -24,6 +30,8 @@ class Module:
         object.__setattr__(self, '_modules', OrderedDict())
         object.__setattr__(self, '_buffers', OrderedDict())
         object.__setattr__(self, '_non_persistent', set())
+        for hooks in ('_forward_pre_hooks', '_forward_hooks', '_backward_hooks'):
+            object.__setattr__(self, hooks, OrderedDict())
         object.__setattr__(self, 'training', True)
 
     def __setattr__(self, name, value):
@@ -76,7 +84,38 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:  # a pre-hook may replace the positional arguments
+                args = result if isinstance(result, tuple) else (result,)
+        tap = _BackwardHookCall(self, args) if self._backward_hooks and is_grad_enabled() else None
+        if tap is not None:
+            args = tap.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:  # a forward hook may replace the output
+                output = result
+        return output if tap is None else tap.wrap_output(output)
+
+    # ---- hooks ------------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, args)`` before every ``forward``; a non-None result replaces args."""
+        return _RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every ``forward``; a non-None result replaces output."""
+        return _RemovableHandle(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients of this call's Tensor
+        inputs are known (tuples of arrays; None for an input that needs no gradient). A non-None
+        result (a tuple, one entry per input) replaces grad_input. minifft's version: the module's
+        output must be one Tensor; calls made under no_grad are not hooked; with several inputs a
+        replacement reaches only the input whose gradient arrives last (the others have been passed
+        on), so it is meant for one-input modules, as most layers are.
+        """
+        return _RemovableHandle(self._backward_hooks, hook)
 
     # ---- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix=''):
@@ -186,6 +225,85 @@ class Module:
         for name, module in self._modules.items():
             lines.append(f"  ({name}): " + repr(module).replace('\n', '\n  '))
         return lines[0] + ')' if len(lines) == 1 else '\n'.join(lines) + '\n)'
+
+
+class _RemovableHandle:
+    """Returned by the register_*_hook methods: ``remove()`` takes the hook off."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks, hook):
+        if not callable(hook):
+            raise TypeError(f"register hook: expected a callable, got {type(hook).__name__}")
+        self._hooks, self.id = hooks, next(self._ids)
+        hooks[self.id] = hook
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _GradTap(Function):
+    """Identity in forward; in backward hands the gradient to ``call.record(slot, gy)``, which may
+    replace it."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        return self.call.record(self.slot, gy)
+
+
+class _BackwardHookCall:
+    """One hooked call of a module: taps its inputs and output with identity ops so the backward
+    hooks see grad_output, then grad_input once every tapped input's gradient has arrived."""
+
+    def __init__(self, module, args):
+        self.module = module
+        self.grad_output = None
+        self.grad_input = [None] * len(args)
+        self.pending = set()
+
+    def wrap_inputs(self, args):
+        wrapped = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and a.requires_grad:
+                self.pending.add(i)
+                a = _GradTap.apply(a, call=self, slot=i)
+            wrapped.append(a)
+        return tuple(wrapped)
+
+    def wrap_output(self, output):
+        if not isinstance(output, Tensor):
+            raise TypeError(f"register_full_backward_hook: {type(self.module).__name__} returned a "
+                            f"{type(output).__name__}; backward hooks need a single Tensor output")
+        return _GradTap.apply(output, call=self, slot='output') if output.requires_grad else output
+
+    def record(self, slot, g):
+        if slot == 'output':
+            self.grad_output = (g,)
+            if not self.pending:  # no input needs a gradient: the hook runs now, grad_input all None
+                self._run()
+            return g
+        self.grad_input[slot] = g
+        self.pending.discard(slot)
+        if not self.pending:
+            self._run()
+        return self.grad_input[slot]
+
+    def _run(self):
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, tuple(self.grad_input), self.grad_output)
+            if result is not None:
+                if len(result) != len(self.grad_input):
+                    raise ValueError(f"backward hook of {type(self.module).__name__}: returned "
+                                     f"{len(result)} gradients for {len(self.grad_input)} inputs")
+                self.grad_input = list(result)
 
 
 def _buffer_array(name, value):

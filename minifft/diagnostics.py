@@ -1,42 +1,60 @@
-"""How far the FFT algorithm's float32 results drift from a float64 reference, per layer.
+"""Diagnostics that walk a model (so they live above minifft.nn), attached through module hooks.
 
-Users of other FFT-convolution code report accuracy drift; this measures it on the user's own
-model and batch: for every Conv2d, its float32 input from a forward pass of the model, then all
-three passes (fprop, bprop with a fixed random output gradient, accGrad) through algo='fft' in
-float32 against algo='direct' in float64, as relative Frobenius-norm errors.
+``fft_accuracy``: how far the FFT algorithm's float32 results drift from a float64 reference, per
+layer. Users of other FFT-convolution code report accuracy drift; this measures it on the user's
+own model and batch: for every Conv2d, its float32 input from a forward pass of the model (caught
+by a forward hook), then all three passes (fprop, bprop with a fixed random output gradient,
+accGrad) through algo='fft' in float32 against algo='direct' in float64, as relative
+Frobenius-norm errors.
+
+``label_conv_layers``: forward pre-hooks that tell ``minifft.conv.profiler`` which layer runs, so
+its rows carry the layers' names.
 """
 import numpy
 
-from .. import backend
-from ..tensor import no_grad
+from . import backend
+from .conv import profiler
+from .functions import conv2d
+from .nn import Conv2d
+from .tensor import Tensor, no_grad
 
 PASSES = ('fprop', 'bprop', 'accGrad')
+
+
+def _conv_layers(model):
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2d)]
 
 
 def _capture_conv_inputs(model, x):
     """Run ``model(x)`` once and return [(name, layer, input array, output shape)] for every Conv2d
     it calls."""
-    from ..nn import Conv2d
     captured = []
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2d)]
-    for name, layer in layers:
-        def capture(inp, name=name, layer=layer):
-            out = Conv2d.forward(layer, inp)
-            captured.append((name, layer, inp.data, out.shape))
-            return out
-        object.__setattr__(layer, 'forward', capture)  # an instance attribute shadows the method
+    handles = [layer.register_forward_hook(
+        lambda layer, args, out, name=name: captured.append((name, layer, args[0].data, out.shape)))
+        for name, layer in _conv_layers(model)]
     try:
         with no_grad():
             model(x)
     finally:
-        for _, layer in layers:
-            del layer.__dict__['forward']
+        for handle in handles:
+            handle.remove()
     return captured
 
 
+def label_conv_layers(model):
+    """Name every Conv2d of ``model`` in profiler reports by its dotted module name.
+
+    Returns the hook handles; ``remove()`` them to stop. Calling it twice on a model adds a second
+    set of hooks (harmless, the innermost name wins), so call it once per model.
+    """
+    handles = []
+    for name, layer in _conv_layers(model):
+        handles.append(layer.register_forward_pre_hook(lambda layer, args, name=name: profiler.enter_layer(name)))
+        handles.append(layer.register_forward_hook(lambda layer, args, out: profiler.exit_layer()))
+    return handles
+
+
 def _passes(x, w, b, layer, algo, dtype, gy):
-    from ..functions import conv2d
-    from ..tensor import Tensor
     xt = Tensor(x.astype(dtype), requires_grad=True)
     wt = Tensor(w.astype(dtype), requires_grad=True)
     bt = None if b is None else Tensor(b.astype(dtype))
