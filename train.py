@@ -64,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument('--check-accuracy', action='store_true',
                    help="at the end, report per conv layer the float32 error of fft vs a float64 reference "
                         "on the first test batch")
+    p.add_argument('--graph', metavar='PATH',
+                   help="write the graph of one training batch's loss (.png/.svg/.pdf through Graphviz's dot "
+                        "when installed, else DOT text beside it; .dot: the text) and exit without training")
     args = p.parse_args(argv)
     for name in ('epochs', 'batch_size', 'compare_steps'):
         if getattr(args, name) < 1:
@@ -184,6 +187,14 @@ def check_accuracy(model, loader):
     return rows
 
 
+def write_graph(model, loader, path):
+    """Draw the loss of the first training batch (forward only: no step, nothing else written)."""
+    x, y = next(iter(loader))
+    loss = F.cross_entropy(model(x), y)
+    written = minifft.viz.render(minifft.viz.to_dot(loss, model, name='loss'), path)
+    print(f"graph of one batch: {written}")
+
+
 def write_metrics(args, payload):
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, 'metrics.json')
@@ -256,6 +267,17 @@ def main(argv=None):
     model = build_model(args, data, device)
     opt, schedule = build_optimizer(model, args)
     train_loader, test_loader = make_loaders(data, args, device)
+    if args.graph:
+        directory = os.path.dirname(os.path.abspath(args.graph))
+        if not os.path.isdir(directory):
+            print(f"error: --graph {args.graph}: directory {directory} does not exist", file=sys.stderr)
+            return 2
+        try:
+            write_graph(model, train_loader, args.graph)
+        except ValueError as error:  # an extension render does not know
+            print(f"error: --graph {args.graph}: {error}", file=sys.stderr)
+            return 2
+        return 0
     start_epoch, history = 0, []
     source = args.resume or (args.checkpoint if args.eval_only else None)
     if source:

@@ -157,3 +157,18 @@ def test_adam_runs_resume_and_refuse_another_optimizer(tmp_path, optimizer):
     assert code == 0
     with pytest.raises(SystemExit, match=f"was trained with --optimizer {optimizer}, not --optimizer sgd"):
         run(tmp_path, '--limit', '32', '--epochs', '2', '--resume', str(out / 'checkpoint.npz'), name='sgd')
+
+
+def test_graph_writes_the_models_graph_and_exits(tmp_path, capsys, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, 'which', lambda name: None)  # as on a machine without Graphviz
+    with pytest.warns(RuntimeWarning, match="not installed"):
+        code, out = run(tmp_path, '--limit', '16', '--batch-size', '8', '--graph', str(tmp_path / 'g.png'))
+    assert code == 0 and 'graph of one batch' in capsys.readouterr().out
+    dot = (tmp_path / 'g.dot').read_text()
+    assert 'features.0.weight' in dot and 'Convolution2D' in dot and 'CrossEntropy' in dot
+    assert not out.exists()  # no training, no checkpoint
+    code, _ = run(tmp_path, '--limit', '16', '--graph', str(tmp_path / 'g.jpg'))
+    assert code == 2 and 'expected a path ending in .dot' in capsys.readouterr().err
+    code, _ = run(tmp_path, '--limit', '16', '--graph', str(tmp_path / 'none' / 'g.dot'))
+    assert code == 2 and 'does not exist' in capsys.readouterr().err
