@@ -2,6 +2,7 @@
 --compare, --eval-only, and the error paths."""
 import json
 
+import numpy
 import pytest
 
 import minifft
@@ -172,3 +173,14 @@ def test_graph_writes_the_models_graph_and_exits(tmp_path, capsys, monkeypatch):
     assert code == 2 and 'expected a path ending in .dot' in capsys.readouterr().err
     code, _ = run(tmp_path, '--limit', '16', '--graph', str(tmp_path / 'none' / 'g.dot'))
     assert code == 2 and 'does not exist' in capsys.readouterr().err
+
+
+def test_resnet_with_adamw_trains_saves_buffers_and_resumes(tmp_path):
+    common = ['--model', 'resnet', '--optimizer', 'adamw', '--limit', '16', '--batch-size', '8', '--conv', 'direct']
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    ckpt = out / 'checkpoint.npz'
+    assert 'model/stem.1.running_mean' in numpy.load(ckpt).files
+    assert 'optimizer/state/0/exp_avg' in numpy.load(ckpt).files
+    code, _ = run(tmp_path, *common, '--epochs', '2', '--resume', str(ckpt), name='more')
+    assert code == 0
