@@ -49,7 +49,9 @@ def parse_args(argv=None):
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--weight-decay', type=float, default=5e-4)
     p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine')
-    p.add_argument('--conv', choices=conv.ALGORITHM_NAMES, default='auto', help="convolution algorithm")
+    p.add_argument('--conv', choices=conv.choices(), default='auto', help="convolution algorithm")
+    p.add_argument('--conv-plan', help="JSON file with auto's per-layer choices to reuse (a metrics.json or a "
+                                       "list of conv.auto.plan() entries): a --conv auto run repeats them exactly")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--checkpoint', help="where to save after every epoch (default: OUT/checkpoint.npz)")
@@ -57,8 +59,8 @@ def parse_args(argv=None):
     p.add_argument('--eval-only', action='store_true', help="evaluate the --resume/--checkpoint model and stop")
     p.add_argument('--out', default='runs', help="directory for metrics.json and the checkpoint")
     p.add_argument('--quiet', action='store_true', help="no progress bars")
-    p.add_argument('--compare', action='store_true', help="train with fft and with direct from the same "
-                                                          "weights and compare losses and time per step")
+    p.add_argument('--compare', action='store_true', help="train with every registered conv algorithm from the "
+                                                          "same weights and compare losses and time per step")
     p.add_argument('--compare-steps', type=int, default=20)
     p.add_argument('--limit', type=int, help="use only the first LIMIT train and test images")
     p.add_argument('--check-accuracy', action='store_true',
@@ -158,7 +160,8 @@ def train_epoch(model, opt, loader, epoch, args):
 def save_checkpoint(path, model, opt, schedule, epoch, history, args):
     minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
                  schedule=schedule.state_dict() if schedule else None,
-                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed, 'optimizer': args.optimizer})
+                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed, 'optimizer': args.optimizer},
+                 conv_plan=conv.auto.plan())
 
 
 def load_checkpoint(path, model, opt, schedule, args):
@@ -171,6 +174,7 @@ def load_checkpoint(path, model, opt, schedule, args):
                          f"not --optimizer {args.optimizer}")
     meta = minifft.load(path, model, opt)
     minifft.random.set_state(meta['rng'])
+    conv.auto.set_plan(meta.get('conv_plan') or [])  # the resumed run makes the same conv choices
     if schedule and meta.get('schedule'):
         schedule.load_state_dict(meta['schedule'])
     return meta['epoch'], meta['history']
@@ -205,9 +209,11 @@ def write_metrics(args, payload):
 
 # ---- modes ----------------------------------------------------------------------------------------
 def compare(args, data, device):
-    """Same initial weights, same batches: fft and direct side by side."""
+    """Same initial weights, same batches: every registered algorithm that runs on ``device``, side
+    by side; losses are compared with the first one's (direct when registered)."""
     runs = {}
-    for algo in ('fft', 'direct'):
+    algorithms = conv.names(device)
+    for algo in algorithms:
         model = build_model(args, data, device)
         opt, _ = build_optimizer(model, args)
         train_loader, _ = make_loaders(data, args, device)
@@ -225,23 +231,41 @@ def compare(args, data, device):
                         break
                 train_loader.set_epoch(train_loader.epoch + 1)
         runs[algo] = {'losses': losses, 'step_seconds': times}
-    print(f"{'step':>5} {'loss fft':>12} {'loss direct':>12} {'rel diff':>10}")
+    ref = 'direct' if 'direct' in runs else algorithms[0]
+    others = [a for a in algorithms if a != ref]
+    print(f"{'step':>5} " + ' '.join(f"{'loss ' + a:>14}" for a in algorithms) + f" {'rel diff':>10}")
     worst = 0.0
-    for i, (a, b) in enumerate(zip(runs['fft']['losses'], runs['direct']['losses'])):
-        rel = abs(a - b) / max(abs(b), 1e-12)
+    for i in range(args.compare_steps):
+        b = runs[ref]['losses'][i]
+        rel = max([abs(runs[a]['losses'][i] - b) / max(abs(b), 1e-12) for a in others] or [0.0])
         worst = max(worst, rel)
-        print(f"{i + 1:>5} {a:>12.6f} {b:>12.6f} {rel:>10.2e}")
+        print(f"{i + 1:>5} " + ' '.join(f"{runs[a]['losses'][i]:>14.6f}" for a in algorithms) + f" {rel:>10.2e}")
     # first steps include plan creation and allocation warm-up: report the median of the rest
     step = {k: float(numpy.median(v['step_seconds'][1:] or v['step_seconds'])) for k, v in runs.items()}
-    print(f"time per step: fft {1e3 * step['fft']:.1f} ms, direct {1e3 * step['direct']:.1f} ms, "
-          f"fft/direct {step['fft'] / step['direct']:.2f}")
+    print("time per step: " + ', '.join(f"{a} {1e3 * step[a]:.1f} ms" for a in algorithms) + '; ' +
+          ', '.join(f"{a}/{ref} {step[a] / step[ref]:.2f}" for a in others))
     tolerance = 1e-3  # float32 rounding differs between the algorithms and grows over SGD steps
     agree = worst <= tolerance
     print(f"losses {'agree' if agree else 'DISAGREE'}: largest relative difference {worst:.2e} "
           f"(tolerance {tolerance:.0e})")
     write_metrics(args, {'mode': 'compare', 'args': vars(args), 'runs': runs, 'median_step_seconds': step,
-                         'max_relative_difference': worst, 'agree': agree})
+                         'reference': ref, 'max_relative_difference': worst, 'agree': agree})
     return 0 if agree else 1
+
+
+def load_conv_plan(path):
+    """auto's choices from a --conv-plan file (a metrics.json with 'conv_plan', or the list itself)."""
+    try:
+        with open(path) as f:
+            entries = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--conv-plan {path}: cannot read a JSON plan ({error})") from None
+    if isinstance(entries, dict):
+        entries = entries.get('conv_plan')
+    try:
+        conv.auto.set_plan(entries)
+    except ValueError as error:
+        raise ValueError(f"--conv-plan {path}: {error}") from None
 
 
 def main(argv=None):
@@ -253,6 +277,12 @@ def main(argv=None):
         return 2
     device = backend.default_device()
     conv.set_default_algorithm(args.conv)
+    if args.conv_plan:
+        try:
+            load_conv_plan(args.conv_plan)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     try:
         data = datasets.load(args.dataset, args.data_dir, seed=args.seed, limit=args.limit)
     except datasets.DatasetError as error:
@@ -324,6 +354,7 @@ def main(argv=None):
     accuracy_rows = check_accuracy(model, test_loader) if args.check_accuracy else None
     path = write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
                                 'conv_profile': conv.profiler.report(), 'auto_decisions': conv.auto.report(),
+                                'conv_plan': conv.auto.plan(),
                                 'fft_accuracy': accuracy_rows})
     say(f"\nmetrics: {path}\ncheckpoint: {args.checkpoint}")
     return 0

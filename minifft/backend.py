@@ -18,23 +18,19 @@ except Exception as error:  # ImportError, or a broken CUDA install raising at i
     cupy_fft = None
     _cupy_import_error = error
 
+from . import config
+
 DEVICES = ('cpu', 'cuda')
-_default_dtype = numpy.dtype(numpy.float32)
-_default_device = None
 _cuda_checked = None  # (usable: bool, reason: str) once probed
 
 
 def default_dtype():
-    """The floating dtype new tensors and parameters get (float32 unless changed)."""
-    return _default_dtype
+    """The floating dtype new tensors and parameters get (float32 unless changed; minifft.config)."""
+    return config.get('dtype')
 
 
 def set_default_dtype(dtype):
-    global _default_dtype
-    dtype = numpy.dtype(dtype)
-    if dtype.kind != 'f':
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
+    config.set(dtype=dtype)
 
 
 def cuda_status():
@@ -67,24 +63,19 @@ def _check_device_name(device):
 
 
 def default_device():
-    """``MINIFFT_DEVICE`` if set, else ``'cuda'`` when a GPU is usable, else ``'cpu'``."""
-    global _default_device
-    if _default_device is None:
-        env = os.environ.get('MINIFFT_DEVICE', '').strip().lower()
-        if env and env != 'auto':
-            set_default_device(env)
-        else:
-            _default_device = 'cuda' if cuda_available() else 'cpu'
-    return _default_device
+    """The device new tensors go to: minifft.config's ``device`` (``MINIFFT_DEVICE``), where
+    'auto' (the default) is 'cuda' when a GPU is usable, else 'cpu'."""
+    device = config.get('device')
+    if device == 'auto':
+        return 'cuda' if cuda_available() else 'cpu'
+    require_device(device)
+    return device
 
 
 def set_default_device(device):
-    global _default_device
-    if device == 'auto':
-        _default_device = 'cuda' if cuda_available() else 'cpu'
-        return
-    require_device(device)
-    _default_device = device
+    if device != 'auto':
+        require_device(device)
+    config.set(device=device)
 
 
 def require_device(device):

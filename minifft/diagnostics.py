@@ -14,11 +14,11 @@ import numpy
 
 from . import backend
 from .conv import profiler
+from .conv.base import PASSES
 from .functions import conv2d
 from .nn import Conv2d
 from .tensor import Tensor, no_grad
 
-PASSES = ('fprop', 'bprop', 'accGrad')
 
 
 def _conv_layers(model):

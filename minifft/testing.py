@@ -11,7 +11,8 @@ def check_backward(fn, inputs, grad_output=None, eps=1e-6, atol=1e-7, rtol=1e-6,
     ``inputs``: arrays (cast to float64 if floating); integer arrays pass through untouched and get
     no gradient. ``fn`` takes Tensors and returns one Tensor. The scalar checked is
     sum(fn(*inputs) * grad_output), with a random grad_output unless given.
-    Raises AssertionError naming the input and the worst element on mismatch.
+    Raises AssertionError naming the input and the worst element on mismatch, or the input that
+    got no gradient at all.
     """
     rng = numpy.random.default_rng(seed)
     arrays = [a.astype(numpy.float64) if a.dtype.kind == 'f' else a for a in inputs]
@@ -29,7 +30,9 @@ def check_backward(fn, inputs, grad_output=None, eps=1e-6, atol=1e-7, rtol=1e-6,
     for index, (a, t) in enumerate(zip(arrays, tensors)):
         if a.dtype.kind != 'f':
             continue
-        analytic = numpy.zeros(a.shape) if t.grad is None else backend.to_numpy(t.grad)
+        if t.grad is None:  # a gradient the graph never delivered is a bug, not a zero
+            raise AssertionError(f"check_backward: input {index} (shape {a.shape}) got no gradient")
+        analytic = backend.to_numpy(t.grad)
         numeric = numpy.zeros(a.shape)
         flat = a.reshape(-1)  # a view: writes go into the array fn reads
         for i in range(flat.size):

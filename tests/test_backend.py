@@ -28,12 +28,21 @@ def test_cuda_request_without_gpu_says_why():
 
 
 def test_default_device_from_environment(monkeypatch):
-    monkeypatch.setattr(backend, '_default_device', None)
-    monkeypatch.setenv('MINIFFT_DEVICE', 'cpu')
-    assert backend.default_device() == 'cpu'
-    monkeypatch.setattr(backend, '_default_device', None)
-    monkeypatch.delenv('MINIFFT_DEVICE')
-    assert backend.default_device() == ('cuda' if backend.cuda_available() else 'cpu')
+    from minifft import config
+    saved = config.snapshot()
+    try:
+        config.reset('device')
+        monkeypatch.setenv('MINIFFT_DEVICE', 'cpu')
+        assert backend.default_device() == 'cpu'
+        config.reset('device')
+        monkeypatch.delenv('MINIFFT_DEVICE')
+        assert backend.default_device() == ('cuda' if backend.cuda_available() else 'cpu')
+        config.reset('device')
+        monkeypatch.setenv('MINIFFT_DEVICE', 'tpu')
+        with pytest.raises(ValueError, match=r"MINIFFT_DEVICE: expected one of \('auto', 'cpu', 'cuda'\), got 'tpu'"):
+            backend.default_device()
+    finally:
+        config.restore(saved)
 
 
 def test_to_device_cpu_is_identity():

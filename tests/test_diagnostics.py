@@ -20,7 +20,7 @@ def test_report_shows_an_injected_error(monkeypatch):
     """An fft that is off by 1e-3 relative must be reported as off by 1e-3."""
     model = models.build('small', (3, 32, 32), 10)
     x = minifft.tensor(numpy.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(numpy.float32))
-    fft = conv.ALGORITHMS['fft']
+    fft = conv.get('fft')
     real_forward = fft.forward
 
     def off(x, w, g):

@@ -1,4 +1,6 @@
 """2-D convolution (cross-correlation, as in every deep-learning framework) over NCHW."""
+import numbers
+
 from .. import conv
 from ..conv import profiler
 from ..tensor import Function, as_tensor
@@ -35,41 +37,55 @@ class Convolution2D(Function):
         return gx, gw, gb
 
 
+def check_conv_arguments(op, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, algo=None):
+    """The checks F.conv2d and nn.Conv2d share: ValueError/TypeError naming ``op``, what was expected
+    and what came. Returns (kernel_size, stride, padding) as pairs."""
+    for name, count in (('in_channels', in_channels), ('out_channels', out_channels)):
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+            raise ValueError(f"{op}: expected {name} as a positive int, got {count!r}")
+    kernel_size, stride, padding = (pair(op, name, v) for name, v in
+                                    (('kernel_size', kernel_size), ('stride', stride), ('padding', padding)))
+    if min(kernel_size) < 1:
+        raise ValueError(f"{op}: expected kernel_size >= 1, got {kernel_size}")
+    if min(stride) < 1:
+        raise ValueError(f"{op}: expected stride >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: expected padding >= 0, got {padding}")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"{op}: expected groups as a positive int, got {groups!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the {in_channels} input and {out_channels} "
+                         f"output channels")
+    if algo is not None:
+        conv.check_name(op, algo)
+    return kernel_size, stride, padding
+
+
 def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None, groups=1):
     """Cross-correlate x with w: (N, C, H, W) * (F, C/groups, kh, kw) (+ (F,) bias) -> (N, F, H', W').
 
     H' = (H + 2*padding - kh) // stride + 1, likewise W'. ``stride`` and ``padding`` are an int or
     an (h, w) pair. With ``groups`` G, channels split into G blocks that do not mix (G == C:
-    depthwise). ``algo`` is 'fft', 'direct' or 'auto' (per layer shape, the faster of the
-    two, timed once); None uses ``minifft.conv.default_algorithm()``, 'auto' unless changed.
-    ``label`` names the layer in ``minifft.conv.profiler`` reports; by default the layer that
+    depthwise). ``algo`` names a registered algorithm (``minifft.conv.names()``: 'fft', 'direct',
+    ...) or 'auto' (per layer shape, the fastest that supports it, timed once); None uses
+    ``minifft.conv.default_algorithm()``, 'auto' unless changed. ``label`` names the layer in
+    ``minifft.conv.profiler`` reports; by default the layer that
     ``minifft.diagnostics.label_conv_layers`` hooks report as running, else the shape.
     """
     op = 'conv2d'
     x, w = as_tensor(x), as_tensor(w)
     check_ndim(op, 'input x (N, C, H, W)', x, 4)
     check_ndim(op, 'weight w (F, C, kh, kw)', w, 4)
-    stride, padding = pair(op, 'stride', stride), pair(op, 'padding', padding)
-    if min(stride) < 1:
-        raise ValueError(f"{op}: expected stride >= 1, got {stride}")
-    if min(padding) < 0:
-        raise ValueError(f"{op}: expected padding >= 0, got {padding}")
-    if algo is not None:
-        conv.check_algorithm_name(op, algo)
+    if min(w.shape) < 1 or min(x.shape) < 1:
+        raise ValueError(f"{op}: got an empty x or w (shapes {x.shape}, {w.shape})")
+    _, stride, padding = check_conv_arguments(op, x.shape[1], w.shape[0], w.shape[2:], stride, padding, groups, algo)
     if x.dtype.kind != 'f' or x.dtype != w.dtype:
         raise TypeError(f"{op}: expected x and w of the same floating dtype, got {x.dtype} and {w.dtype}")
     if x.device != w.device:
         raise ValueError(f"{op}: x is on '{x.device}' but w is on '{w.device}'")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: expected groups as a positive int, got {groups!r}")
-    if x.shape[1] % groups or w.shape[0] % groups:
-        raise ValueError(f"{op}: groups={groups} must divide the {x.shape[1]} input and {w.shape[0]} "
-                         f"output channels")
     if x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1] * groups} "
                          f"(x shape {x.shape}, w shape {w.shape}, groups={groups})")
-    if min(w.shape) < 1 or min(x.shape) < 1:
-        raise ValueError(f"{op}: got an empty x or w (shapes {x.shape}, {w.shape})")
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
     if w.shape[2] > padded[0] or w.shape[3] > padded[1]:
         raise ValueError(f"{op}: kernel {w.shape[2:]} is larger than the padded input {padded}")

@@ -3,9 +3,8 @@ import tracemalloc
 
 import numpy
 import pytest
-import scipy.fft
 
-from minifft import Tensor, conv
+from minifft import Tensor, config, conv
 from minifft import functions as F
 from minifft.conv import chunking, workspace
 from minifft.conv.geometry import ConvGeometry
@@ -13,8 +12,9 @@ from minifft.conv.geometry import ConvGeometry
 
 @pytest.fixture(autouse=True)
 def default_limit():
+    saved = config.snapshot()
     yield
-    conv.set_workspace_limit(None)
+    config.restore(saved)
 
 
 def test_parse_and_set_limit(monkeypatch):
@@ -26,12 +26,20 @@ def test_parse_and_set_limit(monkeypatch):
     with pytest.raises(ValueError, match="expected a positive byte count"):
         conv.set_workspace_limit(0)
     monkeypatch.setenv('MINIFFT_CONV_WORKSPACE', '3M')
+    config.reset()
     assert conv.workspace_limit() == 3 * 2 ** 20
     conv.set_workspace_limit('1K')
+    assert conv.workspace_limit() == 1024
+    with config.using(workspace_limit='2K'):
+        assert conv.workspace_limit() == 2048
     assert conv.workspace_limit() == 1024
     monkeypatch.delenv('MINIFFT_CONV_WORKSPACE')
     conv.set_workspace_limit(None)
     assert conv.workspace_limit() > 2 ** 20  # a quarter of the RAM
+    monkeypatch.setenv('MINIFFT_CONV_WORKSPACE', 'lots')
+    config.reset()
+    with pytest.raises(ValueError, match="MINIFFT_CONV_WORKSPACE: expected a byte count like 1048576, 512M or 2G"):
+        conv.workspace_limit()
 
 
 @pytest.mark.parametrize('g', [ConvGeometry(7, 4, 6, 9, 9, 3, 3), ConvGeometry(5, 6, 9, 8, 8, 3, 3, groups=3)])
@@ -64,7 +72,7 @@ def test_chunked_matches_unchunked(case, rng):
         xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
         y = F.conv2d(xt, wt, stride=stride, padding=padding, algo='fft', groups=groups)
         if limit:  # the limit really splits the layer
-            assert len(conv.ALGORITHMS['fft'].pieces(y.creator.geometry, x)) > 1
+            assert len(conv.get('fft').pieces(y.creator.geometry, x)) > 1
         y.backward(numpy.cos(numpy.arange(y.size)).reshape(y.shape))
         results.append((y.data, xt.grad, wt.grad))
     for whole, split in zip(*results):
@@ -82,7 +90,7 @@ def traced_peak(fn):
 
 def test_a_layer_too_big_for_the_limit_runs_within_it(rng):
     g = ConvGeometry(32, 16, 32, 32, 32, 5, 5, pad_h=2, pad_w=2)
-    kept, peak = conv.spectral_bytes(g, 4, scipy.fft)
+    kept = conv.spectral_bytes(g, 4, 'cpu').kept
     limit = 2 * 2 ** 20
     assert kept > 2 * limit  # unchunked, the spectra kept for backward alone would not fit
     x = Tensor(rng.standard_normal((32, 16, 32, 32)).astype(numpy.float32), requires_grad=True)
