@@ -58,7 +58,7 @@ def _passes(x, w, b, layer, algo, dtype, gy):
     xt = Tensor(x.astype(dtype), requires_grad=True)
     wt = Tensor(w.astype(dtype), requires_grad=True)
     bt = None if b is None else Tensor(b.astype(dtype))
-    y = conv2d(xt, wt, bt, layer.stride, layer.padding, algo=algo, groups=layer.groups)
+    y = conv2d(xt, wt, bt, layer.stride, layer.padding, algo=algo, groups=layer.groups, dilation=layer.dilation)
     y.backward(gy.astype(dtype))
     return {'fprop': y.data, 'bprop': xt.grad, 'accGrad': wt.grad}
 

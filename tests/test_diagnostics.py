@@ -60,3 +60,12 @@ def test_conv_does_not_import_nn():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 assert not (node.module or '').endswith('nn') and 'nn' not in [a.name for a in node.names], path
+
+
+def test_report_covers_dilated_and_same_padded_layers(rng):
+    model = minifft.nn.Sequential(minifft.nn.Conv2d(2, 3, 3, padding='same', dilation=2),
+                                  minifft.nn.Conv2d(3, 2, 2, padding='same'))
+    x = minifft.tensor(rng.standard_normal((2, 2, 9, 9)).astype(numpy.float32))
+    rows = diagnostics.fft_accuracy(model, x)
+    assert [r['layer'] for r in rows] == ['0', '1']
+    assert all(0 < r[p] < 1e-5 for r in rows for p in ('fprop', 'bprop', 'accGrad')), rows

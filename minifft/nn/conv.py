@@ -22,7 +22,7 @@ class Conv2d(Module):
                                                       padding, groups, algo, dilation)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.stride, self.padding, self.algo, self.dilation = stride, padding, algo, dilation
-        self.label = None  # set by whoever knows the layer's name (train.py), for profiler reports
+        self.label = None  # a fixed profiler name; None: the one minifft.diagnostics.label_conv_layers reports
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform(shape))
         self.bias = Parameter(init.bias_uniform(shape)) if bias else None
