@@ -69,8 +69,12 @@ def parse_args(argv=None):
     p.add_argument('--graph', metavar='PATH',
                    help="write the graph of one training batch's loss (.png/.svg/.pdf through Graphviz's dot "
                         "when installed, else DOT text beside it; .dot: the text) and exit without training")
+    p.add_argument('--profile', action='store_true',
+                   help="time every conv pass per layer (synchronises the GPU several times per layer and step)")
+    p.add_argument('--progress-every', type=int, default=20,
+                   help="steps between progress-bar updates (each reads the running loss back from the device)")
     args = p.parse_args(argv)
-    for name in ('epochs', 'batch_size', 'compare_steps'):
+    for name in ('epochs', 'batch_size', 'compare_steps', 'progress_every'):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     args.lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
@@ -110,51 +114,71 @@ def build_optimizer(model, args):
     return opt, schedule() if schedule else None
 
 
-def accuracy(logits, labels):
-    return float((logits.numpy().argmax(1) == labels.numpy()).mean())
+def correct_count(logits, labels):
+    """Correctly classified rows, as a 0-d array on the logits' device (no host read)."""
+    return (logits.data.argmax(1) == labels.data).sum()
+
+
+class Totals:
+    """Running sum of loss * batch size and of correct predictions, kept on the device and read back
+    only when asked (one synchronisation per read instead of two per step)."""
+
+    def __init__(self):
+        self.loss = self.correct = None
+        self.seen = 0
+
+    def add(self, loss, correct, n):
+        loss = loss.data * n
+        self.loss = loss if self.loss is None else self.loss + loss
+        self.correct = correct if self.correct is None else self.correct + correct
+        self.seen += n
+
+    def read(self):
+        """(mean loss, accuracy); NonFiniteLoss if the loss went non-finite since the last read."""
+        loss, correct = float(self.loss), int(self.correct)
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss}")
+        return loss / self.seen, correct / self.seen
 
 
 def train_step(model, opt, x, y):
+    """One SGD step; returns the loss Tensor and the correct count, both still on the device."""
     opt.zero_grad()
     logits = model(x)
     loss = F.cross_entropy(logits, y)
-    value = loss.item()
-    if not math.isfinite(value):  # stop before the bad gradient reaches the weights
-        raise NonFiniteLoss(f"loss became {value}")
     loss.backward()
     opt.step()
-    return value, accuracy(logits, y)
+    return loss, correct_count(logits, y)
 
 
 def evaluate(model, loader):
     model.eval()
-    total_loss = correct = count = 0
+    totals = Totals()
     with minifft.no_grad():
         for x, y in loader:
             logits = model(x)
-            n = len(y)
-            total_loss += F.cross_entropy(logits, y).item() * n
-            correct += accuracy(logits, y) * n
-            count += n
+            totals.add(F.cross_entropy(logits, y), correct_count(logits, y), len(y))
     model.train()
-    return total_loss / count, correct / count
+    return totals.read()
 
 
 def train_epoch(model, opt, loader, epoch, args):
     model.train()
-    loss_sum = acc_sum = seen = 0
+    totals = Totals()
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.quiet, leave=False,
                dynamic_ncols=True, file=sys.stdout)
-    for x, y in bar:
-        loss, acc = train_step(model, opt, x, y)
-        n = len(y)
-        loss_sum, acc_sum, seen = loss_sum + loss * n, acc_sum + acc * n, seen + n
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * acc_sum / seen:.1f}%",
-                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    for step, (x, y) in enumerate(bar, 1):
+        loss, correct = train_step(model, opt, x, y)
+        totals.add(loss, correct, len(y))
+        if not args.quiet and step % args.progress_every == 0:  # a NaN loss stops the run here at the latest
+            mean_loss, acc = totals.read()
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * acc:.1f}%",
+                            img_s=f"{totals.seen / (time.perf_counter() - start):.0f}", refresh=False)
+    mean_loss, acc = totals.read()
     seconds = time.perf_counter() - start
-    return {'train_loss': loss_sum / seen, 'train_acc': acc_sum / seen, 'seconds': seconds,
-            'images_per_second': seen / seconds}
+    return {'train_loss': mean_loss, 'train_acc': acc, 'seconds': seconds,
+            'images_per_second': totals.seen / seconds}
 
 
 def save_checkpoint(path, model, opt, schedule, epoch, history, args):
@@ -222,11 +246,9 @@ def compare(args, data, device):
         with conv.using(algo):
             while len(losses) < args.compare_steps:
                 for x, y in train_loader:
-                    backend.synchronize(device)
-                    start = time.perf_counter()
-                    losses.append(train_step(model, opt, x, y)[0])
-                    backend.synchronize(device)
-                    times.append(time.perf_counter() - start)
+                    with conv.timing.stopwatch(device) as t:
+                        losses.append(train_step(model, opt, x, y)[0].item())
+                    times.append(t.seconds)
                     if len(losses) == args.compare_steps:
                         break
                 train_loader.set_epoch(train_loader.epoch + 1)
@@ -271,8 +293,8 @@ def load_conv_plan(path):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        backend.set_default_device(args.device)
-    except RuntimeError as error:  # 'cuda' asked for where none is usable: the reason and the fix
+        backend.set_default_device(args.device)  # 'auto' honours MINIFFT_DEVICE
+    except (RuntimeError, ValueError) as error:  # no usable 'cuda', or a bad MINIFFT_DEVICE: reason and fix
         print(f"error: {error}", file=sys.stderr)
         return 2
     device = backend.default_device()
@@ -325,7 +347,7 @@ def main(argv=None):
         return 0
 
     conv.profiler.reset()
-    conv.profiler.enable()
+    conv.profiler.enable(args.profile)  # off by default: its timers synchronise the GPU
     say(f"{sum(p.size for p in model.parameters())} parameters")
     for epoch in range(start_epoch, args.epochs):
         train_loader.set_epoch(epoch)
@@ -347,8 +369,9 @@ def main(argv=None):
             schedule.step()
         save_checkpoint(args.checkpoint, model, opt, schedule, epoch + 1, history, args)
 
-    print("\nconvolution time per layer (ms per call):")
-    print(conv.profiler.format_report())
+    if args.profile:
+        print("\nconvolution time per layer (ms per call):")
+        print(conv.profiler.format_report())
     print("\nconv algorithm choices (auto):")
     print(conv.auto_report())
     accuracy_rows = check_accuracy(model, test_loader) if args.check_accuracy else None

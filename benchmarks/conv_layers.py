@@ -19,7 +19,6 @@ Output: a Markdown table on stdout, results.json (and conv_figure3.png with --pl
 """
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minifft  # noqa: E402
 from minifft import backend, conv  # noqa: E402
 from minifft.conv import ConvGeometry, PASSES, training_step  # noqa: E402
+from minifft.conv.fft import rfft2_flops  # noqa: E402
 from minifft.conv.timing import median_seconds  # noqa: E402
 
 PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
@@ -51,11 +51,6 @@ def suite_layers(name, scale):
 
 
 # ---- operation counts: each algorithm's own cost model (ConvAlgorithm.cost) -------------------------
-def rfft2_flops(n0, n1):
-    """Real 2-D FFT: half of the complex 5 N log2 N (the rate machine_peaks measures)."""
-    return 2.5 * n0 * n1 * math.log2(n0 * n1)
-
-
 def op_counts(g, device, names):
     """{algorithm: {pass: {kind: flops}}} from each registered algorithm's cost()."""
     return {name: conv.get(name).cost(g, device).passes for name in names}
@@ -179,7 +174,7 @@ def markdown(results, peaks, device):
              "| S | f | f' | n | k | N | pass | " + ' | '.join(f"{a} ms" for a in names) + " | auto | torch ms | " +
              ' | '.join(f"{a}/{ref}" for a in names if a != ref) + ' | ' +
              ' | '.join(f"{a} GFLOP/s" for a in names) + ' | ' + ' | '.join(f"{a} floor ms" for a in names) + ' |',
-             '|' + '---|' * (10 + 4 * len(names) - 1)]
+             '|' + '---|' * (8 + 4 * len(names))]
     for r in results:
         L = r['layer']
         fl = floors(r, peaks)

@@ -76,7 +76,8 @@ class DataLoader:
         from minifft import Tensor
         batches = self._prefetched() if self.prefetch else self._host_batches()
         for x, y in batches:
-            yield Tensor(backend.to_device(x, self.device)), Tensor(backend.to_device(y, self.device))
+            yield (Tensor(backend.to_device(x, self.device), device=self.device),
+                   Tensor(backend.to_device(y, self.device), device=self.device))
 
     def _prefetched(self):
         """The host batches, produced one ahead on a background thread."""

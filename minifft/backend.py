@@ -63,8 +63,8 @@ def _check_device_name(device):
 
 
 def default_device():
-    """The device new tensors go to: minifft.config's ``device`` (``MINIFFT_DEVICE``), where
-    'auto' (the default) is 'cuda' when a GPU is usable, else 'cpu'."""
+    """The device new tensors go to: minifft.config's ``device``; 'auto' is 'cuda' when a GPU is
+    usable, else 'cpu'."""
     device = config.get('device')
     if device == 'auto':
         return 'cuda' if cuda_available() else 'cpu'
@@ -73,8 +73,19 @@ def default_device():
 
 
 def set_default_device(device):
-    if device != 'auto':
-        require_device(device)
+    """The device new tensors and parameters go to: 'cpu', 'cuda', or 'auto' (``MINIFFT_DEVICE``
+    if set, else 'cuda' when a GPU is usable, else 'cpu'). Raises ValueError for an unknown name and
+    RuntimeError for 'cuda' without a usable GPU, each in one line that names the setting."""
+    if device == 'auto':
+        config.reset('device')           # back to MINIFFT_DEVICE, read and checked by config
+        env = config.get('device')
+        if env != 'auto':
+            try:
+                require_device(env)
+            except RuntimeError as error:
+                raise RuntimeError(f"MINIFFT_DEVICE={env}: {error}") from None
+        return
+    require_device(device)
     config.set(device=device)
 
 
@@ -91,10 +102,22 @@ def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array (or a Tensor holding one), else ``numpy``."""
     if cupy is not None:
         for a in arrays:
-            a = getattr(a, 'data', a)
+            if isinstance(a, _tensor_type()):  # only a Tensor is unwrapped: cupy.ndarray.data is a pointer
+                a = a.data
             if isinstance(a, cupy.ndarray):
                 return cupy
     return numpy
+
+
+def _tensor_type():
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None
 
 
 def array_module_for(device):
@@ -153,11 +176,18 @@ def synchronize(device=None):
         cupy.cuda.get_current_stream().synchronize()
 
 
+MAX_RESERVED_FFT_PLANS = 64  # each cached plan pins a cuFFT work area in device memory
+
+
 def reserve_fft_plans(count):
-    """Grow cuFFT's plan cache (CuPy's, per device) to hold at least ``count`` plans, so plans made
-    in the first training step are reused in every later one. A no-op without a usable GPU."""
+    """Grow cuFFT's plan cache (CuPy's, per device) to hold ``count`` plans, at most
+    ``MAX_RESERVED_FFT_PLANS``, so plans made in the first training step are reused in every later
+    one. Never shrinks it, and leaves an unlimited cache (size -1) unlimited. A no-op without a
+    usable GPU."""
     if cupy is None or not cuda_available():
         return
     cache = cupy.fft.config.get_plan_cache()
-    if cache.get_size() < count:
-        cache.set_size(count)
+    size = cache.get_size()
+    wanted = min(count, MAX_RESERVED_FFT_PLANS)
+    if size != -1 and size < wanted:
+        cache.set_size(wanted)

@@ -2,6 +2,7 @@ import numpy
 import pytest
 import scipy.fft
 
+import minifft
 from minifft import backend
 
 
@@ -48,3 +49,38 @@ def test_default_device_from_environment(monkeypatch):
 def test_to_device_cpu_is_identity():
     a = numpy.arange(4.0)
     assert backend.to_device(a, 'cpu') is a
+
+
+def test_cupy_arrays_are_seen_as_cupy(device):
+    """A cupy.ndarray has a ``.data`` (a MemoryPointer): only Tensors may be unwrapped."""
+    if device == 'cpu':
+        pytest.skip("a CuPy array is needed")
+    a = backend.cupy.zeros(3)
+    assert backend.get_array_module(a) is backend.cupy
+    assert backend.fft_module(a) is backend.cupy_fft
+    assert backend.device_of(a) == 'cuda'
+    t = minifft.Tensor(a)
+    assert t.device == 'cuda' and backend.get_array_module(t) is backend.cupy
+
+
+@pytest.fixture
+def plan_cache():
+    if not backend.cuda_available():
+        pytest.skip("CuPy's plan cache needs 'cuda'")
+    cache = backend.cupy.fft.config.get_plan_cache()
+    size = cache.get_size()
+    yield cache
+    cache.set_size(size)
+
+
+def test_reserve_fft_plans_keeps_unlimited_and_is_bounded(plan_cache):
+    plan_cache.set_size(-1)
+    backend.reserve_fft_plans(10)
+    assert plan_cache.get_size() == -1  # unlimited stays unlimited
+    plan_cache.set_size(4)
+    backend.reserve_fft_plans(10)
+    assert plan_cache.get_size() == 10
+    backend.reserve_fft_plans(5)
+    assert plan_cache.get_size() == 10  # never shrinks
+    backend.reserve_fft_plans(10 ** 6)
+    assert plan_cache.get_size() == backend.MAX_RESERVED_FFT_PLANS

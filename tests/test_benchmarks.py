@@ -24,6 +24,8 @@ def test_conv_layers_measures_and_reports():
     assert result['ops']['direct']['fprop']['gemm'] == 2 * 2 * 3 * 4 * 8 * 8 * 5 * 5
     table = conv_layers.markdown([result], peaks, 'cpu')
     assert '| 2 | 3 | 4 | 12 | 5 |' in table and 'fprop' in table and 'fft/direct' in table
+    rows = [line for line in table.splitlines() if line.startswith('|')]
+    assert len({line.count('|') for line in rows[:2 + 4]}) == 1   # header, separator, rows: one width
 
 
 def test_suites_scale():

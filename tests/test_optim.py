@@ -177,3 +177,22 @@ def test_state_follows_the_parameter_to_its_device(device):
     opt.step()
     for p in model.parameters():
         assert all(backend.device_of(v) == device for v in opt.state[p].values() if hasattr(v, 'shape'))
+
+
+@pytest.mark.parametrize('target', ['cuda', 'cpu'])
+def test_momentum_buffers_follow_the_parameters(target, rng):
+    if not backend.cuda_available():
+        pytest.skip("needs 'cuda'")
+    source = 'cpu' if target == 'cuda' else 'cuda'
+    grads = [rng.standard_normal((3, 2)) for _ in range(3)]
+    moved = nn.Linear(2, 3, bias=False, device=source)
+    p0 = moved.weight.numpy().copy()
+    opt = optim.SGD(moved.parameters(), lr=0.1, momentum=0.9)
+    for i, g in enumerate(grads):
+        if i == 1:
+            moved.to(target)
+        moved.weight.grad = backend.to_device(g.astype(numpy.float32), moved.weight.device)
+        opt.step()
+    assert backend.device_of(opt.buffers[0]) == target
+    want = reference_sgd(p0.astype(numpy.float64), grads, 0.1, 0.9, 0.0, 0.0, False)
+    numpy.testing.assert_allclose(moved.weight.numpy(), want, rtol=1e-5)

@@ -2,7 +2,7 @@ import numpy
 import pytest
 
 import minifft
-from minifft import Tensor, no_grad
+from minifft import Tensor, backend, no_grad
 
 
 def test_float_default_and_dtypes_kept():
@@ -117,3 +117,39 @@ def test_truth_value():
         bool(a == b)
     with pytest.raises(ValueError, match="ambiguous"):
         _ = a in [b]  # would otherwise be always True
+
+
+def test_host_gradient_moves_to_the_graph_device(device):
+    x = Tensor(numpy.ones(3), device=device, requires_grad=True)
+    (x * 2).backward(numpy.array([1.0, 2.0, 3.0]))  # a host gradient for a graph on `device`
+    assert x.grad is not None and backend.device_of(x.grad) == device
+    numpy.testing.assert_allclose(backend.to_numpy(x.grad), [2.0, 4.0, 6.0])
+
+
+@pytest.fixture
+def default_cuda(monkeypatch):
+    if not backend.cuda_available():
+        pytest.skip("needs 'cuda'")
+    from minifft import config
+    saved = config.snapshot()
+    config.set(device='cuda')
+    yield
+    config.restore(saved)
+
+
+def test_new_tensors_and_parameters_go_to_the_default_device(default_cuda):
+    from minifft import nn
+    assert minifft.tensor([1.0, 2.0]).device == 'cuda'
+    assert Tensor(numpy.ones(2)).device == 'cuda'
+    assert minifft.tensor([1.0], device='cpu').device == 'cpu'  # device= overrides
+    for layer in (nn.Linear(3, 2), nn.Conv2d(2, 3, 3)):
+        assert all(p.device == 'cuda' for p in layer.parameters())
+    assert all(p.device == 'cpu' for p in nn.Linear(3, 2, device='cpu').parameters())
+
+
+def test_op_results_stay_on_their_inputs_device(default_cuda):
+    x = Tensor(numpy.ones(3), device='cpu', requires_grad=True)
+    y = (x * 2 + 1).sum()
+    assert y.device == 'cpu' and (x > 0).device == 'cpu' and x.detach().device == 'cpu'
+    y.backward()
+    assert backend.device_of(x.grad) == 'cpu'

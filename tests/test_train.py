@@ -38,7 +38,7 @@ def test_short_runs(tmp_path, capsys, algo, dataset, model, files):
     if dataset == 'digits':
         pytest.importorskip('sklearn')
     args = ['--dataset', dataset, '--model', model, '--conv', algo, '--epochs', '1', '--batch-size', '8',
-            '--limit', '16']
+            '--limit', '16', '--profile']
     if files:
         args += ['--data-dir', str(files(tmp_path / 'data'))]
     code, out = run(tmp_path, *args)
@@ -82,10 +82,10 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
         assert [e[key] for e in history(part)] == [e[key] for e in history(full)], key
 
 
-def test_accuracy_counts_argmax_hits():
+def test_correct_count_counts_argmax_hits():
     logits = minifft.tensor(numpy.array([[0.0, 1.0, 0.5], [2.0, 1.0, 0.0], [0.0, 0.2, 0.1], [0.3, 0.2, 0.9]]))
     labels = minifft.tensor(numpy.array([1, 0, 2, 2]))
-    assert train.accuracy(logits, labels) == 0.75
+    assert int(train.correct_count(logits, labels)) == 3
 
 
 def test_evaluate_runs_the_model_in_eval_mode(rng):
@@ -136,6 +136,18 @@ def test_recorded_conv_plan_makes_auto_runs_identical(tmp_path):
     code, direct = run(tmp_path, *common, '--conv', 'direct', name='direct')
     assert history(given) == [dict(e, seconds=d['seconds'], images_per_second=d['images_per_second'])
                               for e, d in zip(history(direct), history(given))]
+
+
+def test_resume_uses_the_checkpoints_conv_plan(tmp_path):
+    common = ['--conv', 'auto', '--limit', '32', '--batch-size', '16', '--seed', '2']
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    plan = json.loads((out / 'metrics.json').read_text())['conv_plan']
+    conv.auto.reset()
+    code, out = run(tmp_path, *common, '--epochs', '2', '--resume', str(out / 'checkpoint.npz'))
+    assert code == 0
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['conv_plan'] == plan and {d['method'] for d in metrics['auto_decisions']} == {'given'}
 
 
 def test_bad_conv_plan_exits_2(tmp_path, capsys):

@@ -14,7 +14,7 @@ the kernel written dilated; Chunked splits a layer so its workspace stays under 
 wrap any algorithm.
 """
 from .. import config
-from . import auto, profiler, registry
+from . import auto, profiler, registry, timing
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace, training_step
 from .chunking import Chunked
 from .dilation import Dilated
@@ -62,7 +62,8 @@ auto_report = auto.format_report
 
 __all__ = [
     'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
-    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates', 'check_name',
+    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
+    'check_name',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
-    'profiler', 'registry', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
+    'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
 ]

@@ -1,4 +1,5 @@
-"""Bounded memory for the FFT algorithm: run a layer in pieces whose spectra fit the workspace.
+"""Bounded memory: run a layer in pieces whose workspace fits the limit (Chunked wraps any
+algorithm that estimates its workspace; the registered fft is Chunked(Polyphase(FFTConvolution()))).
 
 A layer splits along the batch, and when one sample is still too much, along output channels
 (one group of channels: the input gradient then sums over the pieces) or along channel groups.
@@ -101,7 +102,11 @@ class Chunked(Wrapper):
         if key not in self._plans:
             limit = workspace_limit(device)
             itemsize = x.dtype.itemsize
-            self._plans[key] = plan(g, lambda sub: self.inner.workspace(sub, itemsize, device).peak <= limit)
+
+            def fits(sub):  # an algorithm that models no workspace runs whole
+                space = self.inner.workspace(sub, itemsize, device)
+                return space is None or space.peak <= limit
+            self._plans[key] = plan(g, fits)
         return self._plans[key]
 
     def plans(self):

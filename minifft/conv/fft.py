@@ -54,6 +54,11 @@ def transform_shape(g, fft_module):
             transform_size(g.width, g.kernel_w, g.pad_w, fft_module))
 
 
+def rfft2_flops(n0, n1):
+    """Operations of one real 2-D FFT of n0 x n1: half of the complex 5 N log2 N."""
+    return 2.5 * n0 * n1 * math.log2(n0 * n1)
+
+
 def fft_module_for(device):
     """The FFT module whose sizes a layer on ``device`` uses (scipy's where CuPy is absent)."""
     return backend.cupy_fft if device == 'cuda' and backend.cupy_fft is not None else scipy.fft
@@ -240,7 +245,7 @@ class FFTConvolution(ConvAlgorithm):
 
     def cost(self, g, device='cpu'):
         n0, n1 = transform_shape(g, fft_module_for(device))
-        t = 2.5 * n0 * n1 * math.log2(n0 * n1)                  # one real 2-D FFT: half of 5 N log2 N
+        t = rfft2_flops(n0, n1)
         S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
         spectral = 8 * S * fg * fo * n0 * (n1 // 2 + 1)
         transforms = {'fprop': S * f + fg * fo + S * fo,         # x, w forward; y inverse

@@ -8,6 +8,7 @@ default.
 import contextlib
 from collections import OrderedDict
 
+from .. import backend
 from .base import PASSES
 from .timing import stopwatch
 
@@ -54,7 +55,6 @@ def timed(layer, pass_name, algorithm, like):
     if not _enabled:
         yield
         return
-    from .. import backend
     with stopwatch(backend.device_of(like)) as t:
         yield
     record = _records.setdefault(layer, {'algorithms': [], 'calls': 0, **{p: 0.0 for p in PASSES}})

@@ -3,10 +3,11 @@ import tracemalloc
 
 import numpy
 import pytest
+import scipy.fft
 
 from minifft import Tensor, config, conv
 from minifft import functions as F
-from minifft.conv import chunking, workspace
+from minifft.conv import chunking, fft, workspace
 from minifft.conv.geometry import ConvGeometry
 
 
@@ -114,3 +115,112 @@ def test_a_layer_too_big_for_the_limit_runs_within_it(rng):
           f"limit {chunked / 2**20:.1f} MiB (inputs and outputs {io_bytes / 2**20:.1f} MiB)")
     assert chunked <= io_bytes + 1.5 * limit
     assert unchunked > chunked + 2 * limit
+
+
+def test_gpu_default_counts_the_pools_free_blocks_as_free(monkeypatch):
+    """After a step CuPy's pool keeps the step's buffers: the driver's free memory drops by what the
+    pool holds, and the default limit must not drop with it."""
+    monkeypatch.setattr(workspace, '_driver_free_bytes', lambda: 10 * 2 ** 30)
+    monkeypatch.setattr(workspace, '_pool_free_bytes', lambda: 0)
+    before = workspace.default_limit('cuda')
+    monkeypatch.setattr(workspace, '_driver_free_bytes', lambda: 7 * 2 ** 30)
+    monkeypatch.setattr(workspace, '_pool_free_bytes', lambda: 3 * 2 ** 30)
+    assert workspace.default_limit('cuda') == before == 5 * 2 ** 30
+
+
+def test_a_layers_pieces_stay_the_same_when_free_memory_changes(monkeypatch, device, rng):
+    """The default limit follows free memory; a layer's pieces are decided at its first step and
+    kept, so a run's plan does not change between steps (free memory falls as the run allocates)."""
+    fft = conv.get('fft')
+    fft.reset()
+    g = ConvGeometry(8, 4, 8, 16, 16, 3, 3, pad_h=1, pad_w=1)
+    peak = fft.workspace(g, 8, device).peak
+    share = 4 if device == 'cpu' else 2                          # the default's share of free memory
+    free = iter([share * 2 * peak, share * peak // 3, share * peak // 5])
+    monkeypatch.setattr(workspace, 'available_bytes', lambda device: next(free))
+    calls = []
+    real_forward = fft.inner.forward
+    monkeypatch.setattr(fft.inner, 'forward', lambda *a: calls.append(1) or real_forward(*a))
+    x = Tensor(rng.standard_normal((8, 4, 16, 16)), device=device, requires_grad=True)
+    w = Tensor(rng.standard_normal((8, 4, 3, 3)), device=device, requires_grad=True)
+    per_step = []
+    try:
+        for step in range(3):
+            calls.clear()
+            F.conv2d(x, w, padding=1, algo='fft').sum().backward()
+            per_step.append(len(calls))
+        assert per_step == [1, 1, 1]          # whole at every step (no recompute in backward)
+        fft.reset()                           # planned afresh with the lower free memory: split
+        assert len(fft.pieces(g, x.data)) > 1
+    finally:
+        fft.reset()
+
+
+def test_gpu_workspace_counts_cupys_temporaries():
+    """On the GPU the estimate adds what CuPy allocates besides our buffers: the swap-axes copy for
+    ifft along a non-last axis, irfft's input copy, a cuFFT work area, rfft2's padded input copy."""
+    g = ConvGeometry(16, 8, 32, 20, 20, 5, 5, pad_h=2, pad_w=2, groups=2)
+    cpu, gpu = conv.spectral_bytes(g, 4, 'cpu'), conv.spectral_bytes(g, 4, 'cuda')
+    n0, n1 = conv.FFTConvolution.transform_shape(g, fft.fft_module_for('cuda'))
+    per = n0 * (n1 // 2 + 1) * 8
+    largest = max(16 * 32, 16 * 8, 32 * 4) * per
+    for term in ('ifft swap-axes copy', 'irfft input copy', 'cuFFT work area'):
+        assert gpu.terms[term] == largest and term not in cpu.terms
+    assert gpu.terms['rfft2 padded input copy (forward)'] == 16 * 8 * n0 * n1 * 4
+    assert gpu.kept == (16 * 8 + 32 * 4) * per
+    assert gpu.peak == gpu.kept + 16 * 32 * per + 5 * largest
+    if fft.fft_module_for('cuda') is scipy.fft:   # the same transform sizes on both devices
+        assert gpu.peak == cpu.peak + 3 * largest
+
+
+def test_chunked_wraps_an_algorithm_without_a_workspace_model(rng):
+    algorithm = conv.Chunked(conv.DirectConvolution())
+    g = ConvGeometry(2, 2, 3, 6, 6, 3, 3)
+    x = rng.standard_normal((2, 2, 6, 6))
+    conv.set_workspace_limit(1)
+    assert algorithm.pieces(g, x) is None
+    y, _ = algorithm.forward(x, rng.standard_normal((3, 2, 3, 3)), g)
+    assert y.shape == g.output_shape
+
+
+@pytest.fixture
+def cuda_pool(device):
+    if device != 'cuda':
+        pytest.skip("the memory pool is CuPy's")
+    from minifft import backend
+    return backend.cupy.get_default_memory_pool()
+
+
+def test_cuda_limit_stays_when_the_pool_keeps_freed_blocks(cuda_pool):
+    from minifft import backend
+    before = workspace.default_limit('cuda')
+    free_before = backend.cupy.cuda.runtime.memGetInfo()[0]
+    block = backend.cupy.empty(64 * 2 ** 20, numpy.uint8)
+    del block                                     # freed to the pool, still used to the driver
+    assert backend.cupy.cuda.runtime.memGetInfo()[0] <= free_before - 64 * 2 ** 20
+    assert workspace.default_limit('cuda') == before
+
+
+def test_cuda_peak_stays_under_the_estimate(cuda_pool, monkeypatch, rng):
+    """The pool's high-water mark during a whole fft step, less the step's inputs and outputs, is
+    within spectral_bytes' peak for 'cuda'."""
+    from minifft import backend
+    g = ConvGeometry(8, 6, 10, 20, 20, 5, 5, pad_h=2, pad_w=2)
+    x = Tensor(rng.standard_normal((8, 6, 20, 20)).astype(numpy.float32), device='cuda', requires_grad=True)
+    w = Tensor(rng.standard_normal((10, 6, 5, 5)).astype(numpy.float32), device='cuda', requires_grad=True)
+    gy = backend.to_device(rng.standard_normal(g.output_shape).astype(numpy.float32), 'cuda')
+    F.conv2d(x, w, padding=2, algo='fft').backward(gy)    # plans, caches
+    x.grad = w.grad = None
+    high = [cuda_pool.used_bytes()]
+    real_adopt = type(cuda_pool).adopt
+
+    def adopt(pool, root):
+        real_adopt(pool, root)
+        high.append(pool.used_bytes())
+    monkeypatch.setattr(type(cuda_pool), 'adopt', adopt)
+    start = cuda_pool.used_bytes()
+    F.conv2d(x, w, padding=2, algo='fft').backward(gy)
+    io = 2 * x.data.nbytes + 2 * w.data.nbytes + 2 * gy.nbytes   # y, gx, gw and their sums
+    estimate = conv.spectral_bytes(g, 4, 'cuda').peak
+    print(f"measured {(max(high) - start) / 2**20:.2f} MiB, estimate {estimate / 2**20:.2f} MiB + io")
+    assert max(high) - start <= estimate + io

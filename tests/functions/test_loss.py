@@ -34,3 +34,11 @@ def test_mse_loss(rng):
     check_backward(F.mse_loss, [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])
     with pytest.raises(ValueError, match="mse_loss: input shape"):
         F.mse_loss(Tensor(numpy.ones(3)), Tensor(numpy.ones(4)))
+
+
+def test_device_labels_out_of_range_give_nan_without_a_host_read(host_reads):
+    logits = Tensor(numpy.zeros((2, 3)), device='cuda')
+    good = F.cross_entropy(logits, Tensor(numpy.array([0, 2]), device='cuda'))
+    bad = F.cross_entropy(logits, Tensor(numpy.array([0, 3]), device='cuda'))  # CuPy would wrap 3 to 0
+    assert host_reads() == 0
+    assert numpy.isfinite(good.item()) and numpy.isnan(bad.item())

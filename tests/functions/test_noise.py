@@ -1,3 +1,5 @@
+import json
+
 import numpy
 import pytest
 
@@ -27,3 +29,30 @@ def test_dropout_gradient_uses_the_same_mask(rng):
 def test_dropout_bad_p():
     with pytest.raises(ValueError, match=r"dropout: expected probability p in \[0, 1\)"):
         F.dropout(Tensor(numpy.ones(2)), 1.0)
+
+
+def test_dropout_masks_are_drawn_on_the_device_and_match_the_cpu(device):
+    masks = {}
+    for d in ('cpu', device):
+        random.manual_seed(5)
+        x = Tensor(numpy.ones((64, 33)), device=d)
+        masks[d] = (F.dropout(x, 0.4) * F.dropout(x, 0.4)).numpy()
+    numpy.testing.assert_array_equal(masks['cpu'], masks[device])
+    assert 0.3 < (masks['cpu'] == 0).mean() < 0.9
+
+
+def test_dropout_state_restores_exactly(device):
+    x = Tensor(numpy.ones((16, 8)), device=device)
+    F.dropout(x, 0.5)
+    state = random.get_state()
+    first = F.dropout(x, 0.5).numpy()
+    F.dropout(x, 0.5)
+    random.set_state(state)
+    numpy.testing.assert_array_equal(F.dropout(x, 0.5).numpy(), first)
+    assert json.loads(json.dumps(state)) == state  # checkpoints store it as JSON
+
+
+def test_dropout_forward_makes_no_host_reads(host_reads):
+    x = Tensor(numpy.ones((8, 8), numpy.float32), device='cuda', requires_grad=True)
+    F.dropout(x, 0.5).sum().backward()
+    assert host_reads() == 0

@@ -38,3 +38,9 @@ def test_pool_errors():
         F.max_pool2d(Tensor(numpy.ones((3, 4, 4))), 2)
     with pytest.raises(ValueError, match="larger than the padded input"):
         F.avg_pool2d(Tensor(numpy.ones((1, 1, 2, 2))), 3)
+
+
+def test_max_pool_makes_no_host_reads(host_reads, rng):
+    x = Tensor(rng.standard_normal((2, 3, 8, 8)), device='cuda', requires_grad=True)
+    F.max_pool2d(x, 3, 2, 1).sum().backward()
+    assert host_reads() == 0  # no boolean-mask assignment (each is a GPU sync)

@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-from minifft import Tensor
+from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.testing import check_backward
 
@@ -25,3 +25,11 @@ def test_max_ties_share_gradient():
 def test_bad_axis():
     with pytest.raises(ValueError, match="sum: axis 3 is out of range"):
         F.sum(Tensor(numpy.ones((2, 2))), axis=3)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_max_gradient_keeps_dtype(dtype, device):
+    x = Tensor(numpy.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], dtype), device=device, requires_grad=True)
+    F.max(x, axis=1).sum().backward()
+    assert x.grad.dtype == dtype  # the int tie count must not promote float32 to float64
+    numpy.testing.assert_allclose(x.numpy() * 0 + backend.to_numpy(x.grad), [[0, 0.5, 0.5], [1, 0, 0]])
