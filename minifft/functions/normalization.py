@@ -12,6 +12,7 @@ Backward (training), all sums over the M values of a channel:
     gx = gamma / sqrt(var + eps) * (gy - gbeta / M - xhat * ggamma / M)
 Backward (eval): gx = gamma / sqrt(var + eps) * gy.
 """
+from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function, as_tensor
 from ._validation import check_float
@@ -88,6 +89,8 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     for name, a in (('running_mean', running_mean), ('running_var', running_var)):
         if a is not None and tuple(a.shape) != (c,):
             raise ValueError(f"{op}: expected {name} of shape ({c},), got {tuple(a.shape)}")
+        if a is not None and backend.device_of(a) != x.device:
+            raise ValueError(f"{op}: {name} is on '{backend.device_of(a)}' but x is on '{x.device}'")
     if not training and running_mean is None:
         raise ValueError(f"{op}: eval mode (training=False) needs running_mean and running_var")
     if (weight is None) != (bias is None):

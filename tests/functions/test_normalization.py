@@ -34,8 +34,8 @@ def test_batch_norm_values_by_hand(device):
     eps = 1e-5
     x = backend.to_device(numpy.array([[1.0, 2.0], [3.0, 6.0]]), device)
     rm, rv = backend.to_device(numpy.zeros(2), device), backend.to_device(numpy.ones(2), device)
-    y = F.batch_norm(Tensor(x), rm, rv, numpy.array([2.0, 1.0]), numpy.array([0.0, 1.0]), training=True,
-                     momentum=0.1, eps=eps).numpy()
+    gamma, beta = (backend.to_device(numpy.array(v), device) for v in ([2.0, 1.0], [0.0, 1.0]))
+    y = F.batch_norm(Tensor(x), rm, rv, gamma, beta, training=True, momentum=0.1, eps=eps).numpy()
     # channel 0: [1, 3], mean 2, biased var 1; channel 1: [2, 6], mean 4, biased var 4
     numpy.testing.assert_allclose(y, [[-2 / numpy.sqrt(1 + eps), 1 - 2 / numpy.sqrt(4 + eps)],
                                       [2 / numpy.sqrt(1 + eps), 1 + 2 / numpy.sqrt(4 + eps)]])
@@ -59,3 +59,10 @@ def test_batch_norm_errors():
         F.batch_norm(Tensor(numpy.ones((1, 3))), training=True)
     with pytest.raises(ValueError, match="give both weight and bias"):
         F.batch_norm(x, weight=numpy.ones(3), training=True)
+
+
+def test_running_statistics_on_another_device_are_refused():
+    if not backend.cuda_available():
+        pytest.skip("needs 'cuda' (a GPU or the stand-in)")
+    with pytest.raises(ValueError, match="running_mean is on 'cpu' but x is on 'cuda'"):
+        F.batch_norm(Tensor(backend.to_device(numpy.ones((4, 3)), 'cuda')), numpy.zeros(3), numpy.ones(3))
