@@ -33,6 +33,10 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+# --optimizer: class and default learning rate
+OPTIMIZERS = {'sgd': (optim.SGD, 0.05), 'adam': (optim.Adam, 1e-3), 'adamw': (optim.AdamW, 1e-3)}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train a CNN with minifft (FFT convolution after Mathieu et al. 2014).")
     p.add_argument('--model', choices=sorted(models.MODELS), help="default: the dataset's usual model")
@@ -40,7 +44,9 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', help="directory with the MNIST IDX files or cifar-10-batches-py")
     p.add_argument('--epochs', type=int, default=6)
     p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--lr', type=float, default=0.05)
+    p.add_argument('--optimizer', choices=sorted(OPTIMIZERS), default='sgd',
+                   help="sgd (Nesterov momentum), adam or adamw (PyTorch's rules; --momentum is for sgd only)")
+    p.add_argument('--lr', type=float, help="default: 0.05 for sgd, 0.001 for adam and adamw")
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--weight-decay', type=float, default=5e-4)
     p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine')
@@ -64,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument('--check-accuracy', action='store_true',
                    help="at the end, report per conv layer the float32 error of fft vs a float64 reference "
                         "on the first test batch")
+    p.add_argument('--graph', metavar='PATH',
+                   help="write the graph of one training batch's loss (.png/.svg/.pdf through Graphviz's dot "
+                        "when installed, else DOT text beside it; .dot: the text) and exit without training")
     p.add_argument('--profile', action='store_true',
                    help="time every conv pass per layer (synchronises the GPU several times per layer and step)")
     p.add_argument('--progress-every', type=int, default=20,
@@ -72,6 +81,7 @@ def parse_args(argv=None):
     for name in ('epochs', 'batch_size', 'compare_steps', 'progress_every'):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     if args.lr <= 0:
         p.error("--lr must be positive")
     if args.distributed and args.compare:
@@ -97,15 +107,16 @@ def make_loaders(data, args, device):
 def build_model(args, data, device):
     minifft.manual_seed(args.seed)
     model = models.build(args.model, data.input_shape, data.num_classes).to(device)
-    for name, module in model.named_modules():
-        if isinstance(module, minifft.nn.Conv2d):
-            module.label = name  # profiler rows carry the layer's name
+    minifft.diagnostics.label_conv_layers(model)  # profiler rows carry the layer's name
     return model
 
 
 def build_optimizer(model, args):
-    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                    nesterov=args.momentum > 0)
+    if args.optimizer == 'sgd':
+        opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                        nesterov=args.momentum > 0)
+    else:
+        opt = OPTIMIZERS[args.optimizer][0](model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = {'none': None,
                 'step': lambda: optim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1),
                 'cosine': lambda: optim.CosineAnnealingLR(opt, T_max=args.epochs)}[args.schedule]
@@ -190,7 +201,7 @@ def save_checkpoint(path, model, opt, schedule, epoch, history, args):
         return
     minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
                  schedule=schedule.state_dict() if schedule else None,
-                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed},
+                 run={'model': args.model, 'dataset': args.dataset, 'seed': args.seed, 'optimizer': args.optimizer},
                  conv_plan=conv.auto.plan())
 
 
@@ -199,6 +210,9 @@ def load_checkpoint(path, model, opt, schedule, args):
     if run.get('model') != args.model or run.get('dataset') != args.dataset:
         raise SystemExit(f"error: {path} was trained as --model {run.get('model')} --dataset "
                          f"{run.get('dataset')}, not --model {args.model} --dataset {args.dataset}")
+    if run.get('optimizer', 'sgd') != args.optimizer:
+        raise SystemExit(f"error: {path} was trained with --optimizer {run.get('optimizer', 'sgd')}, "
+                         f"not --optimizer {args.optimizer}")
     meta = minifft.load(path, model, opt)
     minifft.random.set_state(meta['rng'])
     conv.auto.set_plan(meta.get('conv_plan') or [])  # the resumed run makes the same conv choices
@@ -211,11 +225,19 @@ def check_accuracy(model, loader):
     """Per conv layer, the float32 fft error against float64 on the first test batch (printed)."""
     x, _ = next(iter(loader))
     model.eval()
-    rows = conv.fft_accuracy(model, x)
+    rows = minifft.diagnostics.fft_accuracy(model, x)
     model.train()
     print("\nfloat32 fft vs float64 reference, relative error per layer (first test batch):")
-    print(conv.format_accuracy(rows))
+    print(minifft.diagnostics.format_accuracy(rows))
     return rows
+
+
+def write_graph(model, loader, path):
+    """Draw the loss of the first training batch (forward only: no step, nothing else written)."""
+    x, y = next(iter(loader))
+    loss = F.cross_entropy(model(x), y)
+    written = minifft.viz.render(minifft.viz.to_dot(loss, model, name='loss'), path)
+    print(f"graph of one batch: {written}")
 
 
 def write_metrics(args, payload):
@@ -332,6 +354,17 @@ def run_job(args):
     model = build_model(args, data, device)
     opt, schedule = build_optimizer(model, args)
     train_loader, test_loader = make_loaders(data, args, device)
+    if args.graph:
+        directory = os.path.dirname(os.path.abspath(args.graph))
+        if not os.path.isdir(directory):
+            print(f"error: --graph {args.graph}: directory {directory} does not exist", file=sys.stderr)
+            return 2
+        try:
+            write_graph(model, train_loader, args.graph)
+        except ValueError as error:  # an extension render does not know
+            print(f"error: --graph {args.graph}: {error}", file=sys.stderr)
+            return 2
+        return 0
     start_epoch, history = 0, []
     source = args.resume or (args.checkpoint if args.eval_only else None)
     if source:

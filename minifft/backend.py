@@ -134,6 +134,15 @@ def fft_module(array):
     return cupy_fft if get_array_module(array) is not numpy else scipy.fft
 
 
+def special_module(array):
+    """scipy.special on the CPU, cupyx.scipy.special on the GPU (same API: erf for GELU)."""
+    if get_array_module(array) is numpy:
+        import scipy.special
+        return scipy.special
+    import cupyx.scipy.special
+    return cupyx.scipy.special
+
+
 def fft_options(array):
     """Keyword arguments for the FFT calls on this array's device (CPU threads)."""
     return {} if get_array_module(array) is not numpy else {'workers': cpu_workers()}

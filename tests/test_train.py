@@ -215,3 +215,41 @@ def test_bad_arguments():
         train.parse_args(['--epochs', '0'])
     with pytest.raises(SystemExit):
         train.parse_args(['--conv', 'winograd'])
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'adamw'])
+def test_adam_runs_resume_and_refuse_another_optimizer(tmp_path, optimizer):
+    common = ['--limit', '32', '--batch-size', '8', '--conv', 'direct', '--optimizer', optimizer]
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    assert history(out)[0]['lr'] == 0.001  # the adam/adamw default
+    code, _ = run(tmp_path, *common, '--epochs', '2', '--resume', str(out / 'checkpoint.npz'), name='resumed')
+    assert code == 0
+    with pytest.raises(SystemExit, match=f"was trained with --optimizer {optimizer}, not --optimizer sgd"):
+        run(tmp_path, '--limit', '32', '--epochs', '2', '--resume', str(out / 'checkpoint.npz'), name='sgd')
+
+
+def test_graph_writes_the_models_graph_and_exits(tmp_path, capsys, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, 'which', lambda name: None)  # as on a machine without Graphviz
+    with pytest.warns(RuntimeWarning, match="not installed"):
+        code, out = run(tmp_path, '--limit', '16', '--batch-size', '8', '--graph', str(tmp_path / 'g.png'))
+    assert code == 0 and 'graph of one batch' in capsys.readouterr().out
+    dot = (tmp_path / 'g.dot').read_text()
+    assert 'features.0.weight' in dot and 'Convolution2D' in dot and 'CrossEntropy' in dot
+    assert not out.exists()  # no training, no checkpoint
+    code, _ = run(tmp_path, '--limit', '16', '--graph', str(tmp_path / 'g.jpg'))
+    assert code == 2 and 'expected a path ending in .dot' in capsys.readouterr().err
+    code, _ = run(tmp_path, '--limit', '16', '--graph', str(tmp_path / 'none' / 'g.dot'))
+    assert code == 2 and 'does not exist' in capsys.readouterr().err
+
+
+def test_resnet_with_adamw_trains_saves_buffers_and_resumes(tmp_path):
+    common = ['--model', 'resnet', '--optimizer', 'adamw', '--limit', '16', '--batch-size', '8', '--conv', 'direct']
+    code, out = run(tmp_path, *common, '--epochs', '1')
+    assert code == 0
+    ckpt = out / 'checkpoint.npz'
+    assert 'model/stem.1.running_mean' in numpy.load(ckpt).files
+    assert 'optimizer/state/0/exp_avg' in numpy.load(ckpt).files
+    code, _ = run(tmp_path, *common, '--epochs', '2', '--resume', str(ckpt), name='more')
+    assert code == 0

@@ -4,19 +4,21 @@ The contract every algorithm implements is ``base.ConvAlgorithm``; ``registry.re
 known to everything (F.conv2d, nn.Conv2d, auto, train.py, the benchmarks, the reference tests).
 Registered here:
 
-    'fft'         Chunked(Polyphase(FFTConvolution()))   product: BLAS on the CPU, RawKernel on the GPU
+    'fft'         Chunked(Dilated(Polyphase(FFTConvolution())))
+                  product: BLAS on the CPU, RawKernel on the GPU
     'fft-cublas'  the same with the cuBLAS product (xp.matmul on bins-first spectra); GPU only
-    'direct'      Chunked(DirectConvolution())           im2col + GEMM, split by batch under the limit
+    'direct'      Chunked(DirectConvolution())  im2col + GEMM (dilation native: taps d apart), split by
+                  batch under the limit
 
-Polyphase turns strided layers into stride-1 layers over phases; Chunked splits a layer so its
-workspace stays under the limit (every registered algorithm respects it, so auto never times one
-that cannot fit). Both wrap any algorithm.
+Polyphase turns strided layers into stride-1 layers over phases; Dilated runs a dilated layer with
+the kernel written dilated; Chunked splits a layer so its workspace stays under the limit (every
+registered algorithm respects it, so auto never times one that cannot fit). All wrap any algorithm.
 """
 from .. import config
 from . import auto, profiler, registry, timing
-from .accuracy import fft_accuracy, format_accuracy
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace, training_step
 from .chunking import Chunked
+from .dilation import Dilated
 from .direct import DirectConvolution
 from .fft import FFTConvolution, spectral_bytes
 from .geometry import ConvGeometry
@@ -24,8 +26,8 @@ from .polyphase import Polyphase
 from .registry import candidates, check_name, choices, get, names, register, unregister
 from .workspace import set_workspace_limit, workspace_limit
 
-register(Chunked(Polyphase(FFTConvolution())))
-register(Chunked(Polyphase(FFTConvolution(product='matmul', name='fft-cublas', devices=('cuda',)))))
+register(Chunked(Dilated(Polyphase(FFTConvolution()))))
+register(Chunked(Dilated(Polyphase(FFTConvolution(product='matmul', name='fft-cublas', devices=('cuda',))))))
 register(Chunked(DirectConvolution()))
 
 
@@ -61,8 +63,8 @@ auto_report = auto.format_report
 
 __all__ = [
     'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
-    'Chunked', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates', 'check_name',
+    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
+    'check_name',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
-    'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit', 'fft_accuracy',
-    'format_accuracy',
+    'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
 ]

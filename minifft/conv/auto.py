@@ -34,6 +34,7 @@ REPEATS = 3
 NOISE = 0.10
 EXTRA_ROUNDS = 2
 GEOMETRY_FIELDS = tuple(f.name for f in dataclasses.fields(ConvGeometry))
+DILATION_FIELDS = ('dilation_h', 'dilation_w')  # newer than the first plans: absent means 1
 
 _decisions = {}
 
@@ -108,10 +109,11 @@ def set_plan(entries):
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ValueError(f"set_plan: entry {i}: expected an object, got {entry!r}")
-        missing = [f for f in GEOMETRY_FIELDS + ('device', 'dtype', 'choice') if f not in entry]
+        missing = [f for f in GEOMETRY_FIELDS + ('device', 'dtype', 'choice') if f not in entry
+                   and f not in DILATION_FIELDS]
         if missing:
             raise ValueError(f"set_plan: entry {i}: missing {', '.join(missing)}")
-        fields = [entry[f] for f in GEOMETRY_FIELDS]
+        fields = [entry.get(f, 1) for f in GEOMETRY_FIELDS]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in fields):
             raise ValueError(f"set_plan: entry {i}: geometry fields must be integers, got {fields}")
         g = ConvGeometry(*fields)

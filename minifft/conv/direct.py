@@ -10,8 +10,9 @@ def _offsets(g):
     """Each kernel offset (a, b) with the strided window it selects from the padded input."""
     for a in range(g.kernel_h):
         for b in range(g.kernel_w):
-            yield a, b, (slice(a, a + g.stride_h * (g.out_h - 1) + 1, g.stride_h),
-                         slice(b, b + g.stride_w * (g.out_w - 1) + 1, g.stride_w))
+            i, j = a * g.dilation_h, b * g.dilation_w  # dilation: taps d apart
+            yield a, b, (slice(i, i + g.stride_h * (g.out_h - 1) + 1, g.stride_h),
+                         slice(j, j + g.stride_w * (g.out_w - 1) + 1, g.stride_w))
 
 
 @dataclasses.dataclass

@@ -30,6 +30,25 @@ def reset():
     _records.clear()
 
 
+# The name of the layer being run, set by forward hooks (minifft.diagnostics.label_conv_layers), so
+# F.conv2d needs no label argument; a stack because modules nest.
+_layers = []
+
+
+def enter_layer(name):
+    _layers.append(name)
+
+
+def exit_layer():
+    if _layers:
+        _layers.pop()
+
+
+def current_layer():
+    """The innermost layer name entered and not yet exited, or None."""
+    return _layers[-1] if _layers else None
+
+
 @contextlib.contextmanager
 def timed(layer, pass_name, algorithm, like):
     """Add the time of the enclosed block to ``layer``'s ``pass_name`` total (when enabled)."""

@@ -31,6 +31,9 @@ CASES = {
     'dropout': (lambda x: F.dropout(x, 0.5), [(4, 3)]),
     'cross_entropy': (lambda x: F.cross_entropy(x, Tensor(LABELS, device=x.device)), [(4, 3)]),
     'mse_loss': (F.mse_loss, [(4, 3), (4, 3)]),
+    'batch_norm': (lambda x, g, b: F.batch_norm(x, weight=g, bias=b, training=True), [(4, 3, 2, 2), (3,), (3,)]),
+    'adaptive_avg_pool2d': (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [(2, 3, 5, 5)]),
+    'leaky_relu': (F.leaky_relu, [(4, 3)]), 'gelu': (F.gelu, [(4, 3)]),
 }
 
 
