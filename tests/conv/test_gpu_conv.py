@@ -1,4 +1,4 @@
-"""conv2d on 'cuda' against the CPU, and cuFFT plan reuse; skipped without a usable GPU."""
+"""conv2d on 'cuda' (a real GPU or the CuPy stand-in) against the CPU, and cuFFT plan reuse."""
 import numpy
 import pytest
 
@@ -6,8 +6,6 @@ from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.conv import names as conv_names
 from tests.conv.registered import algorithms, require
-
-pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize('algo', algorithms())
