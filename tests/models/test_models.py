@@ -22,3 +22,12 @@ def test_every_convolution_follows_the_one_setting():
 def test_unknown_model():
     with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cifar'"):
         models.build('vgg', (3, 32, 32), 10)
+
+
+@pytest.mark.parametrize('name,side', [('small', 8), ('lenet', 12), ('cifar', 8), ('linear', 1)])
+def test_min_input_size(name, side):
+    assert models.min_input_size(name, 1, 10) == side
+    models.build(name, (1, side, side), 10)
+    if side > 1:
+        with pytest.raises(ValueError):
+            models.build(name, (1, side - 1, side - 1), 10)
