@@ -40,6 +40,10 @@ class UsageError(Exception):
     """A bad flag, file or setting: main prints it as one line and exits 2."""
 
 
+class SaveError(OSError):
+    """An output file could not be written (e.g. a full disk); the previous one is intact. Exit 1."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):   # one line, no usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -234,7 +238,8 @@ def checkpoint_metadata(path):
 
 def resume_settings(args, path, meta):
     """Take the run's settings from the checkpoint: a flag that contradicts one of FIXED_ON_RESUME is
-    a UsageError, one that changes the others is printed as an override; the rest are filled in."""
+    a UsageError, one that changes the others is printed as an override; the rest are filled in.
+    Returns the fingerprint the data must have (None: any data)."""
     saved = meta.get('run', {})
     fixed = ('model', 'dataset') if args.eval_only else FIXED_ON_RESUME   # evaluating on other data is fine
     conflicts = [name for name in fixed if name in saved and saved[name] != getattr(args, name)
@@ -248,13 +253,9 @@ def resume_settings(args, path, meta):
             continue
         if name not in args.explicit:
             setattr(args, name, saved[name])
-        elif getattr(args, name) != saved[name] and name not in fixed and not args.eval_only:
+        elif getattr(args, name) != saved[name] and not args.eval_only:
             print(f"note: {flag(name)} {getattr(args, name)} overrides {saved[name]} from {path}")
-    if args.eval_only:
-        args.data_fingerprint = None
-    else:
-        args.data_fingerprint = saved.get('data_fingerprint')
-    return saved
+    return None if args.eval_only else saved.get('data_fingerprint')
 
 
 def data_fingerprint(data):
@@ -268,12 +269,11 @@ def data_fingerprint(data):
 
 
 def check_data(args, data, expected_fingerprint):
-    """Exit-2 checks that need the loaded data: the same data on --resume, and big enough images."""
+    """On --resume, a UsageError unless the data is the data the run was trained on."""
     args.data_fingerprint = data_fingerprint(data)
     if expected_fingerprint and args.data_fingerprint != expected_fingerprint:
         raise UsageError(f"the {args.dataset} data{' in ' + args.data_dir if args.data_dir else ''} differs from "
                          f"the data the checkpoint was trained on; give the same --data-dir contents")
-    check_input_size(args, data)
 
 
 def check_input_size(args, data):
@@ -340,7 +340,11 @@ def write_metrics(args, payload, name='metrics.json'):
     """Write ``payload`` to OUT/name atomically (a kill or a full disk leaves the previous file)."""
     path = os.path.join(args.out, name)
     text = json.dumps(payload, indent=1).encode()
-    minifft.serialization.write_atomically(path, lambda f: f.write(text))
+    try:
+        minifft.serialization.write_atomically(path, lambda f: f.write(text))
+    except OSError as error:
+        raise SaveError(error.errno, f"cannot write {path}: {error.strerror or error}; the previous "
+                                     f"{name}, if any, is kept") from error
     return path
 
 
@@ -395,14 +399,21 @@ def check_settings(args):
 def select_device_and_conv(args):
     """--device and --conv, else MINIFFT_DEVICE and MINIFFT_CONV_ALGO (checked even when a flag is
     given): a bad value is a UsageError."""
+    def name_the_variable(variable, error):
+        message = str(error)
+        from_environment = os.environ.get(variable, '').strip()
+        return message if variable in message or not from_environment else f"{variable}={from_environment!r}: {message}"
     try:
         if args.device:
             backend.set_default_device(args.device)
         device = backend.default_device()
+    except (ValueError, RuntimeError) as error:  # e.g. 'cuda' where none is usable: the reason and the fix
+        raise UsageError(str(error) if args.device else name_the_variable('MINIFFT_DEVICE', error)) from error
+    try:
         args.conv = args.conv or conv.default_algorithm()
         conv.set_default_algorithm(args.conv)
-    except (ValueError, RuntimeError) as error:  # e.g. 'cuda' where none is usable: the reason and the fix
-        raise UsageError(str(error)) from error
+    except (ValueError, RuntimeError) as error:
+        raise UsageError(name_the_variable('MINIFFT_CONV_ALGO', error)) from error
     return device
 
 
@@ -412,14 +423,16 @@ def main(argv=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except SaveError as error:
+        print(f"error: {error.strerror}", file=sys.stderr)
+        return 1
 
 
 def _main(argv):
     args = parse_args(argv)
     source = args.resume or (args.checkpoint if args.eval_only else None)
     meta = checkpoint_metadata(source) if source else None
-    if meta is not None:
-        resume_settings(args, source, meta)
+    fingerprint = resume_settings(args, source, meta) if meta is not None else None
     check_settings(args)
     check_outputs(args)
     device = select_device_and_conv(args)
@@ -432,7 +445,7 @@ def _main(argv):
     except datasets.DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    check_data(args, data, args.data_fingerprint if meta is not None else None)
+    check_data(args, data, fingerprint)
     say = (lambda *a: None) if args.quiet else print
     print(f"minifft {minifft.__version__}: {args.model} on {args.dataset} ({len(data.train[0])} train / "
           f"{len(data.test[0])} test images {data.input_shape}), device {device}, conv {args.conv}")
@@ -475,14 +488,15 @@ def _main(argv):
               f"({stats['images_per_second']:.0f} img/s)", flush=True)
         if schedule:
             schedule.step()
-        try:   # metrics after the checkpoint, so they never claim an epoch the checkpoint lacks
+        try:
             save_checkpoint(args.checkpoint, model, opt, schedule, epoch + 1, history, args)
-            write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
-                                 'complete': False})
         except OSError as error:   # e.g. a full disk: the previous files are intact
-            print(f"error: cannot save epoch {epoch + 1} to {args.out}: {error.strerror or error}; the "
+            print(f"error: cannot save epoch {epoch + 1} to {args.checkpoint}: {error.strerror or error}; the "
                   f"previous checkpoint and metrics are kept", file=sys.stderr)
             return 1
+        # after the checkpoint, so the metrics never claim an epoch the checkpoint lacks
+        write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
+                             'complete': False})
 
     print("\nconvolution time per layer (ms per call):")
     print(conv.profiler.format_report())

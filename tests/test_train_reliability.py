@@ -210,6 +210,22 @@ def test_full_disk_during_a_save_keeps_checkpoint_and_metrics(tmp_path, monkeypa
     assert snapshot(out) == before
 
 
+def test_full_disk_at_the_final_metrics_exits_1_with_one_line(tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'run'
+    real = minifft.serialization.write_atomically
+
+    def full_after_checkpoints(path, write):
+        if str(path).endswith('eval.json'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, write)
+    assert run(out, *SMALL, '--epochs', '1') == 0
+    capsys.readouterr()
+    monkeypatch.setattr(minifft.serialization, 'write_atomically', full_after_checkpoints)
+    assert run(out, '--eval-only', '--checkpoint', str(out / 'checkpoint.npz')) == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and f"cannot write {out / 'eval.json'}: {os.strerror(errno.ENOSPC)}" in err
+
+
 def test_eval_only_and_compare_write_their_own_files(tmp_path, capsys):
     out = tmp_path / 'run'
     assert run(out, *SMALL, '--epochs', '1') == 0
@@ -313,7 +329,7 @@ BAD_INPUTS = {
     'checkpoint truncated': (checkpoint_file(b'PK\x03\x04' + b'\0' * 50), r"bad.npz is damaged or truncated"),
     'missing checkpoint': (lambda t: ['--resume', str(t / 'none.npz')], r"no checkpoint at .*none.npz"),
     'conv env': ({'MINIFFT_CONV_ALGO': 'winograd'}, r"MINIFFT_CONV_ALGO.*winograd"),
-    'device env': ({'MINIFFT_DEVICE': 'gpu'}, r"'gpu'"),
+    'device env': ({'MINIFFT_DEVICE': 'gpu'}, r"MINIFFT_DEVICE.*'gpu'"),
 }
 
 
