@@ -122,6 +122,9 @@ def parse_args(argv=None):
     for name, valid, expected in RANGES:
         if not valid(getattr(args, name)):
             p.error(f"argument {flag(name)}: expected {expected}, got {getattr(args, name)}")
+    if args.compare and (args.resume or args.eval_only):
+        p.error(f"argument --compare: trains both algorithms from fresh weights; it takes no "
+                f"{'--resume' if args.resume else '--eval-only'}")
     args.explicit = given_flags(p, argv)
     args.model = args.model or models.default_model(args.dataset)
     args.checkpoint = args.checkpoint or os.path.join(args.out, 'checkpoint.npz')
@@ -437,7 +440,7 @@ def _main(argv):
     check_outputs(args)
     device = select_device_and_conv(args)
     if meta is not None and not args.eval_only and meta['epoch'] >= args.epochs:
-        print(f"nothing to do: {source} has already trained {meta['epoch']} epochs and --epochs is "
+        print(f"nothing to do: {source} has already trained {meta['epoch']} epoch{'s' * (meta['epoch'] != 1)} and --epochs is "
               f"{args.epochs}; give a larger --epochs to train on (nothing was written)")
         return 0
     try:

@@ -99,5 +99,6 @@ def load(directory):
     if os.path.isdir(os.path.join(directory, 'cifar-10-batches-py')):
         directory = os.path.join(directory, 'cifar-10-batches-py')
     if not os.path.isdir(directory):
-        raise DatasetError(f"CIFAR-10: data directory {directory} does not exist")
+        raise DatasetError(f"CIFAR-10: data directory {directory} "
+                           f"{'is a file, not a directory' if os.path.exists(directory) else 'does not exist'}")
     return load_split(directory, TRAIN_FILES), load_split(directory, TEST_FILES)

@@ -66,5 +66,6 @@ def load_split(directory, split):
 
 def load(directory):
     if not os.path.isdir(directory):
-        raise DatasetError(f"MNIST: data directory {directory} does not exist")
+        raise DatasetError(f"MNIST: data directory {directory} "
+                           f"{'is a file, not a directory' if os.path.exists(directory) else 'does not exist'}")
     return load_split(directory, 'train'), load_split(directory, 'test')

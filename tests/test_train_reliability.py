@@ -327,6 +327,7 @@ BAD_INPUTS = {
     'cifar float labels': (cifar_labels([0.5] * 8), r"data_batch_1 labels are float64, expected integers 0-9"),
     'checkpoint of random bytes': (checkpoint_file(numpy.random.default_rng(0).bytes(999)), r"bad.npz is not a minifft checkpoint"),
     'checkpoint truncated': (checkpoint_file(b'PK\x03\x04' + b'\0' * 50), r"bad.npz is damaged or truncated"),
+    'compare with eval-only': (['--compare', '--eval-only', '--checkpoint', __file__], r"--compare: .* takes no --eval-only"),
     'missing checkpoint': (lambda t: ['--resume', str(t / 'none.npz')], r"no checkpoint at .*none.npz"),
     'conv env': ({'MINIFFT_CONV_ALGO': 'winograd'}, r"MINIFFT_CONV_ALGO.*winograd"),
     'device env': ({'MINIFFT_DEVICE': 'gpu'}, r"MINIFFT_DEVICE.*'gpu'"),

@@ -60,3 +60,9 @@ def test_gzip_with_a_corrupt_compressed_body(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match=r"MNIST: cannot read .*t10k-images-idx3-ubyte.gz: .*damaged gzip file"):
         mnist.load(str(tmp_path))
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(DatasetError, match=r"MNIST: data directory .*file is a file, not a directory"):
+        mnist.load(str(tmp_path / 'file'))
