@@ -299,7 +299,23 @@ def checkpoint_file(content):
     return make
 
 
+def checkpoint_of(model_name, input_shape, meta=True):
+    """A train.py-style checkpoint whose arrays are those of ``model_name`` (or with no 'meta' entry)."""
+    def make(tmp_path):
+        import models
+        path = tmp_path / 'other.npz'
+        if meta:
+            minifft.save(path, models.build(model_name, input_shape, 10), epoch=1, history=[],
+                         rng=minifft.random.get_state(), run={'model': 'small', 'dataset': 'shapes'})
+        else:
+            numpy.savez(path, **{'model/0.weight': numpy.zeros(3)})
+        return ['--resume', str(path), '--epochs', '2']
+    return make
+
+
 BAD_INPUTS = {
+    'checkpoint with wrong arrays': (checkpoint_of('small', (3, 16, 16)), r"other.npz does not fit this model"),
+    'checkpoint without meta': (checkpoint_of('small', None, meta=False), r"other.npz is not a minifft checkpoint \(no 'meta' entry\)"),
     'momentum nan': (['--momentum', 'nan'], r"--momentum: expected a number in \[0, 1\), got nan"),
     'momentum inf': (['--momentum', 'inf'], r"--momentum: expected a number in \[0, 1\), got inf"),
     'momentum 1.5': (['--momentum', '1.5'], r"--momentum: expected"),
