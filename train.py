@@ -64,7 +64,7 @@ FIXED_ON_RESUME = ('model', 'dataset', 'limit', 'seed', 'batch_size')   # and th
 RANGES = (('epochs', lambda v: v >= 1, "at least 1"), ('batch_size', lambda v: v >= 1, "at least 1"),
           ('compare_steps', lambda v: v >= 1, "at least 1"), ('limit', lambda v: v is None or v >= 1, "at least 1"),
           ('seed', lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)"),
-          ('lr', lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+          ('lr', lambda v: v is None or math.isfinite(v) and v > 0, "a finite number > 0"),
           ('momentum', lambda v: math.isfinite(v) and 0 <= v < 1, "a number in [0, 1)"),
           ('weight_decay', lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"))
 
@@ -298,12 +298,24 @@ def load_checkpoint(path, model, opt, schedule, args):
     start = meta['epoch']
     # From here the run's settings decide the hyper-parameters, not the optimiser state saved with
     # them: they are the same values unless a flag overrides one (bit-exact otherwise).
-    opt.momentum, opt.weight_decay, opt.nesterov = args.momentum, args.weight_decay, args.momentum > 0
+    set_hyperparameters(opt, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.momentum > 0)
     if schedule:
         schedule.load_state_dict({'epoch': start, 'base_lr': args.lr})
     else:
         opt.lr = args.lr
     return start, meta['history']
+
+
+def set_hyperparameters(opt, **values):
+    """Set hyper-parameters in every parameter group that has them (an optimiser without groups:
+    as attributes)."""
+    groups = getattr(opt, 'param_groups', None)
+    for key, value in values.items():
+        if groups is None:
+            setattr(opt, key, value)
+        for group in groups or ():
+            if key in group:
+                group[key] = value
 
 
 def check_outputs(args):

@@ -409,3 +409,20 @@ def test_help_shows_defaults(capsys):
                      'MINIFFT_CONV_ALGO', 'MINIFFT_DEVICE'):
         assert expected in text, expected
     assert '(default: None)' not in text
+
+
+def test_resume_with_a_momentum_override_trains_with_it(tmp_path, capsys, monkeypatch):
+    out = tmp_path / 'run'
+    assert run(out, *SMALL, '--epochs', '1') == 0
+    seen = {}
+    real_step = train.train_step
+
+    def spy(model, opt, x, y):
+        seen['momentum'], seen['weight_decay'] = opt.momentum, opt.weight_decay
+        seen['nesterov'] = opt.nesterov
+        return real_step(model, opt, x, y)
+    monkeypatch.setattr(train, 'train_step', spy)
+    assert run(out, '--resume', str(out / 'checkpoint.npz'), '--epochs', '2', '--momentum', '0',
+               '--weight-decay', '0.01') == 0
+    assert seen == {'momentum': 0.0, 'weight_decay': 0.01, 'nesterov': False}
+    assert 'note: --momentum 0.0 overrides 0.9' in capsys.readouterr().out
