@@ -96,7 +96,8 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=0.05, help="learning rate (> 0; the schedule starts here)")
     p.add_argument('--momentum', type=float, default=0.9, help="SGD momentum in [0, 1) (Nesterov when > 0)")
     p.add_argument('--weight-decay', type=float, default=5e-4, help="L2 weight decay (>= 0)")
-    p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine', help="learning-rate schedule over --epochs")
+    p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine',
+                   help="learning-rate schedule over --epochs")
     p.add_argument('--conv', choices=conv.ALGORITHM_NAMES,
                    help="convolution algorithm (default: MINIFFT_CONV_ALGO if set, else auto)")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'],
@@ -452,7 +453,8 @@ def _main(argv):
     check_outputs(args)
     device = select_device_and_conv(args)
     if meta is not None and not args.eval_only and meta['epoch'] >= args.epochs:
-        print(f"nothing to do: {source} has already trained {meta['epoch']} epoch{'s' * (meta['epoch'] != 1)} and --epochs is "
+        done = meta['epoch']
+        print(f"nothing to do: {source} has already trained {done} epoch{'s' * (done != 1)} and --epochs is "
               f"{args.epochs}; give a larger --epochs to train on (nothing was written)")
         return 0
     try:

@@ -34,7 +34,8 @@ def load(name, data_dir=None, seed=0, limit=None):
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DatasetError(f"limit: expected a whole number of images >= 1, got {limit!r}")
     if data_dir is not None and name not in FILE_BASED:
-        raise DatasetError(f"{name}: takes no data directory (it is {BUILT_IN.get(name, 'built in')}), but got {data_dir}")
+        raise DatasetError(f"{name}: takes no data directory (it is {BUILT_IN.get(name, 'built in')}), "
+                           f"but got {data_dir}")
     if name == 'shapes':
         train, test = shapes.load(seed=seed)
     elif name == 'digits':

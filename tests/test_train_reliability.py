@@ -1,7 +1,6 @@
 """train.py as a new user meets it: resume that remembers the run's settings, output files checked
 before training and written atomically, and one line plus exit code 2 for every bad input."""
 import errno
-import gzip
 import io
 import json
 import os
@@ -315,7 +314,8 @@ def checkpoint_of(model_name, input_shape, meta=True):
 
 BAD_INPUTS = {
     'checkpoint with wrong arrays': (checkpoint_of('small', (3, 16, 16)), r"other.npz does not fit this model"),
-    'checkpoint without meta': (checkpoint_of('small', None, meta=False), r"other.npz is not a minifft checkpoint \(no 'meta' entry\)"),
+    'checkpoint without meta': (checkpoint_of('small', None, meta=False),
+                                r"other.npz is not a minifft checkpoint \(no 'meta' entry\)"),
     'momentum nan': (['--momentum', 'nan'], r"--momentum: expected a number in \[0, 1\), got nan"),
     'momentum inf': (['--momentum', 'inf'], r"--momentum: expected a number in \[0, 1\), got inf"),
     'momentum 1.5': (['--momentum', '1.5'], r"--momentum: expected"),
@@ -333,7 +333,8 @@ BAD_INPUTS = {
     'batch size 0': (['--batch-size', '0'], r"--batch-size: expected at least 1"),
     'compare steps 0': (['--compare', '--compare-steps', '0'], r"--compare-steps: expected at least 1"),
     'conv name': (['--conv', 'winograd'], r"--conv: invalid choice: 'winograd'"),
-    'data dir with shapes': (lambda t: ['--data-dir', str(t)], r"--data-dir is read only by --dataset mnist and cifar10; shapes is built in"),
+    'data dir with shapes': (lambda t: ['--data-dir', str(t)],
+                             r"--data-dir is read only by --dataset mnist and cifar10; shapes is built in"),
     'mnist without data dir': (['--dataset', 'mnist'], r"mnist: give the directory holding its files with --data-dir"),
     'images too small': (mnist_4x4, r"the mnist images in .*tiny are 4x4; --model lenet needs at least 12x12"),
     'corrupt gzip body': (mnist_corrupt_gzip, r"MNIST: cannot read .*train-images-idx3-ubyte.gz"),
@@ -341,9 +342,11 @@ BAD_INPUTS = {
     'cifar None labels': (cifar_labels(None), r"data_batch_1 labels have shape \(\)"),
     'cifar string labels': (cifar_labels(['cat'] * 8), r"data_batch_1 labels are <U3, expected integers 0-9"),
     'cifar float labels': (cifar_labels([0.5] * 8), r"data_batch_1 labels are float64, expected integers 0-9"),
-    'checkpoint of random bytes': (checkpoint_file(numpy.random.default_rng(0).bytes(999)), r"bad.npz is not a minifft checkpoint"),
+    'checkpoint of random bytes': (checkpoint_file(numpy.random.default_rng(0).bytes(999)),
+                                   r"bad.npz is not a minifft checkpoint"),
     'checkpoint truncated': (checkpoint_file(b'PK\x03\x04' + b'\0' * 50), r"bad.npz is damaged or truncated"),
-    'compare with eval-only': (['--compare', '--eval-only', '--checkpoint', __file__], r"--compare: .* takes no --eval-only"),
+    'compare with eval-only': (['--compare', '--eval-only', '--checkpoint', __file__],
+                               r"--compare: .* takes no --eval-only"),
     'missing checkpoint': (lambda t: ['--resume', str(t / 'none.npz')], r"no checkpoint at .*none.npz"),
     'conv env': ({'MINIFFT_CONV_ALGO': 'winograd'}, r"MINIFFT_CONV_ALGO.*winograd"),
     'device env': ({'MINIFFT_DEVICE': 'gpu'}, r"MINIFFT_DEVICE.*'gpu'"),
