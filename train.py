@@ -6,6 +6,7 @@
     python train.py --conv direct                     # the same, with direct convolution
     python train.py --compare                         # fft vs direct from the same weights
     python train.py --resume runs/checkpoint.npz      # continue exactly where a run stopped
+    mpiexec -n 2 python train.py --distributed        # data-parallel over 2 processes (pip install -e '.[mpi]')
 
 Prints a progress bar per epoch, a line per epoch with train/test loss and accuracy, and at the end
 the convolution time per layer and pass (fprop / bprop / accGrad) and what --conv auto chose.
@@ -28,7 +29,7 @@ from tqdm import tqdm
 import datasets
 import minifft
 import models
-from minifft import backend, conv, optim
+from minifft import backend, conv, distributed, optim
 from minifft import functions as F
 
 
@@ -57,12 +58,13 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 # the run's settings, stored in the checkpoint; --resume takes them from there
-RUN_SETTINGS = ('model', 'dataset', 'data_dir', 'limit', 'seed', 'batch_size', 'lr', 'momentum', 'weight_decay',
-                'schedule', 'epochs', 'conv')
-FIXED_ON_RESUME = ('model', 'dataset', 'limit', 'seed', 'batch_size')   # and the data itself (fingerprint)
+RUN_SETTINGS = ('model', 'dataset', 'data_dir', 'limit', 'seed', 'batch_size', 'optimizer', 'lr', 'momentum',
+                'weight_decay', 'schedule', 'epochs', 'conv')
+FIXED_ON_RESUME = ('model', 'dataset', 'limit', 'seed', 'batch_size', 'optimizer')   # and the data (fingerprint)
 # every numeric flag: (dest, valid, what is expected)
 RANGES = (('epochs', lambda v: v >= 1, "at least 1"), ('batch_size', lambda v: v >= 1, "at least 1"),
-          ('compare_steps', lambda v: v >= 1, "at least 1"), ('limit', lambda v: v is None or v >= 1, "at least 1"),
+          ('compare_steps', lambda v: v >= 1, "at least 1"), ('progress_every', lambda v: v >= 1, "at least 1"),
+          ('limit', lambda v: v is None or v >= 1, "at least 1"),
           ('seed', lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)"),
           ('lr', lambda v: v is None or math.isfinite(v) and v > 0, "a finite number > 0"),
           ('momentum', lambda v: math.isfinite(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -85,6 +87,10 @@ def given_flags(parser, argv):
             action.default = default
 
 
+# --optimizer: class and default learning rate
+OPTIMIZERS = {'sgd': (optim.SGD, 0.05), 'adam': (optim.Adam, 1e-3), 'adamw': (optim.AdamW, 1e-3)}
+
+
 def parse_args(argv=None):
     p = _Parser(description="Train a CNN with minifft (FFT convolution after Mathieu et al. 2014).",
                 formatter_class=_HelpFormatter)
@@ -93,15 +99,23 @@ def parse_args(argv=None):
     p.add_argument('--data-dir', help="directory with the MNIST IDX files or cifar-10-batches-py")
     p.add_argument('--epochs', type=int, default=6, help="passes over the training data")
     p.add_argument('--batch-size', type=int, default=64, help="images per step")
-    p.add_argument('--lr', type=float, default=0.05, help="learning rate (> 0; the schedule starts here)")
+    p.add_argument('--optimizer', choices=sorted(OPTIMIZERS), default='sgd',
+                   help="sgd (Nesterov momentum), adam or adamw (PyTorch's rules; --momentum is for sgd only)")
+    p.add_argument('--lr', type=float, help="learning rate (> 0; the schedule starts here); default: 0.05 for sgd, "
+                                            "0.001 for adam and adamw")
     p.add_argument('--momentum', type=float, default=0.9, help="SGD momentum in [0, 1) (Nesterov when > 0)")
     p.add_argument('--weight-decay', type=float, default=5e-4, help="L2 weight decay (>= 0)")
     p.add_argument('--schedule', choices=['none', 'step', 'cosine'], default='cosine',
                    help="learning-rate schedule over --epochs")
-    p.add_argument('--conv', choices=conv.ALGORITHM_NAMES,
+    p.add_argument('--conv', choices=conv.choices(),
                    help="convolution algorithm (default: MINIFFT_CONV_ALGO if set, else auto)")
+    p.add_argument('--conv-plan', help="JSON file with auto's per-layer choices to reuse (a metrics.json or a "
+                                       "list of conv.auto.plan() entries): a --conv auto run repeats them exactly")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'],
                    help="default: MINIFFT_DEVICE if set, else cuda where usable, else cpu")
+    p.add_argument('--distributed', action='store_true',
+                   help="data-parallel over the processes of `mpiexec -n N python train.py --distributed`: "
+                        "--batch-size is per process, rank 0 prints and writes")
     p.add_argument('--seed', type=int, default=0, help="seeds the weights, data order and augmentation")
     p.add_argument('--checkpoint', help="where to save after every epoch (default: OUT/checkpoint.npz)")
     p.add_argument('--resume', help="checkpoint to continue from, with the run's settings stored in it; "
@@ -112,21 +126,29 @@ def parse_args(argv=None):
     p.add_argument('--out', default='runs', help="directory for metrics.json and the checkpoint "
                                                  "(eval.json with --eval-only, compare.json with --compare)")
     p.add_argument('--quiet', action='store_true', help="no progress bars (shown only when stderr is a terminal)")
-    p.add_argument('--compare', action='store_true', help="train with fft and with direct from the same "
-                                                          "weights and compare losses and time per step")
+    p.add_argument('--compare', action='store_true', help="train with every registered conv algorithm from the "
+                                                          "same weights and compare losses and time per step")
     p.add_argument('--compare-steps', type=int, default=20, help="steps per algorithm with --compare")
     p.add_argument('--limit', type=int, help="use only the first LIMIT (>= 1) train and test images")
     p.add_argument('--check-accuracy', action='store_true',
                    help="at the end, report per conv layer the float32 error of fft vs a float64 reference "
                         "on the first test batch")
+    p.add_argument('--graph', metavar='PATH',
+                   help="write the graph of one training batch's loss (.png/.svg/.pdf through Graphviz's dot "
+                        "when installed, else DOT text beside it; .dot: the text) and exit without training")
+    p.add_argument('--profile', action='store_true',
+                   help="time every conv pass per layer (synchronises the GPU several times per layer and step)")
+    p.add_argument('--progress-every', type=int, default=20,
+                   help="steps between progress-bar updates (each reads the running loss back from the device)")
     args = p.parse_args(argv)
     for name, valid, expected in RANGES:
         if not valid(getattr(args, name)):
             p.error(f"argument {flag(name)}: expected {expected}, got {getattr(args, name)}")
-    if args.compare and (args.resume or args.eval_only):
-        p.error(f"argument --compare: trains both algorithms from fresh weights; it takes no "
-                f"{'--resume' if args.resume else '--eval-only'}")
+    if args.compare and (args.resume or args.eval_only or args.distributed):
+        p.error(f"argument --compare: trains every algorithm from fresh weights in one process; it takes no "
+                f"{'--resume' if args.resume else '--eval-only' if args.eval_only else '--distributed'}")
     args.explicit = given_flags(p, argv)
+    args.lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     args.model = args.model or models.default_model(args.dataset)
     args.checkpoint = args.checkpoint or os.path.join(args.out, 'checkpoint.npz')
     return args
@@ -136,9 +158,12 @@ def parse_args(argv=None):
 def make_loaders(data, args, device):
     mean, std = datasets.channel_stats(data.train[0])
     common = dict(batch_size=args.batch_size, seed=args.seed, mean=mean, std=std, device=device)
-    train = datasets.DataLoader(*data.train, shuffle=True, drop_last=len(data.train[0]) >= args.batch_size,
-                                augment=data.augment, **common)
-    test = datasets.DataLoader(*data.test, **common)
+    shard = distributed.Shard() if args.distributed else None  # training: equal parts, remainder left out
+    n_train = shard.length(len(data.train[0])) if shard else len(data.train[0])
+    train = datasets.DataLoader(*data.train, shuffle=True, drop_last=n_train >= args.batch_size,
+                                augment=data.augment, shard=shard, **common)
+    test = datasets.DataLoader(*data.test, shard=distributed.Shard(drop_remainder=False) if shard else None,
+                               **common)
     return train, test
 
 
@@ -150,67 +175,94 @@ def build_model(args, data, device):
         check_input_size(args, data)
         raise
     model = model.to(device)
-    for name, module in model.named_modules():
-        if isinstance(module, minifft.nn.Conv2d):
-            module.label = name  # profiler rows carry the layer's name
+    minifft.diagnostics.label_conv_layers(model)  # profiler rows carry the layer's name
     return model
 
 
 def build_optimizer(model, args):
-    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                    nesterov=args.momentum > 0)
+    if args.optimizer == 'sgd':
+        opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                        nesterov=args.momentum > 0)
+    else:
+        opt = OPTIMIZERS[args.optimizer][0](model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = {'none': None,
                 'step': lambda: optim.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1),
                 'cosine': lambda: optim.CosineAnnealingLR(opt, T_max=args.epochs)}[args.schedule]
     return opt, schedule() if schedule else None
 
 
-def accuracy(logits, labels):
-    return float((logits.numpy().argmax(1) == labels.numpy()).mean())
+def correct_count(logits, labels):
+    """Correctly classified rows, as a 0-d array on the logits' device (no host read)."""
+    return (logits.data.argmax(1) == labels.data).sum()
+
+
+class Totals:
+    """Running sum of loss * batch size and of correct predictions, kept on the device and read back
+    only when asked (one synchronisation per read instead of two per step)."""
+
+    def __init__(self):
+        self.loss = self.correct = None
+        self.seen = 0
+
+    def add(self, loss, correct, n):
+        loss = loss.data * n
+        self.loss = loss if self.loss is None else self.loss + loss
+        self.correct = correct if self.correct is None else self.correct + correct
+        self.seen += n
+
+    def read(self, all_ranks=False):
+        """(mean loss, accuracy); NonFiniteLoss if the loss went non-finite since the last read.
+        ``all_ranks``: over every process of a --distributed job (a collective: all ranks call it)."""
+        loss, correct, seen = float(self.loss), int(self.correct), self.seen
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss}")
+        if all_ranks and distributed.initialized():
+            loss, correct, seen = distributed.all_sum([loss, correct, seen])
+        self.seen_read = seen  # images behind the last read (every rank's, with all_ranks)
+        return loss / seen, correct / seen
 
 
 def train_step(model, opt, x, y):
+    """One SGD step; returns the loss Tensor and the correct count, both still on the device."""
     opt.zero_grad()
     logits = model(x)
     loss = F.cross_entropy(logits, y)
-    value = loss.item()
-    if not math.isfinite(value):  # stop before the bad gradient reaches the weights
-        raise NonFiniteLoss(f"loss became {value}")
     loss.backward()
+    if distributed.initialized():
+        distributed.all_reduce_gradients(model)
     opt.step()
-    return value, accuracy(logits, y)
+    return loss, correct_count(logits, y)
 
 
 def evaluate(model, loader):
     model.eval()
-    total_loss = correct = count = 0
+    totals = Totals()
     with minifft.no_grad():
         for x, y in loader:
             logits = model(x)
-            n = len(y)
-            total_loss += F.cross_entropy(logits, y).item() * n
-            correct += accuracy(logits, y) * n
-            count += n
+            totals.add(F.cross_entropy(logits, y), correct_count(logits, y), len(y))
     model.train()
-    return total_loss / count, correct / count
+    return totals.read(all_ranks=True)  # each rank saw its shard of the test set
 
 
 def train_epoch(model, opt, loader, epoch, args):
     model.train()
-    loss_sum = acc_sum = seen = 0
+    totals = Totals()
     start = time.perf_counter()
     # the bar goes to a terminal only: a redirected log gets the per-epoch lines, not bar updates
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.quiet or not sys.stderr.isatty(),
                leave=False, dynamic_ncols=True, file=sys.stderr)
-    for x, y in bar:
-        loss, acc = train_step(model, opt, x, y)
-        n = len(y)
-        loss_sum, acc_sum, seen = loss_sum + loss * n, acc_sum + acc * n, seen + n
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * acc_sum / seen:.1f}%",
-                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    for step, (x, y) in enumerate(bar, 1):
+        loss, correct = train_step(model, opt, x, y)
+        totals.add(loss, correct, len(y))
+        if not args.quiet and step % args.progress_every == 0:  # a NaN loss stops the run here at the latest
+            mean_loss, acc = totals.read()
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * acc:.1f}%",
+                            img_s=f"{totals.seen / (time.perf_counter() - start):.0f}", refresh=False)
+    mean_loss, acc = totals.read(all_ranks=True)
     seconds = time.perf_counter() - start
-    return {'train_loss': loss_sum / seen, 'train_acc': acc_sum / seen, 'seconds': seconds,
-            'images_per_second': seen / seconds}
+    return {'train_loss': mean_loss, 'train_acc': acc, 'seconds': seconds,
+            'images_per_second': totals.seen_read / seconds}
 
 
 def run_settings(args):
@@ -222,8 +274,11 @@ def run_settings(args):
 
 
 def save_checkpoint(path, model, opt, schedule, epoch, history, args):
+    if not distributed.is_main():  # one writer per job
+        return
     minifft.save(path, model, opt, epoch=epoch, history=history, rng=minifft.random.get_state(),
-                 schedule=schedule.state_dict() if schedule else None, run=run_settings(args))
+                 schedule=schedule.state_dict() if schedule else None, run=run_settings(args),
+                 conv_plan=conv.auto.plan())
 
 
 def checkpoint_metadata(path):
@@ -296,6 +351,7 @@ def load_checkpoint(path, model, opt, schedule, args):
     except ValueError as error:   # CheckpointError: arrays that do not fit the model or optimiser
         raise UsageError(str(error)) from error
     minifft.random.set_state(meta['rng'])
+    conv.auto.set_plan(meta.get('conv_plan') or [])  # the resumed run makes the same conv choices
     start = meta['epoch']
     # From here the run's settings decide the hyper-parameters, not the optimiser state saved with
     # them: they are the same values unless a flag overrides one (bit-exact otherwise).
@@ -345,16 +401,26 @@ def check_accuracy(model, loader):
     """Per conv layer, the float32 fft error against float64 on the first test batch (printed)."""
     x, _ = next(iter(loader))
     model.eval()
-    rows = conv.fft_accuracy(model, x)
+    rows = minifft.diagnostics.fft_accuracy(model, x)
     model.train()
     print("\nfloat32 fft vs float64 reference, relative error per layer (first test batch):")
-    print(conv.format_accuracy(rows))
+    print(minifft.diagnostics.format_accuracy(rows))
     return rows
+
+
+def write_graph(model, loader, path):
+    """Draw the loss of the first training batch (forward only: no step, nothing else written)."""
+    x, y = next(iter(loader))
+    loss = F.cross_entropy(model(x), y)
+    written = minifft.viz.render(minifft.viz.to_dot(loss, model, name='loss'), path)
+    print(f"graph of one batch: {written}")
 
 
 def write_metrics(args, payload, name='metrics.json'):
     """Write ``payload`` to OUT/name atomically (a kill or a full disk leaves the previous file)."""
     path = os.path.join(args.out, name)
+    if not distributed.is_main():  # one writer per job
+        return path
     text = json.dumps(payload, indent=1).encode()
     try:
         minifft.serialization.write_atomically(path, lambda f: f.write(text))
@@ -366,9 +432,11 @@ def write_metrics(args, payload, name='metrics.json'):
 
 # ---- modes ----------------------------------------------------------------------------------------
 def compare(args, data, device):
-    """Same initial weights, same batches: fft and direct side by side."""
+    """Same initial weights, same batches: every registered algorithm that runs on ``device``, side
+    by side; losses are compared with the first one's (direct when registered)."""
     runs = {}
-    for algo in ('fft', 'direct'):
+    algorithms = conv.names(device)
+    for algo in algorithms:
         model = build_model(args, data, device)
         opt, _ = build_optimizer(model, args)
         train_loader, _ = make_loaders(data, args, device)
@@ -377,31 +445,32 @@ def compare(args, data, device):
         with conv.using(algo):
             while len(losses) < args.compare_steps:
                 for x, y in train_loader:
-                    backend.synchronize(device)
-                    start = time.perf_counter()
-                    losses.append(train_step(model, opt, x, y)[0])
-                    backend.synchronize(device)
-                    times.append(time.perf_counter() - start)
+                    with conv.timing.stopwatch(device) as t:
+                        losses.append(train_step(model, opt, x, y)[0].item())
+                    times.append(t.seconds)
                     if len(losses) == args.compare_steps:
                         break
                 train_loader.set_epoch(train_loader.epoch + 1)
         runs[algo] = {'losses': losses, 'step_seconds': times}
-    print(f"{'step':>5} {'loss fft':>12} {'loss direct':>12} {'rel diff':>10}")
+    ref = 'direct' if 'direct' in runs else algorithms[0]
+    others = [a for a in algorithms if a != ref]
+    print(f"{'step':>5} " + ' '.join(f"{'loss ' + a:>14}" for a in algorithms) + f" {'rel diff':>10}")
     worst = 0.0
-    for i, (a, b) in enumerate(zip(runs['fft']['losses'], runs['direct']['losses'])):
-        rel = abs(a - b) / max(abs(b), 1e-12)
+    for i in range(args.compare_steps):
+        b = runs[ref]['losses'][i]
+        rel = max([abs(runs[a]['losses'][i] - b) / max(abs(b), 1e-12) for a in others] or [0.0])
         worst = max(worst, rel)
-        print(f"{i + 1:>5} {a:>12.6f} {b:>12.6f} {rel:>10.2e}")
+        print(f"{i + 1:>5} " + ' '.join(f"{runs[a]['losses'][i]:>14.6f}" for a in algorithms) + f" {rel:>10.2e}")
     # first steps include plan creation and allocation warm-up: report the median of the rest
     step = {k: float(numpy.median(v['step_seconds'][1:] or v['step_seconds'])) for k, v in runs.items()}
-    print(f"time per step: fft {1e3 * step['fft']:.1f} ms, direct {1e3 * step['direct']:.1f} ms, "
-          f"fft/direct {step['fft'] / step['direct']:.2f}")
+    print("time per step: " + ', '.join(f"{a} {1e3 * step[a]:.1f} ms" for a in algorithms) + '; ' +
+          ', '.join(f"{a}/{ref} {step[a] / step[ref]:.2f}" for a in others))
     tolerance = 1e-3  # float32 rounding differs between the algorithms and grows over SGD steps
     agree = worst <= tolerance
     print(f"losses {'agree' if agree else 'DISAGREE'}: largest relative difference {worst:.2e} "
           f"(tolerance {tolerance:.0e})")
     write_metrics(args, {'mode': 'compare', 'args': vars(args), 'runs': runs, 'median_step_seconds': step,
-                         'max_relative_difference': worst, 'agree': agree}, name='compare.json')
+                         'reference': ref, 'max_relative_difference': worst, 'agree': agree}, name='compare.json')
     return 0 if agree else 1
 
 
@@ -433,9 +502,42 @@ def select_device_and_conv(args):
     return device
 
 
-def main(argv=None):
+def start_distributed(args):
+    """--distributed: join the MPI job; ranks other than 0 print nothing but errors."""
+    world = distributed.init()
+    if world.rank:
+        args.quiet = True
+        sys.stdout = open(os.devnull, 'w')
+    return world
+
+
+def load_conv_plan(path):
+    """auto's choices from a --conv-plan file (a metrics.json with 'conv_plan', or the list itself)."""
     try:
-        return _main(argv)
+        with open(path) as f:
+            entries = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--conv-plan {path}: cannot read a JSON plan ({error})") from None
+    if isinstance(entries, dict):
+        entries = entries.get('conv_plan')
+    try:
+        conv.auto.set_plan(entries)
+    except ValueError as error:
+        raise ValueError(f"--conv-plan {path}: {error}") from None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.distributed:  # an error on any rank aborts every rank, with the rank and the message
+        start_distributed(args)
+        return distributed.run(run_job, args)
+    return run_job(args)
+
+
+def run_job(args):
+    """One process's run: a bad input is one line and exit 2, a failed save one line and exit 1."""
+    try:
+        return _run_job(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -444,14 +546,18 @@ def main(argv=None):
         return 1
 
 
-def _main(argv):
-    args = parse_args(argv)
+def _run_job(args):
     source = args.resume or (args.checkpoint if args.eval_only else None)
     meta = checkpoint_metadata(source) if source else None
     fingerprint = resume_settings(args, source, meta) if meta is not None else None
     check_settings(args)
     check_outputs(args)
     device = select_device_and_conv(args)
+    if args.conv_plan:
+        try:
+            load_conv_plan(args.conv_plan)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
     if meta is not None and not args.eval_only and meta['epoch'] >= args.epochs:
         done = meta['epoch']
         print(f"nothing to do: {source} has already trained {done} epoch{'s' * (done != 1)} and --epochs is "
@@ -472,10 +578,27 @@ def _main(argv):
     model = build_model(args, data, device)
     opt, schedule = build_optimizer(model, args)
     train_loader, test_loader = make_loaders(data, args, device)
+    if args.graph:
+        directory = os.path.dirname(os.path.abspath(args.graph))
+        if not os.path.isdir(directory):
+            print(f"error: --graph {args.graph}: directory {directory} does not exist", file=sys.stderr)
+            return 2
+        try:
+            write_graph(model, train_loader, args.graph)
+        except ValueError as error:  # an extension render does not know
+            print(f"error: --graph {args.graph}: {error}", file=sys.stderr)
+            return 2
+        return 0
     start_epoch, history = 0, []
     if source:
         start_epoch, history = load_checkpoint(source, model, opt, schedule, args)
         say(f"resumed from {source} after epoch {start_epoch}")
+    if args.distributed:
+        distributed.broadcast_parameters(model, opt)
+        if args.conv == 'auto':
+            distributed.agree_conv_algorithms(model, distributed.loader_shapes(train_loader) +
+                                              distributed.loader_shapes(test_loader))
+        say(f"data-parallel over {distributed.world().size} processes, batch {args.batch_size} per process")
     if args.eval_only:
         test_loss, test_acc = evaluate(model, test_loader)
         print(f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%")
@@ -485,7 +608,7 @@ def _main(argv):
         return 0
 
     conv.profiler.reset()
-    conv.profiler.enable()
+    conv.profiler.enable(args.profile)  # off by default: its timers synchronise the GPU
     say(f"{sum(p.size for p in model.parameters())} parameters")
     for epoch in range(start_epoch, args.epochs):
         train_loader.set_epoch(epoch)
@@ -515,13 +638,15 @@ def _main(argv):
         write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
                              'complete': False})
 
-    print("\nconvolution time per layer (ms per call):")
-    print(conv.profiler.format_report())
+    if args.profile:
+        print("\nconvolution time per layer (ms per call):")
+        print(conv.profiler.format_report())
     print("\nconv algorithm choices (auto):")
     print(conv.auto_report())
     accuracy_rows = check_accuracy(model, test_loader) if args.check_accuracy else None
     path = write_metrics(args, {'mode': 'train', 'args': vars(args), 'device': device, 'epochs': history,
                                 'conv_profile': conv.profiler.report(), 'auto_decisions': conv.auto.report(),
+                                'conv_plan': conv.auto.plan(),
                                 'fft_accuracy': accuracy_rows, 'complete': True})
     say(f"\nmetrics: {path}\ncheckpoint: {args.checkpoint}")
     return 0

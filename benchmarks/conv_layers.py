@@ -1,5 +1,5 @@
-"""Convolution layer benchmark: fprop, bprop and accGrad for fft, direct, auto (and PyTorch when
-importable) on the paper's layers, with operation counts, achieved GFLOP/s, the time floor from
+"""Convolution layer benchmark: fprop, bprop and accGrad for every registered algorithm that runs on
+the device (minifft.conv.names(device)), auto (and PyTorch when importable) on the paper's layers, with operation counts, achieved GFLOP/s, the time floor from
 this machine's measured peaks, frequency-buffer memory, and where the FFT algorithm's time goes.
 
     python benchmarks/conv_layers.py [--device cpu|cuda] [--suite paper|cpu|issue] [--scale F]
@@ -19,12 +19,9 @@ Output: a Markdown table on stdout, results.json (and conv_figure3.png with --pl
 """
 import argparse
 import json
-import math
 import os
 import platform
 import sys
-from contextlib import contextmanager
-
 import numpy
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,17 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import minifft  # noqa: E402
 from minifft import backend, conv  # noqa: E402
-from minifft.conv import spectral  # noqa: E402
-from minifft.conv.auto import training_step  # noqa: E402
-from minifft.conv import fft as fft_algorithm  # noqa: E402
-from minifft.conv.geometry import ConvGeometry  # noqa: E402
-from _timing import median_seconds  # noqa: E402
+from minifft.conv import ConvGeometry, PASSES, training_step  # noqa: E402
+from minifft.conv.fft import rfft2_flops  # noqa: E402
+from minifft.conv.timing import median_seconds  # noqa: E402
 
 PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
          (128, 384, 384, 16, 3)]
 ISSUE = [(32, 16, 32, 32, 3), (32, 16, 32, 32, 5), (32, 16, 32, 32, 9), (32, 32, 32, 64, 11),
          (16, 64, 64, 32, 7), (64, 3, 64, 32, 5)]
-PASSES = ('fprop', 'bprop', 'accGrad')
 
 
 def suite_layers(name, scale):
@@ -56,23 +50,10 @@ def suite_layers(name, scale):
             for S, f, fo, n, k in layers]
 
 
-# ---- operation counts (the paper's Table 1 quantities) -----------------------------------------------
-def rfft2_flops(n0, n1):
-    """Real 2-D FFT: half of the complex 5 N log2 N."""
-    return 2.5 * n0 * n1 * math.log2(n0 * n1)
-
-
-def op_counts(g, fft_shape):
-    """Floating-point operations per pass: direct (GEMM) and FFT split into transforms and products."""
-    S, f, fo = g.batch, g.in_channels, g.out_channels
-    direct = 2 * S * f * fo * g.out_h * g.out_w * g.kernel_h * g.kernel_w
-    t = rfft2_flops(*fft_shape)
-    bins = fft_shape[0] * (fft_shape[1] // 2 + 1)
-    product = 8 * S * f * fo * bins
-    transforms = {'fprop': (S * f + f * fo + S * fo) * t,   # x, w forward; y inverse
-                  'bprop': (S * fo + S * f) * t,             # gy forward (shared); dx inverse
-                  'accGrad': f * fo * t}                     # dw inverse (x and gy reused)
-    return {p: {'direct': direct, 'fft_transforms': transforms[p], 'fft_products': product} for p in PASSES}
+# ---- operation counts: each algorithm's own cost model (ConvAlgorithm.cost) -------------------------
+def op_counts(g, device, names):
+    """{algorithm: {pass: {kind: flops}}} from each registered algorithm's cost()."""
+    return {name: conv.get(name).cost(g, device).passes for name in names}
 
 
 # ---- machine peaks --------------------------------------------------------------------------------
@@ -111,46 +92,15 @@ def time_algorithm(algorithm, x, w, gy, g, device, repeats):
     return times
 
 
-@contextmanager
-def fft_breakdown(device):
-    """Time spent inside FFT calls and spectral products during the block; the rest is copies."""
-    spent = {'transforms': 0.0, 'products': 0.0}
-    real_fft_module, real_product = backend.fft_module, spectral.spectral_product
-    import time
-
-    def timed(fn, key):
-        def wrapper(*args, **kwargs):
-            backend.synchronize(device)
-            start = time.perf_counter()
-            out = fn(*args, **kwargs)
-            backend.synchronize(device)
-            spent[key] += time.perf_counter() - start
-            return out
-        return wrapper
-
-    class TimedFFT:
-        def __init__(self, module):
-            self.module = module
-
-        def __getattr__(self, name):
-            target = getattr(self.module, name)
-            return target if name == 'next_fast_len' else timed(target, 'transforms')
-
-    backend.fft_module = lambda a: TimedFFT(real_fft_module(a))
-    fft_algorithm.spectral_product = timed(real_product, 'products')
-    try:
-        yield spent
-    finally:
-        backend.fft_module = real_fft_module
-        fft_algorithm.spectral_product = real_product
-
-
 def fft_time_split(x, w, gy, g, device, repeats):
-    algorithm = conv.ALGORITHMS['fft']
+    """Fractions of an fft training step spent in transforms, products and the rest (copies),
+    from the profiler's breakdown of the registered algorithm."""
+    algorithm = conv.get('fft')
     runs = []
     for _ in range(repeats):
-        with fft_breakdown(device) as spent:
+        with conv.profiler.breakdown() as parts:
             total = median_seconds(lambda: training_step(algorithm, x, w, gy, g), device, repeats=1, warmup=0)
+        spent = {'transforms': parts.get('transforms', 0.0), 'products': parts.get('products', 0.0)}
         spent['copies'] = max(total - spent['transforms'] - spent['products'], 0.0)
         runs.append({k: v / total for k, v in spent.items()})
     return {k: float(numpy.median([r[k] for r in runs])) for k in runs[0]}
@@ -186,60 +136,61 @@ def bench_layer(layer, xp, device, dtype, repeats, with_torch):
     S, f, fo, n, k = layer
     g = ConvGeometry(S, f, fo, n, n, k, k)
     x, w, gy = layer_arrays(g, xp, dtype)
-    result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k'), layer))}
-    for name in ('fft', 'direct'):
-        result[name] = time_algorithm(conv.ALGORITHMS[name], x, w, gy, g, device, repeats)
+    names = [name for name in conv.names(device) if conv.get(name).supports(g, device)]
+    result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k'), layer)), 'algorithms': names}
+    for name in names:
+        result[name] = time_algorithm(conv.get(name), x, w, gy, g, device, repeats)
     conv.auto.reset()
-    choice = conv.auto.choose(g, x, w, conv.ALGORITHMS)
+    choice = conv.auto.choose(g, x, w)
     result['auto'] = dict(result[choice], choice=choice)
     if with_torch and device == 'cpu':
         result['torch'] = torch_times(x, w, gy, g, repeats)
-    shape = conv.FFTConvolution.transform_shape(g, backend.fft_module(x))
-    result['fft_size'] = list(shape)
-    result['ops'] = op_counts(g, shape)
-    result['freq_bytes_kept'], result['freq_bytes_peak'] = conv.spectral_bytes(g, numpy.dtype(dtype).itemsize,
-                                                                               backend.fft_module(x))
-    pieces = conv.ALGORITHMS['fft'].pieces(g, x)
+    result['fft_size'] = list(conv.FFTConvolution.transform_shape(g, backend.fft_module(x)))
+    result['ops'] = op_counts(g, device, names)
+    space = conv.get('fft').workspace(g, numpy.dtype(dtype).itemsize, device)
+    result['freq_bytes_kept'], result['freq_bytes_peak'] = space.kept, space.peak
+    pieces = conv.get('fft').pieces(g, x)
     result['fft_pieces'] = 1 if pieces is None else len(pieces)
     result['fft_split'] = fft_time_split(x, w, gy, g, device, repeats)
     return result
 
 
 # ---- report ---------------------------------------------------------------------------------------------
+RATE_KEYS = {'gemm': 'gemm_gflops', 'spectral': 'gemm_gflops', 'fft': 'fft_gflops'}
+
+
 def floors(result, peaks):
-    """Seconds each pass would take at the machine's measured peaks."""
-    out = {}
-    for p in PASSES:
-        ops = result['ops'][p]
-        out[p] = {'direct': ops['direct'] / (peaks['gemm_gflops'] * 1e9),
-                  'fft': ops['fft_transforms'] / (peaks['fft_gflops'] * 1e9)
-                  + ops['fft_products'] / (peaks['gemm_gflops'] * 1e9)}
-    return out
+    """Seconds each algorithm's passes would take at the machine's measured peaks."""
+    return {name: {p: sum(v / (peaks[RATE_KEYS[kind]] * 1e9) for kind, v in kinds.items())
+                   for p, kinds in passes.items()} for name, passes in result['ops'].items()}
 
 
 def markdown(results, peaks, device):
     ms = lambda s: f"{1e3 * s:.2f}"  # noqa: E731
+    names = list(dict.fromkeys(n for r in results for n in r['algorithms']))
+    ref = 'direct' if 'direct' in names else names[0]
     lines = [f"Machine peaks on {device}: GEMM {peaks['gemm_gflops']:.1f} GFLOP/s, "
              f"batched rfft2 {peaks['fft_gflops']:.1f} GFLOP/s", '',
-             "| S | f | f' | n | k | N | pass | fft ms | direct ms | auto | torch ms | fft/direct | "
-             "fft GFLOP/s | direct GFLOP/s | fft floor ms | direct floor ms |",
-             '|' + '---|' * 16]
+             "| S | f | f' | n | k | N | pass | " + ' | '.join(f"{a} ms" for a in names) + " | auto | torch ms | " +
+             ' | '.join(f"{a}/{ref}" for a in names if a != ref) + ' | ' +
+             ' | '.join(f"{a} GFLOP/s" for a in names) + ' | ' + ' | '.join(f"{a} floor ms" for a in names) + ' |',
+             '|' + '---|' * (8 + 4 * len(names))]
     for r in results:
         L = r['layer']
         fl = floors(r, peaks)
         for p in PASSES + ('total',):
-            fft_t, dir_t = r['fft'][p], r['direct'][p]
+            t = {a: r[a][p] if a in r else None for a in names}
             torch_t = ms(r['torch'][p]) if r.get('torch') else '-'
+            cell = lambda v, fmt: '-' if v is None else fmt(v)  # noqa: E731
+            ratios = [cell(t[a] and t[ref] and t[a] / t[ref], lambda v: f"{v:.2f}") for a in names if a != ref]
             if p == 'total':
-                gf = gd = ff = fd = ''
+                rates = floor = [''] * len(names)
             else:
-                o = r['ops'][p]
-                gf = f"{(o['fft_transforms'] + o['fft_products']) / fft_t / 1e9:.1f}"
-                gd = f"{o['direct'] / dir_t / 1e9:.1f}"
-                ff, fd = ms(fl[p]['fft']), ms(fl[p]['direct'])
+                rates = [cell(t[a], lambda v, a=a: f"{sum(r['ops'][a][p].values()) / v / 1e9:.1f}") for a in names]
+                floor = [ms(fl[a][p]) if a in fl else '-' for a in names]
             lines.append(f"| {L['S']} | {L['f']} | {L[chr(102) + chr(39)]} | {L['n']} | {L['k']} | "
-                         f"{r['fft_size'][0]} | {p} | {ms(fft_t)} | {ms(dir_t)} | {r['auto']['choice']} | "
-                         f"{torch_t} | {fft_t / dir_t:.2f} | {gf} | {gd} | {ff} | {fd} |")
+                         f"{r['fft_size'][0]} | {p} | " + ' | '.join(cell(t[a], ms) for a in names) +
+                         f" | {r['auto']['choice']} | {torch_t} | " + ' | '.join(ratios + rates + floor) + ' |')
     lines += ['', "FFT step time split (transforms include scipy's own zero-padding copy), frequency "
               f"buffers, and the pieces the workspace limit ({conv.workspace_limit(device) / 2**30:.1f} GiB) "
               "splits the layer into:", '',
@@ -264,8 +215,8 @@ def figure3(xp, device, dtype, out_dir, repeats):
             S, f, fo, n, k = layer
             g = ConvGeometry(S, f, fo, n, n, k, k)
             x, w, gy = layer_arrays(g, xp, dtype)
-            point = {name: median_seconds(lambda a=conv.ALGORITHMS[name]: training_step(a, x, w, gy, g), device, repeats)
-                     for name in ('fft', 'direct')}
+            point = {name: median_seconds(lambda a=conv.get(name): training_step(a, x, w, gy, g), device, repeats)
+                     for name in conv.names(device)}
             data[label].append({'layer': layer, **point})
     try:
         import matplotlib
@@ -277,7 +228,7 @@ def figure3(xp, device, dtype, out_dir, repeats):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, (label, points) in zip(axes, data.items()):
         xs = [p['layer'][4] if label.startswith('kernel') else p['layer'][3] for p in points]
-        for name in ('fft', 'direct'):
+        for name in conv.names(device):
             ax.plot(xs, [1e3 * p[name] for p in points], 'o-', label=name)
         ax.set_xlabel(label)
         ax.set_ylabel('ms per training step (S=f=f\'=16)')
@@ -290,9 +241,9 @@ def figure3(xp, device, dtype, out_dir, repeats):
 
 def stride_suite(xp, device, dtype, repeats):
     """Polyphase vs stride-1-then-subsample vs direct across strides, and auto's pick."""
-    candidates = {'fft (polyphase)': conv.ALGORITHMS['fft'],
-                  'fft (stride 1, subsample)': fft_algorithm.FFTConvolution(polyphase=False),
-                  'direct': conv.ALGORITHMS['direct']}
+    candidates = {'fft (polyphase)': conv.get('fft'),
+                  'fft (stride 1, subsample)': conv.Chunked(conv.FFTConvolution()),
+                  'direct': conv.get('direct')}
     lines = ["| S | f | f' | n | k | s | " + ' | '.join(f"{c} ms" for c in candidates) +
              " | subsample/polyphase | auto picks | fastest |", '|' + '---|' * (9 + len(candidates))]
     rows = []
@@ -302,7 +253,7 @@ def stride_suite(xp, device, dtype, repeats):
         x, w, gy = layer_arrays(g, xp, dtype)
         t = {c: median_seconds(lambda a=a: training_step(a, x, w, gy, g), device, repeats) for c, a in candidates.items()}
         conv.auto.reset()
-        pick = conv.auto.choose(g, x, w, conv.ALGORITHMS)
+        pick = conv.auto.choose(g, x, w)
         fastest = 'fft' if t['fft (polyphase)'] < t['direct'] else 'direct'
         rows.append({'stride': stride, 'seconds': t, 'auto': pick, 'fastest': fastest})
         lines.append(f"| {S} | {f} | {fo} | {n} | {k} | {stride} | " +
@@ -337,8 +288,8 @@ def main(argv=None):
     for layer in suite_layers(args.suite, args.scale):
         results.append(bench_layer(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))
         r = results[-1]
-        print(f"# {layer}: fft {1e3 * r['fft']['total']:.1f} ms, direct {1e3 * r['direct']['total']:.1f} ms, "
-              f"ratio {r['fft']['total'] / r['direct']['total']:.2f}", file=sys.stderr, flush=True)
+        print(f"# {layer}: " + ', '.join(f"{a} {1e3 * r[a]['total']:.1f} ms" for a in r['algorithms']) +
+              f", auto -> {r['auto']['choice']}", file=sys.stderr, flush=True)
     print(markdown(results, peaks, args.device))
     report = {'machine': {'device': args.device, 'platform': platform.platform(), 'cpus': backend.cpu_workers(),
                           'numpy': numpy.__version__, 'minifft': minifft.__version__, **peaks},

@@ -1,10 +1,11 @@
-"""Whole-network training step time for every model in models/, with fft, direct and auto.
+"""Whole-network training step time for every model in models/, with every registered conv algorithm
+that runs on the device, and auto.
 
     python benchmarks/train_step.py [--device cpu|cuda] [--batch-size 64] [--repeats 5] [--models ...]
 
 One step = forward, cross-entropy, backward and an SGD update, on random inputs of the model's
-usual shape. Prints a Markdown table with the median step time per algorithm and the ratios
-fft/direct and auto/direct measured in this run, and what auto chose per layer.
+usual shape. Prints a Markdown table with the median step time per algorithm and the ratios to
+direct measured in this run, and what auto chose per layer.
 """
 import argparse
 import json
@@ -20,7 +21,7 @@ import minifft  # noqa: E402
 import models  # noqa: E402
 from minifft import backend, conv, optim  # noqa: E402
 from minifft import functions as F  # noqa: E402
-from _timing import median_seconds  # noqa: E402
+from minifft.conv.timing import median_seconds  # noqa: E402
 
 INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32)}
 
@@ -51,15 +52,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     backend.require_device(args.device)
     rows = []
-    print("| model | batch | fft ms | direct ms | auto ms | fft/direct | auto/direct |\n|---|---|---|---|---|---|---|")
+    algos = conv.names(args.device) + ('auto',)
+    ref = 'direct' if 'direct' in algos else algos[0]
+    print('| model | batch | ' + ' | '.join(f"{a} ms" for a in algos) + ' | ' +
+          ' | '.join(f"{a}/{ref}" for a in algos if a != ref) + ' |\n|' + '---|' * (2 + 2 * len(algos) - 1))
     for name in args.models:
         conv.auto.reset()
-        t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats)
-             for algo in ('fft', 'direct', 'auto')}
+        t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats) for algo in algos}
         choices = [f"{r['layer']} -> {r['choice']}" for r in conv.auto.report()]
         rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices})
-        print(f"| {name} | {args.batch_size} | {1e3 * t['fft']:.1f} | {1e3 * t['direct']:.1f} | "
-              f"{1e3 * t['auto']:.1f} | {t['fft'] / t['direct']:.2f} | {t['auto'] / t['direct']:.2f} |", flush=True)
+        print(f"| {name} | {args.batch_size} | " + ' | '.join(f"{1e3 * t[a]:.1f}" for a in algos) + ' | ' +
+              ' | '.join(f"{t[a] / t[ref]:.2f}" for a in algos if a != ref) + ' |', flush=True)
     print()
     for row in rows:
         print(f"auto on {row['model']}: " + '; '.join(row['auto_choices']))

@@ -36,11 +36,12 @@ class DataLoader:
     """Iterate (images, labels) batches as minifft Tensors on ``device``.
 
     ``mean``/``std`` normalise per channel; ``augment`` (a function of (batch, rng)) runs on the
-    host before normalisation, only when ``shuffle`` is on (training).
+    host before normalisation, only when ``shuffle`` is on (training). ``shard`` (a
+    ``minifft.distributed.Shard``) keeps this process's part of every epoch's order.
     """
 
     def __init__(self, images, labels, batch_size, shuffle=False, seed=0, drop_last=False,
-                 mean=None, std=None, augment=None, device='cpu', prefetch=True):
+                 mean=None, std=None, augment=None, device='cpu', prefetch=True, shard=None):
         if len(images) != len(labels):
             raise ValueError(f"DataLoader: {len(images)} images but {len(labels)} labels")
         if batch_size < 1:
@@ -50,11 +51,12 @@ class DataLoader:
         shape = (1, -1, 1, 1)
         self.mean = None if mean is None else numpy.asarray(mean, numpy.float32).reshape(shape)
         self.std = None if std is None else numpy.asarray(std, numpy.float32).reshape(shape)
-        self.augment, self.device, self.prefetch = augment, device, prefetch
+        self.augment, self.device, self.prefetch, self.shard = augment, device, prefetch, shard
         self.epoch = 0
 
     def __len__(self):
-        full, rest = divmod(len(self.images), self.batch_size)
+        n = len(self.images) if self.shard is None else self.shard.length(len(self.images))
+        full, rest = divmod(n, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
     def set_epoch(self, epoch):
@@ -63,6 +65,9 @@ class DataLoader:
     def _host_batches(self):
         rng = numpy.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.images)) if self.shuffle else numpy.arange(len(self.images))
+        if self.shard is not None:  # every rank drew the same order; each takes its part and augments its own way
+            order = self.shard(order)
+            rng = numpy.random.default_rng((self.seed, self.epoch, self.shard.rank))
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[idx]
@@ -76,7 +81,8 @@ class DataLoader:
         from minifft import Tensor
         batches = self._prefetched() if self.prefetch else self._host_batches()
         for x, y in batches:
-            yield Tensor(backend.to_device(x, self.device)), Tensor(backend.to_device(y, self.device))
+            yield (Tensor(backend.to_device(x, self.device), device=self.device),
+                   Tensor(backend.to_device(y, self.device), device=self.device))
 
     def _prefetched(self):
         """The host batches, produced one ahead on a background thread."""

@@ -18,23 +18,19 @@ except Exception as error:  # ImportError, or a broken CUDA install raising at i
     cupy_fft = None
     _cupy_import_error = error
 
+from . import config
+
 DEVICES = ('cpu', 'cuda')
-_default_dtype = numpy.dtype(numpy.float32)
-_default_device = None
 _cuda_checked = None  # (usable: bool, reason: str) once probed
 
 
 def default_dtype():
-    """The floating dtype new tensors and parameters get (float32 unless changed)."""
-    return _default_dtype
+    """The floating dtype new tensors and parameters get (float32 unless changed; minifft.config)."""
+    return config.get('dtype')
 
 
 def set_default_dtype(dtype):
-    global _default_dtype
-    dtype = numpy.dtype(dtype)
-    if dtype.kind != 'f':
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
+    config.set(dtype=dtype)
 
 
 def cuda_status():
@@ -67,24 +63,30 @@ def _check_device_name(device):
 
 
 def default_device():
-    """``MINIFFT_DEVICE`` if set, else ``'cuda'`` when a GPU is usable, else ``'cpu'``."""
-    global _default_device
-    if _default_device is None:
-        env = os.environ.get('MINIFFT_DEVICE', '').strip().lower()
-        if env and env != 'auto':
-            set_default_device(env)
-        else:
-            _default_device = 'cuda' if cuda_available() else 'cpu'
-    return _default_device
+    """The device new tensors go to: minifft.config's ``device``; 'auto' is 'cuda' when a GPU is
+    usable, else 'cpu'."""
+    device = config.get('device')
+    if device == 'auto':
+        return 'cuda' if cuda_available() else 'cpu'
+    require_device(device)
+    return device
 
 
 def set_default_device(device):
-    global _default_device
+    """The device new tensors and parameters go to: 'cpu', 'cuda', or 'auto' (``MINIFFT_DEVICE``
+    if set, else 'cuda' when a GPU is usable, else 'cpu'). Raises ValueError for an unknown name and
+    RuntimeError for 'cuda' without a usable GPU, each in one line that names the setting."""
     if device == 'auto':
-        _default_device = 'cuda' if cuda_available() else 'cpu'
+        config.reset('device')           # back to MINIFFT_DEVICE, read and checked by config
+        env = config.get('device')
+        if env != 'auto':
+            try:
+                require_device(env)
+            except RuntimeError as error:
+                raise RuntimeError(f"MINIFFT_DEVICE={env}: {error}") from None
         return
     require_device(device)
-    _default_device = device
+    config.set(device=device)
 
 
 def require_device(device):
@@ -100,10 +102,22 @@ def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array (or a Tensor holding one), else ``numpy``."""
     if cupy is not None:
         for a in arrays:
-            a = getattr(a, 'data', a)
+            if isinstance(a, _tensor_type()):  # only a Tensor is unwrapped: cupy.ndarray.data is a pointer
+                a = a.data
             if isinstance(a, cupy.ndarray):
                 return cupy
     return numpy
+
+
+def _tensor_type():
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None
 
 
 def array_module_for(device):
@@ -118,6 +132,15 @@ def device_of(array):
 def fft_module(array):
     """The FFT module for an array: scipy.fft on the CPU, cupyx.scipy.fft on the GPU."""
     return cupy_fft if get_array_module(array) is not numpy else scipy.fft
+
+
+def special_module(array):
+    """scipy.special on the CPU, cupyx.scipy.special on the GPU (same API: erf for GELU)."""
+    if get_array_module(array) is numpy:
+        import scipy.special
+        return scipy.special
+    import cupyx.scipy.special
+    return cupyx.scipy.special
 
 
 def fft_options(array):
@@ -153,11 +176,18 @@ def synchronize(device=None):
         cupy.cuda.get_current_stream().synchronize()
 
 
+MAX_RESERVED_FFT_PLANS = 64  # each cached plan pins a cuFFT work area in device memory
+
+
 def reserve_fft_plans(count):
-    """Grow cuFFT's plan cache (CuPy's, per device) to hold at least ``count`` plans, so plans made
-    in the first training step are reused in every later one. A no-op without a usable GPU."""
+    """Grow cuFFT's plan cache (CuPy's, per device) to hold ``count`` plans, at most
+    ``MAX_RESERVED_FFT_PLANS``, so plans made in the first training step are reused in every later
+    one. Never shrinks it, and leaves an unlimited cache (size -1) unlimited. A no-op without a
+    usable GPU."""
     if cupy is None or not cuda_available():
         return
     cache = cupy.fft.config.get_plan_cache()
-    if cache.get_size() < count:
-        cache.set_size(count)
+    size = cache.get_size()
+    wanted = min(count, MAX_RESERVED_FFT_PLANS)
+    if size != -1 and size < wanted:
+        cache.set_size(wanted)

@@ -96,13 +96,8 @@ def save(path, model, optimizer=None, **metadata):
     arrays = {f"model/{name}": value for name, value in model.state_dict().items()}
     meta = {'metadata': metadata}
     if optimizer is not None:
-        state = optimizer.state_dict()
-        buffers = state.pop('buffers')
-        for i, b in enumerate(buffers):
-            if b is not None:
-                arrays[f"optimizer/buffer/{i}"] = b
-        state['n_buffers'] = len(buffers)
-        meta['optimizer'] = state
+        state_arrays, meta['optimizer'] = _optimizer_entries(optimizer)
+        arrays.update(state_arrays)
     arrays['meta'] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
     write_atomically(path, lambda f: numpy.savez(f, **arrays))
 
@@ -166,11 +161,50 @@ def load(path, model, optimizer=None):
         if 'optimizer' not in meta:
             raise KeyError(f"load: {path} holds no optimizer state")
         try:
-            state = dict(meta['optimizer'])
-            n = state.pop('n_buffers')
-            state['buffers'] = [arrays.get(f"optimizer/buffer/{i}") for i in range(n)]
-            optimizer.load_state_dict(state)
+            optimizer.load_state_dict(_optimizer_state(path, optimizer, meta['optimizer'], arrays))
         except (KeyError, ValueError, TypeError) as error:
-            message = error.args[0] if error.args else error
-            raise CheckpointError(f"load: {path} does not fit this optimizer: {message}") from error
+            message = str(error.args[0] if error.args else error)
+            if not message.startswith('load: '):
+                message = f"load: {path} does not fit this optimizer: {message}"
+            raise CheckpointError(message) from error
     return meta['metadata']
+
+
+# ---- optimizers: any optim.Optimizer, through its PyTorch-layout state_dict ------------------------
+_STATE = 'optimizer/state/'
+
+
+def _optimizer_entries(optimizer):
+    """(npz arrays, JSON meta) of ``optimizer.state_dict()``: each state array is an entry
+    'optimizer/state/<parameter index>/<name>', scalars (step counts) and the param groups go
+    into the JSON meta with the optimizer's class name."""
+    state = optimizer.state_dict()
+    arrays, scalars = {}, {}
+    for i, entry in state['state'].items():
+        scalars[str(i)] = {}
+        for key, value in entry.items():
+            if isinstance(value, numpy.ndarray):
+                arrays[f"{_STATE}{i}/{key}"] = value
+            else:
+                scalars[str(i)][key] = value.item() if isinstance(value, numpy.generic) else value
+    return arrays, {'type': type(optimizer).__name__, 'param_groups': state['param_groups'], 'state': scalars}
+
+
+def _optimizer_state(path, optimizer, saved, arrays):
+    """The state_dict to hand ``optimizer.load_state_dict`` from a checkpoint's meta and arrays."""
+    if 'n_buffers' in saved:  # the SGD-only format before optim.Optimizer
+        saved = {'type': 'SGD', 'state': {str(i): {} for i in range(saved['n_buffers'])},
+                 'param_groups': [dict({k: v for k, v in saved.items() if k != 'n_buffers'},
+                                       params=list(range(saved['n_buffers'])))]}
+        arrays = {f"{_STATE}{k.rsplit('/', 1)[1]}/momentum_buffer": v for k, v in arrays.items()
+                  if k.startswith('optimizer/buffer/')}
+    kind = type(optimizer).__name__
+    if saved.get('type') != kind:
+        raise ValueError(f"load: {path} holds {saved.get('type')} optimizer state, not {kind} state")
+    state = {int(i): dict(entry) for i, entry in saved['state'].items()}
+    for key, value in arrays.items():
+        if key.startswith(_STATE):
+            index, name = key[len(_STATE):].split('/', 1)
+            state.setdefault(int(index), {})[name] = value
+    state = {i: entry for i, entry in state.items() if entry}
+    return {'state': state, 'param_groups': saved['param_groups']}

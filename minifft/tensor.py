@@ -47,7 +47,7 @@ class Function:
         tensors = tuple(as_tensor(t) for t in inputs)
         y = fn.forward(*(t.data for t in tensors))
         needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
-        out = Tensor(y, requires_grad=needs_grad)
+        out = Tensor.of(y, requires_grad=needs_grad)
         if needs_grad:
             fn.inputs = tensors
             out.creator = fn
@@ -80,8 +80,13 @@ def unbroadcast(g, shape):
 
 
 def _as_array(data, dtype=None, device=None):
+    """``data`` as an array of ``dtype`` on ``device``. Without a device, host data (Python values,
+    NumPy arrays) goes to ``backend.default_device()``, as torch.set_default_device makes it;
+    device arrays and Tensors stay where they are."""
     if isinstance(data, Tensor):
         data = data.data
+    elif device is None and backend.get_array_module(data) is numpy:
+        device = backend.default_device()
     xp = backend.get_array_module(data)
     if xp is numpy and not isinstance(data, numpy.ndarray):
         from_python = not isinstance(data, numpy.generic)  # NumPy scalars keep their dtype
@@ -107,6 +112,13 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.creator = None
+
+    @classmethod
+    def of(cls, array, requires_grad=False):
+        """A Tensor over ``array`` as it is: no copy, no move to the default device (op results)."""
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad, t.creator = array, requires_grad, None, None
+        return t
 
     # ---- array-like surface -------------------------------------------------------------
     shape = property(lambda self: tuple(self.data.shape))
@@ -146,7 +158,7 @@ class Tensor:
         return to_device(self, device)
 
     def detach(self):
-        return Tensor(self.data)
+        return Tensor.of(self.data)
 
     def astype(self, dtype):
         from .functions.shape import astype
@@ -167,8 +179,8 @@ class Tensor:
                 raise RuntimeError(f"backward: gradient can be implied only for a one-element tensor, "
                                    f"got shape {self.shape}; pass grad= of that shape")
             grad = xp.ones_like(self.data)
-        else:
-            grad = _as_array(grad, self.dtype)
+        else:  # on this tensor's device, whatever device the given gradient is on
+            grad = backend.to_device(_as_array(grad, self.dtype, self.device), self.device)
             if grad.shape != self.data.shape:
                 raise ValueError(f"backward: grad shape {grad.shape} does not match tensor shape {self.shape}")
         if self.creator is None:
@@ -253,7 +265,7 @@ class Tensor:
     def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
+    def argmax(self, axis=None): return Tensor.of(self.data.argmax(axis=axis))
     def exp(self): return F.exp(self)
     def log(self): return F.log(self)
     def tanh(self): return F.tanh(self)
@@ -269,12 +281,13 @@ def as_tensor(x, like=None):
     if like is not None and isinstance(x, (numbers.Number, numpy.number)):
         xp = backend.get_array_module(like.data)
         dtype = like.dtype if like.dtype.kind == 'f' else None
-        return Tensor(xp.asarray(x, dtype=dtype))
+        return Tensor.of(xp.asarray(x, dtype=dtype))
     return Tensor(x)
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """Make a Tensor (float32 for Python floats unless ``dtype`` says otherwise)."""
+    """Make a Tensor (float32 for Python floats unless ``dtype`` says otherwise) on ``device``,
+    ``backend.default_device()`` when none is given and ``data`` is host data."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy
 
+from minifft import conv
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 
 import conv_layers  # noqa: E402
@@ -13,12 +15,17 @@ import train_step  # noqa: E402
 def test_conv_layers_measures_and_reports():
     peaks = {'gemm_gflops': 10.0, 'fft_gflops': 2.0}
     result = conv_layers.bench_layer((2, 3, 4, 12, 5), numpy, 'cpu', 'float32', repeats=1, with_torch=False)
-    for algo in ('fft', 'direct', 'auto'):
+    assert result['algorithms'] == list(conv.names('cpu'))   # every registered algorithm that runs here
+    for algo in result['algorithms'] + ['auto']:
         assert all(result[algo][p] > 0 for p in conv_layers.PASSES + ('total',))
+    assert result['fft_split']['transforms'] > 0 and result['fft_split']['products'] > 0
     assert abs(sum(result['fft_split'].values()) - 1) < 0.05
     assert result['freq_bytes_peak'] > result['freq_bytes_kept'] > 0 and result['fft_pieces'] == 1
+    assert result['ops']['direct']['fprop']['gemm'] == 2 * 2 * 3 * 4 * 8 * 8 * 5 * 5
     table = conv_layers.markdown([result], peaks, 'cpu')
-    assert '| 2 | 3 | 4 | 12 | 5 |' in table and 'fprop' in table
+    assert '| 2 | 3 | 4 | 12 | 5 |' in table and 'fprop' in table and 'fft/direct' in table
+    rows = [line for line in table.splitlines() if line.startswith('|')]
+    assert len({line.count('|') for line in rows[:2 + 4]}) == 1   # header, separator, rows: one width
 
 
 def test_suites_scale():

@@ -153,3 +153,69 @@ def test_corrupt_checkpoints_give_one_clear_error(tmp_path, content, message):
         minifft.load(path, model, opt)
     assert str(path) in str(info.value) and 'allow_pickle' not in str(info.value)
     assert '\n' not in str(info.value)
+
+
+class BNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(self.bn(self.lin(x)).relu())
+
+
+@pytest.mark.parametrize('cls', [optim.Adam, optim.AdamW, optim.SGD])
+def test_checkpoint_with_buffers_and_optimizer_state_resumes_exactly(tmp_path, cls):
+    rng = numpy.random.default_rng(0)
+    batches = [(rng.standard_normal((8, 3)).astype(numpy.float32), rng.integers(0, 2, 8)) for _ in range(6)]
+
+    def train(model, opt, steps):
+        for x, y in steps:
+            opt.zero_grad()
+            minifft.F.cross_entropy(model(minifft.tensor(x)), y).backward()
+            opt.step()
+
+    def make_run():
+        minifft.manual_seed(1)
+        model = BNNet()
+        kwargs = {'lr': 0.05, 'momentum': 0.9} if cls is optim.SGD else {'lr': 0.01, 'amsgrad': True}
+        return model, cls(model.parameters(), **kwargs)
+
+    model, opt = make_run()
+    train(model, opt, batches[:3])
+    minifft.save(tmp_path / 'c.npz', model, opt, step=3)
+    train(model, opt, batches[3:])
+
+    resumed, resumed_opt = make_run()
+    train(resumed, resumed_opt, batches[:1])  # different state: load must overwrite all of it
+    assert minifft.load(tmp_path / 'c.npz', resumed, resumed_opt) == {'step': 3}
+    assert int(resumed.bn.num_batches_tracked) == 3
+    train(resumed, resumed_opt, batches[3:])
+    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        numpy.testing.assert_array_equal(a, b, err_msg=name)
+    assert int(resumed.bn.num_batches_tracked) == 6
+
+
+def test_loading_another_optimizers_state_is_refused(tmp_path):
+    model, opt = make()
+    minifft.save(tmp_path / 'c.npz', model, opt)
+    with pytest.raises(ValueError, match="holds SGD optimizer state, not Adam state"):
+        minifft.load(tmp_path / 'c.npz', model, optim.Adam(model.parameters()))
+
+
+def test_sgd_checkpoint_of_the_earlier_format_still_loads(tmp_path):
+    """Checkpoints written before optim.Optimizer kept SGD's buffers as optimizer/buffer/<i>."""
+    import json
+    model, opt = make()
+    params = list(model.parameters())
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays['optimizer/buffer/1'] = numpy.full(params[1].shape, 2.0, numpy.float32)
+    meta = {'metadata': {'epoch': 1}, 'optimizer': {'lr': 0.2, 'momentum': 0.5, 'dampening': 0.0,
+                                                    'weight_decay': 0.0, 'nesterov': False, 'n_buffers': 4}}
+    arrays['meta'] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
+    numpy.savez(tmp_path / 'old.npz', **arrays)
+    assert minifft.load(tmp_path / 'old.npz', model, opt) == {'epoch': 1}
+    assert opt.lr == 0.2 and opt.momentum == 0.5
+    assert opt.buffers[0] is None and (opt.buffers[1] == 2).all()

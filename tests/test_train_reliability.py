@@ -11,18 +11,19 @@ import pytest
 
 import minifft
 import train
-from minifft import backend, conv
+from minifft import config, conv
 from tests.datasets.files import idx_bytes, write_cifar, write_mnist
 
 
 @pytest.fixture(autouse=True)
 def restore_globals(monkeypatch):
-    monkeypatch.setattr(backend, '_default_device', backend._default_device)
-    monkeypatch.setattr(conv, '_default_algorithm', conv._default_algorithm)
+    saved = config.snapshot()
     monkeypatch.delenv('MINIFFT_CONV_ALGO', raising=False)
     monkeypatch.delenv('MINIFFT_DEVICE', raising=False)
     yield
+    config.restore(saved)
     conv.profiler.enable(False)
+    conv.auto.reset()
 
 
 def run(out, *args, quiet=True):
@@ -359,8 +360,7 @@ def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(tmp_path, capsys,
     if isinstance(flags, dict):   # environment variables, read when no flag is given
         for name, value in flags.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(backend, '_default_device', None)
-        monkeypatch.setattr(conv, '_default_algorithm', None)
+        config.reset('device', 'conv_algorithm')   # read the environment again
         flags = []
         device = []
     else:
@@ -381,10 +381,10 @@ def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(tmp_path, capsys,
 
 def test_environment_chooses_the_algorithm_when_no_flag_does(tmp_path, monkeypatch):
     monkeypatch.setenv('MINIFFT_CONV_ALGO', 'direct')
-    monkeypatch.setattr(conv, '_default_algorithm', None)
+    config.reset('conv_algorithm')
     out = tmp_path / 'run'
     assert train.main(['--quiet', '--device', 'cpu', '--out', str(out), '--limit', '16', '--batch-size', '8',
-                       '--epochs', '1']) == 0
+                       '--epochs', '1', '--profile']) == 0
     profile = json.loads((out / 'metrics.json').read_text())['conv_profile']
     assert profile and all(r['algorithms'] == ['direct'] for r in profile.values())
 
@@ -408,7 +408,7 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(['--help'])
     text = ' '.join(capsys.readouterr().out.split())
-    for expected in ('(default: 0.05)', '(default: 64)', '(default: cosine)', '(default: runs)', '(default: 0.9)',
+    for expected in ('default: 0.05 for sgd', '(default: 64)', '(default: cosine)', '(default: runs)', '(default: 0.9)',
                      'MINIFFT_CONV_ALGO', 'MINIFFT_DEVICE'):
         assert expected in text, expected
     assert '(default: None)' not in text

@@ -1,72 +1,70 @@
-"""Convolution algorithms behind one function: ``conv2d(..., algo='fft' | 'direct' | 'auto')``.
+"""Convolution algorithms behind one function: ``conv2d(..., algo=<registered name> | 'auto')``.
 
-Each algorithm implements ``forward(x, w, g) -> (y, saved)``, ``backward_setup(saved, gy, g)``,
-``backward_input(ctx, g)`` and ``backward_weight(ctx, g)`` on raw arrays; backward is split so the
-FFT algorithm transforms gy once for both gradients and the profiler can time each pass.
+The contract every algorithm implements is ``base.ConvAlgorithm``; ``registry.register`` makes one
+known to everything (F.conv2d, nn.Conv2d, auto, train.py, the benchmarks, the reference tests).
+Registered here:
+
+    'fft'         Chunked(Dilated(Polyphase(FFTConvolution())))
+                  product: BLAS on the CPU, RawKernel on the GPU
+    'fft-cublas'  the same with the cuBLAS product (xp.matmul on bins-first spectra); GPU only
+    'direct'      Chunked(DirectConvolution())  im2col + GEMM (dilation native: taps d apart), split by
+                  batch under the limit
+
+Polyphase turns strided layers into stride-1 layers over phases; Dilated runs a dilated layer with
+the kernel written dilated; Chunked splits a layer so its workspace stays under the limit (every
+registered algorithm respects it, so auto never times one that cannot fit). All wrap any algorithm.
 """
-import contextlib
-import os
-
-from . import auto, profiler
-from .accuracy import fft_accuracy, format_accuracy
+from .. import config
+from . import auto, profiler, registry, timing
+from .base import PASSES, ConvAlgorithm, OpCount, Workspace, training_step
 from .chunking import Chunked
+from .dilation import Dilated
 from .direct import DirectConvolution
 from .fft import FFTConvolution, spectral_bytes
 from .geometry import ConvGeometry
+from .polyphase import Polyphase
+from .registry import candidates, check_name, choices, get, names, register, unregister
 from .workspace import set_workspace_limit, workspace_limit
 
-# fft runs in pieces when its spectra would not fit the workspace limit (chunking.py)
-ALGORITHMS = {'fft': Chunked(FFTConvolution(), spectral_bytes), 'direct': DirectConvolution()}
-ALGORITHM_NAMES = ('fft', 'direct', 'auto')
-
-_default_algorithm = None
-
-
-def check_algorithm_name(op, name):
-    if name not in ALGORITHM_NAMES:
-        raise ValueError(f"{op}: unknown algo {name!r}; expected one of {ALGORITHM_NAMES}")
-    return name
+register(Chunked(Dilated(Polyphase(FFTConvolution()))))
+register(Chunked(Dilated(Polyphase(FFTConvolution(product='matmul', name='fft-cublas', devices=('cuda',))))))
+register(Chunked(DirectConvolution()))
 
 
 def default_algorithm():
-    """The algorithm used when none is named: ``MINIFFT_CONV_ALGO`` if set, else 'auto'."""
-    global _default_algorithm
-    if _default_algorithm is None:
-        _default_algorithm = check_algorithm_name('MINIFFT_CONV_ALGO',
-                                                  os.environ.get('MINIFFT_CONV_ALGO', 'auto').strip() or 'auto')
-    return _default_algorithm
+    """The algorithm used when none is named: config's conv_algorithm (``MINIFFT_CONV_ALGO``, 'auto')."""
+    return config.get('conv_algorithm')
 
 
 def set_default_algorithm(name):
     """Switch every convolution that names no algorithm (all layers built with algo=None)."""
-    global _default_algorithm
-    _default_algorithm = check_algorithm_name('set_default_algorithm', name)
+    config.set(conv_algorithm=name)
 
 
-@contextlib.contextmanager
 def using(name):
-    """Within this block, convolutions that name no algorithm use ``name``."""
-    previous = default_algorithm()
-    set_default_algorithm(name)
-    try:
-        yield
-    finally:
-        set_default_algorithm(previous)
+    """Within this block, convolutions that name no algorithm use ``name`` (config.using's alias)."""
+    return config.using(conv_algorithm=name)
 
 
 def select(name, g, x, w):
     """The algorithm object for ``name`` (None: the default), resolving 'auto' per layer shape."""
+    from .. import backend
     name = name or default_algorithm()
-    if name == 'auto':
-        name = auto.choose(g, x, w, ALGORITHMS)
-    return ALGORITHMS[name]
+    if name == registry.AUTO:
+        name = auto.choose(g, x, w)
+    algorithm = get(name)
+    device = backend.device_of(x)
+    if not algorithm.supports(g, device):
+        raise ValueError(f"conv2d: algo {name!r} does not support the layer {g.describe()} on '{device}'")
+    return algorithm
 
 
 auto_report = auto.format_report
 
 __all__ = [
-    'ALGORITHMS', 'ALGORITHM_NAMES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution', 'Chunked',
-    'select', 'default_algorithm', 'set_default_algorithm', 'using', 'check_algorithm_name',
-    'auto', 'auto_report', 'profiler', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
-    'fft_accuracy', 'format_accuracy',
+    'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
+    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
+    'check_name',
+    'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
+    'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',
 ]

@@ -1,79 +1,130 @@
-"""algo='auto': per layer shape, the faster of fft and direct.
+"""algo='auto': per layer shape, the fastest registered algorithm that supports the layer.
 
-Like cuDNN's benchmark mode, the first call with a new (geometry, device, dtype) times a whole
-training step of each candidate on the real inputs and keeps the winner for the process.
-With MINIFFT_CONV_AUTOTUNE=0 a deterministic cost model decides instead: the paper's operation
-counts, weighted by how fast each kind of work runs relative to a large GEMM.
+Like cuDNN's benchmark mode, the first call with a new (geometry, device, dtype) decides for the
+process, by one of three methods:
+
+* 'timed' (autotuning on, the default): every candidate (registry.candidates: the registered
+  algorithms whose supports() holds for the layer on its device) runs one untimed warm-up step
+  (plans, caches) and ``REPEATS`` timed training steps on the real inputs; its score is the
+  median. When the two best medians are within ``NOISE`` (10%) of each other, one measurement
+  cannot tell them apart on a shared machine, so ``EXTRA_ROUNDS`` more rounds of ``REPEATS``
+  steps of just those two are timed, interleaved (so drift hits both alike), and the choice goes
+  to the smaller median over all their steps. The report keeps the medians and step counts.
+* 'cost model' (``MINIFFT_CONV_AUTOTUNE=0`` / ``config.using(autotune=False)``): deterministic;
+  each candidate's ``cost(g)`` operation counts weighted by how fast each kind of work runs
+  relative to a large GEMM (``RATES``).
+* 'given': pre-seeded by ``set_plan`` (a plan saved by an earlier run: train.py --conv-plan and
+  --resume), so a run repeats another's choices exactly.
+
+``plan()`` exports the decisions as JSON-able entries for ``set_plan``.
 """
-import math
-import os
-import time
+import dataclasses
+import statistics
 
-from .. import backend
+from .. import backend, config
+from . import registry
+from .base import training_step
+from .geometry import ConvGeometry
+from .timing import measure
 
 # Relative throughput of each kind of work against a large real GEMM (1.0), measured on our
 # 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth.
-RATE_GEMM, RATE_SPECTRAL, RATE_FFT = 1.0, 0.5, 0.2
+RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2}
+REPEATS = 3
+NOISE = 0.10
+EXTRA_ROUNDS = 2
+GEOMETRY_FIELDS = tuple(f.name for f in dataclasses.fields(ConvGeometry))
+DILATION_FIELDS = ('dilation_h', 'dilation_w')  # newer than the first plans: absent means 1
 
 _decisions = {}
 
 
 def autotune_enabled():
-    return os.environ.get('MINIFFT_CONV_AUTOTUNE', '1').strip() not in ('0', 'false', 'no', 'off')
+    return config.get('autotune')
 
 
-def training_step(algorithm, x, w, gy, g):
-    """One training step of layer ``g`` through ``algorithm``: forward and both gradients."""
-    _, saved = algorithm.forward(x, w, g)
-    ctx = algorithm.backward_setup(saved, gy, g)
-    return algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g)
+def _timed_steps(algorithm, x, w, gy, g, warmup):
+    """Seconds of REPEATS training steps of ``algorithm`` (after ``warmup`` untimed ones)."""
+    return measure(lambda: training_step(algorithm, x, w, gy, g), backend.device_of(x), REPEATS, warmup)
 
 
-def _step_seconds(algorithm, x, w, gy, g, repeats=2):
-    """Best of ``repeats`` timed training steps after one warm-up (plans, caches)."""
-    best = math.inf
-    device = backend.device_of(x)
-    for i in range(repeats + 1):
-        backend.synchronize(device)
-        start = time.perf_counter()
-        training_step(algorithm, x, w, gy, g)
-        backend.synchronize(device)
-        if i:
-            best = min(best, time.perf_counter() - start)
-    return best
+def _time_candidates(candidates, x, w, gy, g):
+    samples = {name: _timed_steps(algo, x, w, gy, g, warmup=1) for name, algo in candidates.items()}
+    ranked = sorted(samples, key=lambda n: statistics.median(samples[n]))
+    if len(ranked) > 1:
+        best, second = (statistics.median(samples[n]) for n in ranked[:2])
+        if second - best <= NOISE * best:
+            for _ in range(EXTRA_ROUNDS):
+                for name in ranked[:2]:
+                    samples[name] += _timed_steps(candidates[name], x, w, gy, g, warmup=0)
+    return ({n: statistics.median(s) for n, s in samples.items()}, {n: len(s) for n, s in samples.items()})
 
 
-def cost_model(g, fft_shape):
-    """Estimated relative cost of a training step for each algorithm (smaller is faster)."""
-    S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
-    direct = 3 * 2 * S * fg * fo * g.out_h * g.out_w * g.kernel_h * g.kernel_w
-    n0, n1 = fft_shape
-    bins = n0 * (n1 // 2 + 1)
-    transforms = 2 * (S * f + fg * fo + S * fo)          # 3 forward + 3 inverse transform sets
-    fft_flops = transforms * 2.5 * n0 * n1 * math.log2(n0 * n1)
-    spectral_flops = 3 * 8 * S * fg * fo * bins
-    return {'direct': direct / RATE_GEMM,
-            'fft': fft_flops / RATE_FFT + spectral_flops / RATE_SPECTRAL}
+def cost_model(g, device, candidates):
+    """Estimated relative cost of a training step for each candidate (smaller is faster)."""
+    return {name: algo.cost(g, device).weighted(RATES) for name, algo in candidates.items()}
 
 
-def choose(g, x, w, candidates):
+def _key(g, device, dtype):
+    return (g, device, str(dtype))
+
+
+def choose(g, x, w):
     """The name of the algorithm to use for this layer (decided once per key)."""
-    key = (g, backend.device_of(x), str(x.dtype))
+    device = backend.device_of(x)
+    key = _key(g, device, x.dtype)
     decision = _decisions.get(key)
     if decision is None:
+        candidates = registry.candidates(g, device)
+        if not candidates:
+            raise ValueError(f"conv2d: no registered algorithm supports the layer {g.describe()} on "
+                             f"'{device}' (registered: {registry.names()})")
         if autotune_enabled():
             xp = backend.get_array_module(x)
             gy = xp.ones(g.output_shape, x.dtype)
-            seconds = {name: _step_seconds(algo, x, w, gy, g) for name, algo in candidates.items()}
-            decision = {'method': 'timed', 'seconds': seconds}
+            seconds, steps = _time_candidates(candidates, x, w, gy, g)
+            decision = {'method': 'timed', 'seconds': seconds, 'steps': steps}
+            scores = seconds
         else:
-            from .fft import FFTConvolution
-            shape = FFTConvolution.transform_shape(g, backend.fft_module(x))
-            decision = {'method': 'cost model', 'seconds': None, 'cost': cost_model(g, shape)}
-        scores = decision['seconds'] or decision['cost']
+            scores = cost_model(g, device, candidates)
+            decision = {'method': 'cost model', 'seconds': None, 'cost': scores}
         decision['choice'] = min(scores, key=scores.get)
         _decisions[key] = decision
     return decision['choice']
+
+
+def plan():
+    """Every decision so far as JSON-able entries: the geometry's fields, device, dtype, choice."""
+    return [dict(dataclasses.asdict(g), device=device, dtype=dtype, choice=d['choice'])
+            for (g, device, dtype), d in _decisions.items()]
+
+
+def set_plan(entries):
+    """Pre-seed decisions from ``plan()`` entries (method 'given'); a later choose() for the same
+    layer, device and dtype returns the given choice without timing. Every entry is checked before
+    any is used: ValueError names the entry and what is wrong."""
+    given = {}
+    if not isinstance(entries, (list, tuple)):
+        raise ValueError(f"set_plan: expected a list of plan entries, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"set_plan: entry {i}: expected an object, got {entry!r}")
+        missing = [f for f in GEOMETRY_FIELDS + ('device', 'dtype', 'choice') if f not in entry
+                   and f not in DILATION_FIELDS]
+        if missing:
+            raise ValueError(f"set_plan: entry {i}: missing {', '.join(missing)}")
+        fields = [entry.get(f, 1) for f in GEOMETRY_FIELDS]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in fields):
+            raise ValueError(f"set_plan: entry {i}: geometry fields must be integers, got {fields}")
+        g = ConvGeometry(*fields)
+        device, dtype, choice = entry['device'], entry['dtype'], entry['choice']
+        if device not in ('cpu', 'cuda'):
+            raise ValueError(f"set_plan: entry {i}: expected device 'cpu' or 'cuda', got {device!r}")
+        registry.check_name(f"set_plan: entry {i}", choice, allow_auto=False)
+        if not registry.get(choice).supports(g, device):
+            raise ValueError(f"set_plan: entry {i}: {choice!r} does not support {g.describe()} on '{device}'")
+        given[_key(g, device, dtype)] = {'method': 'given', 'seconds': None, 'choice': choice}
+    _decisions.update(given)
 
 
 def report():
@@ -81,7 +132,7 @@ def report():
     rows = []
     for (g, device, dtype), d in _decisions.items():
         rows.append({'layer': g.describe(), 'device': device, 'dtype': dtype, 'choice': d['choice'],
-                     'method': d['method'], 'seconds': d['seconds']})
+                     'method': d['method'], 'seconds': d['seconds'], 'steps': d.get('steps')})
     return rows
 
 

@@ -1,4 +1,5 @@
-"""Bounded memory for the FFT algorithm: run a layer in pieces whose spectra fit the workspace.
+"""Bounded memory: run a layer in pieces whose workspace fits the limit (Chunked wraps any
+algorithm that estimates its workspace; the registered fft is Chunked(Polyphase(FFTConvolution()))).
 
 A layer splits along the batch, and when one sample is still too much, along output channels
 (one group of channels: the input gradient then sums over the pieces) or along channel groups.
@@ -7,8 +8,10 @@ floating-point summation order. A split layer keeps only x and w for backward an
 the spectra piece by piece: recomputing costs one more forward, failing would cost the run.
 """
 import dataclasses
+import warnings
 
-from .. import backend
+from .. import backend, config
+from .base import Wrapper
 from .geometry import ceil_div
 from .workspace import workspace_limit
 
@@ -57,46 +60,93 @@ def _pieces(g, batch, per_part, grouped):
                 yield Piece(bs, slice(0, g.in_channels), slice(u0, u1), sub)
 
 
-class Chunked:
-    """Wraps an algorithm with a ``spectral_bytes`` estimate so each call stays under the limit."""
+@dataclasses.dataclass
+class ChunkedSaved:
+    pieces: list        # None: the layer ran whole
+    inner: object       # the inner algorithm's saved state when whole
+    x: object = None    # kept instead when split: backward recomputes piece by piece
+    w: object = None
 
-    def __init__(self, inner, estimate):
-        self.inner, self.estimate = inner, estimate
-        self.name = inner.name
+
+@dataclasses.dataclass
+class ChunkedContext:
+    inner: object       # the inner context when whole
+    gx: object = None   # both gradients, when split
+    gw: object = None
+
+
+class Chunked(Wrapper):
+    """Runs ``inner`` in pieces whose ``inner.workspace(...).peak`` fits the workspace limit.
+
+    A layer's pieces are decided once per (layer, device, dtype, limit setting) and kept: the
+    default limit follows free device memory, which changes as the run allocates, and a layer's
+    plan must not change between steps (``plans()`` lists them, ``reset()`` forgets them).
+    """
+
+    def __init__(self, inner, name=None):
+        super().__init__(inner, name)
+        self._plans = {}
+
+    def supports(self, g, device):
+        return self.inner.supports(g, device)
+
+    def cost(self, g, device='cpu'):
+        return self.inner.cost(g, device)
+
+    def workspace(self, g, itemsize, device='cpu'):
+        return self.inner.workspace(g, itemsize, device)
 
     def pieces(self, g, x):
-        limit = workspace_limit(backend.device_of(x))
-        fft = backend.fft_module(x)
-        return plan(g, lambda sub: self.estimate(sub, x.dtype.itemsize, fft)[1] <= limit)
+        """The pieces layer ``g`` runs in for input ``x`` (None: whole), decided once."""
+        device = backend.device_of(x)
+        key = (g, device, x.dtype.str, config.get('workspace_limit'))
+        if key not in self._plans:
+            limit = workspace_limit(device)
+            itemsize = x.dtype.itemsize
+
+            def fits(sub):  # an algorithm that models no workspace runs whole
+                space = self.inner.workspace(sub, itemsize, device)
+                return space is None or space.peak <= limit
+            pieces = self._plans[key] = plan(g, fits)
+            if pieces is not None and not fits(pieces[0].geometry):
+                need = self.inner.workspace(pieces[0].geometry, itemsize, device).peak
+                warnings.warn(f"{self.name}: the layer {g.describe()} needs {need} bytes of workspace in its "
+                              f"smallest piece, above the {limit}-byte limit; running it in {len(pieces)} "
+                              f"pieces of that size", ResourceWarning, stacklevel=2)
+        return self._plans[key]
+
+    def plans(self):
+        """{(geometry, device, dtype, limit setting): pieces or None} for every layer planned."""
+        return dict(self._plans)
+
+    def reset(self):
+        self._plans.clear()
 
     def forward(self, x, w, g):
         pieces = self.pieces(g, x)
         if pieces is None:
             y, saved = self.inner.forward(x, w, g)
-            return y, (None, saved)
+            return y, ChunkedSaved(None, saved)
         y = backend.get_array_module(x).empty(g.output_shape, x.dtype)
         for p in pieces:
             y[p.batch, p.outputs] = self.inner.forward(x[p.batch, p.inputs], w[p.outputs], p.geometry)[0]
-        return y, (pieces, (x, w))
+        return y, ChunkedSaved(pieces, None, x, w)
 
     def backward_setup(self, saved, gy, g):
-        pieces, inner_saved = saved
-        if pieces is None:
-            return None, self.inner.backward_setup(inner_saved, gy, g)
-        x, w = inner_saved
+        if saved.pieces is None:
+            return ChunkedContext(self.inner.backward_setup(saved.inner, gy, g))
+        x, w = saved.x, saved.w
         xp = backend.get_array_module(x)
         gx, gw = xp.zeros_like(x), xp.zeros_like(w)
-        for p in pieces:  # both gradients here: recomputed spectra are used once and dropped
+        for p in saved.pieces:  # both gradients here: recomputed spectra are used once and dropped
             _, piece_saved = self.inner.forward(x[p.batch, p.inputs], w[p.outputs], p.geometry)
             ctx = self.inner.backward_setup(piece_saved, gy[p.batch, p.outputs], p.geometry)
             gx[p.batch, p.inputs] += self.inner.backward_input(ctx, p.geometry)
             gw[p.outputs] += self.inner.backward_weight(ctx, p.geometry)
-        return (gx, gw), None
+        return ChunkedContext(None, gx, gw)
 
     def backward_input(self, ctx, g):
-        done, inner_ctx = ctx
-        return done[0] if done is not None else self.inner.backward_input(inner_ctx, g)
+        return ctx.gx if ctx.inner is None else self.inner.backward_input(ctx.inner, g)
 
     def backward_weight(self, ctx, g):
-        done, inner_ctx = ctx
-        return done[1] if done is not None else self.inner.backward_weight(inner_ctx, g)
+        return ctx.gw if ctx.inner is None else self.inner.backward_weight(ctx.inner, g)

@@ -21,26 +21,47 @@ Two choices keep copies and conjugations off the hot path:
   n + 2p; N is the next size from there that the device's FFT runs fast (its next_fast_len:
   2-3-5-smooth for scipy's real transforms, 2-3-5-7 for cuFFT), never a power-of-two rounding.
 
-Spectra are stored bins-first on the CPU (so the product is one BLAS batched matmul with no
-transposes: the transpose rides on the copy scipy makes to pad) and bins-last on the GPU (so the
-RawKernel's loads coalesce). Only the three helpers of _Spectra know which.
+Spectra are stored in the layout the per-frequency product backend wants (spectral.py): bins-first
+for ``matmul`` (BLAS / cuBLAS: the product is one batched matmul with no transposes, and the
+transpose rides on the copy the FFT makes to pad), bins-last for the GPU ``rawkernel`` (its loads
+coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
+order (C, F, non-contiguous) and whatever order the FFT library returns.
 
 cuFFT plans: every transform goes through _Spectra._transform, which records its (function,
 shape, strides, dtype, arguments) key and grows CuPy's plan cache to hold them all, so after the
 first step a whole network's plans stay resident and none is rebuilt (CuPy's default cache keeps
 only 16, fewer than two layers need: up to 9 per layer).
 """
-import numpy
+import dataclasses
+import math
+
+import scipy.fft
 
 from .. import backend
-from .polyphase import Polyphase, phase_geometry
-from .spectral import spectral_product
+from . import profiler
+from .base import DEVICES, PASSES, ConvAlgorithm, OpCount, Workspace
+from .spectral import DEFAULT_PRODUCT, PRODUCTS
 
 
 def transform_size(n, k, p, fft_module):
     """Smallest fast N (the device FFT's next_fast_len) with no wrap-around for input n, kernel k,
     padding p (see above)."""
     return fft_module.next_fast_len(max(n + p, n + 2 * p - k + 1, k), real=True)
+
+
+def transform_shape(g, fft_module):
+    return (transform_size(g.height, g.kernel_h, g.pad_h, fft_module),
+            transform_size(g.width, g.kernel_w, g.pad_w, fft_module))
+
+
+def rfft2_flops(n0, n1):
+    """Operations of one real 2-D FFT of n0 x n1: half of the complex 5 N log2 N."""
+    return 2.5 * n0 * n1 * math.log2(n0 * n1)
+
+
+def fft_module_for(device):
+    """The FFT module whose sizes a layer on ``device`` uses (scipy's where CuPy is absent)."""
+    return backend.cupy_fft if device == 'cuda' and backend.cupy_fft is not None else scipy.fft
 
 
 def progression_runs(start, step, count, n):
@@ -63,17 +84,38 @@ def progression_runs(start, step, count, n):
 PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
 
 
-def spectral_bytes(g, itemsize, fft_module):
-    """(kept, peak): bytes of spectra kept from forward to backward (X, conj W), and the most the
-    algorithm holds at once in backward (those, conj dY, a product and its half-inverted copy)."""
-    if g.strided:  # FFTConvolution runs strided layers on their phases
-        g = phase_geometry(g)
-    n0, n1 = FFTConvolution.transform_shape(g, fft_module)
-    per_spectrum = n0 * (n1 // 2 + 1) * 2 * itemsize
+def spectral_bytes(g, itemsize, device='cpu'):
+    """Workspace of the FFT algorithm for layer ``g`` (stride handled natively, not by phases).
+
+    Accounting, in spectra of one (channel, image) pair, ``per`` bytes each (N0 x (N1/2+1) complex):
+
+    * kept from forward to backward: X (S*f) and conj W (f'*f/G);
+    * backward holds besides: conj dY (S*f'), one product (the largest of the three passes'
+      outputs: S*f', S*f, f'*f/G) and its first-stage inverse (ifft over H, same size);
+    * on the GPU CuPy adds, at that moment: the contiguous swap-axes copy cupyx makes to run ifft
+      along a non-last axis, the copy irfft makes of its input (cuFFT's C2R overwrites it), and a
+      cuFFT work area of about one transform's size (all three: ``largest`` each);
+    * forward, on the GPU: the zero-padded real copy rfft2 makes of x when transforming at s=
+      (S*f real N0 x N1 images), beside X, conj W, Y and its first-stage inverse and work area.
+
+    ``peak`` is the larger of the forward and backward totals; ``terms`` lists the backward's
+    parts, and the forward's padded copy (for reports and tests).
+    """
+    n0, n1 = transform_shape(g, fft_module_for(device))
+    per = n0 * (n1 // 2 + 1) * 2 * itemsize
     S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
-    kept = (S * f + fo * fg) * per_spectrum
-    largest_product = max(S * fo, S * f, fo * fg) * per_spectrum
-    return kept, kept + S * fo * per_spectrum + 2 * largest_product
+    kept = (S * f + fo * fg) * per
+    largest = max(S * fo, S * f, fo * fg) * per
+    terms = {'kept spectra (X, conj W)': kept, 'conj dY': S * fo * per, 'product': largest,
+             'first-stage inverse': largest}
+    forward = kept + 2 * S * fo * per
+    if device == 'cuda':
+        terms.update({'ifft swap-axes copy': largest, 'irfft input copy': largest, 'cuFFT work area': largest})
+        padded = S * f * n0 * n1 * itemsize
+        terms['rfft2 padded input copy (forward)'] = padded
+        forward += padded + S * fo * per
+    backward = sum(v for k, v in terms.items() if not k.endswith('(forward)'))
+    return Workspace(kept, max(forward, backward), terms)
 
 
 def _bins_first(nd):
@@ -82,44 +124,52 @@ def _bins_first(nd):
 
 
 class _Spectra:
-    """Forward and inverse 2-D real transforms over the last two logical axes of (..., H, W)."""
+    """Forward and inverse 2-D real transforms over the last two logical axes of (..., H, W).
 
-    def __init__(self, like):
+    Every spectrum it returns has the memory layout ``bins_first`` asks for: C-contiguous over
+    (N0, N1//2+1, ...) when bins-first, over (..., N0, N1//2+1) when bins-last.
+    """
+
+    def __init__(self, like, bins_first):
         self.xp = backend.get_array_module(like)
         self.fft = backend.fft_module(like)
         self.options = backend.fft_options(like)
-        self.bins_first = self.xp is numpy  # BLAS wants bins outermost; the GPU kernel innermost
+        self.device = backend.device_of(like)
+        self.bins_first = bins_first
 
     def _transform(self, name, a, **kwargs):
         key = (name, a.shape, a.strides, a.dtype.str, tuple(sorted(kwargs.items())))
         if key not in PLAN_KEYS:
             PLAN_KEYS.add(key)
             backend.reserve_fft_plans(len(PLAN_KEYS))
-        return getattr(self.fft, name)(a, **kwargs, **self.options)
+        with profiler.part('transforms', self.device):
+            return getattr(self.fft, name)(a, **kwargs, **self.options)
+
+    def _spectrum(self, a, **kwargs):
+        """rfft2 of ``a`` over the axes its layout puts the bins on, as the layout promises: the FFT
+        library may return another order (CuPy keeps an F-ordered input's order)."""
+        if self.bins_first:
+            to, back = _bins_first(a.ndim)
+            out = self._transform('rfft2', a.transpose(to), axes=(0, 1), **kwargs)
+            return self.xp.ascontiguousarray(out).transpose(back)
+        return self.xp.ascontiguousarray(self._transform('rfft2', a, axes=(-2, -1), **kwargs))
 
     def rfft2(self, a, s):
         """Spectrum (..., N0, N1//2+1) of real a (..., H, W) zero-padded to s at offset 0."""
-        if self.bins_first:
-            to, back = _bins_first(a.ndim)
-            return self._transform('rfft2', a.transpose(to), s=tuple(s), axes=(0, 1)).transpose(back)
-        return self._transform('rfft2', a, s=tuple(s), axes=(-2, -1))
+        return self._spectrum(a, s=tuple(s))
 
     def rfft2_reversed(self, a, s, step):
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
         equal to conj(rfft2(dilated a))."""
         *lead, h, w = a.shape
-        if self.bins_first:
-            to, back = _bins_first(a.ndim)
-            buffer = self.xp.zeros(tuple(s) + tuple(lead), a.dtype)
-            view = buffer.transpose(back)         # logical (..., N0, N1) over bins-first memory
+        if self.bins_first:  # built in bins-first memory, so the transform reads it contiguously
+            view = self.xp.zeros(tuple(s) + tuple(lead), a.dtype).transpose(_bins_first(a.ndim)[1])
         else:
-            buffer = view = self.xp.zeros(tuple(lead) + tuple(s), a.dtype)
+            view = self.xp.zeros(tuple(lead) + tuple(s), a.dtype)
         for src_r, dst_r in progression_runs(0, -step[0], h, s[0]):
             for src_c, dst_c in progression_runs(0, -step[1], w, s[1]):
                 view[..., dst_r, dst_c] = a[..., src_r, src_c]
-        if self.bins_first:
-            return self._transform('rfft2', buffer, axes=(0, 1)).transpose(back)
-        return self._transform('rfft2', buffer, axes=(-2, -1))
+        return self._spectrum(view)
 
     def irfft2_gather(self, spectrum, s, rows, cols):
         """irfft2(spectrum, s) read at rows x cols, contiguous (..., rows.count, cols.count).
@@ -150,65 +200,92 @@ def _grouped(spectrum, groups):
     return spectrum.reshape((A, groups, B // groups) + spectrum.shape[2:]).swapaxes(0, 1)
 
 
-class FFTConvolution:
+@dataclasses.dataclass
+class FFTSaved:
+    spectra: _Spectra
+    s: tuple          # transform shape (N0, N1)
+    X: object         # (G, S, f/G, *bins)
+    Wc: object        # conj(W): (G, f'/G, f/G, *bins)
+
+
+@dataclasses.dataclass
+class FFTContext:
+    spectra: _Spectra
+    s: tuple
+    X: object
+    Wc: object
+    D: object         # conj(dY): (G, S, f'/G, *bins)
+
+
+class FFTConvolution(ConvAlgorithm):
     """algo='fft': x and w transformed once in forward, gy once in backward.
 
-    Strided layers go through their polyphase decomposition (polyphase.py) and never compute the
-    stride-1 output; ``polyphase=False`` keeps the stride-1-then-subsample path, for comparison.
-    Channel groups split the channel axes of the spectra (views, no copies); the per-frequency
-    product then runs batched over groups.
+    ``product`` names the per-frequency product backend (spectral.PRODUCTS); None takes the
+    device's default (BLAS matmul on the CPU, the RawKernel on the GPU). Strides are handled
+    natively by computing the stride-1 output and reading every s-th (the registered 'fft' wraps
+    this in polyphase.Polyphase, which never computes it). Channel groups split the channel axes
+    of the spectra (views, no copies); the product then runs batched over groups.
     """
 
     name = 'fft'
 
-    def __init__(self, polyphase=True):
-        self.polyphase = Polyphase(self) if polyphase else None
-
-    def _strided(self, g):
-        return self.polyphase is not None and g.strided
+    def __init__(self, product=None, name=None, devices=None):
+        if product is not None and product not in PRODUCTS:
+            raise ValueError(f"FFTConvolution: unknown product {product!r}; expected one of {tuple(PRODUCTS)}")
+        self.product = product
+        self.name = name or self.name
+        self.devices = tuple(devices) if devices else (PRODUCTS[product].devices if product else DEVICES)
 
     @staticmethod
     def transform_shape(g, fft_module):
-        return (transform_size(g.height, g.kernel_h, g.pad_h, fft_module),
-                transform_size(g.width, g.kernel_w, g.pad_w, fft_module))
+        return transform_shape(g, fft_module)
+
+    def product_for(self, device):
+        return PRODUCTS[self.product or DEFAULT_PRODUCT[device]]
+
+    def cost(self, g, device='cpu'):
+        n0, n1 = transform_shape(g, fft_module_for(device))
+        t = rfft2_flops(n0, n1)
+        S, f, fo, fg = g.batch, g.in_channels, g.out_channels, g.group_in
+        spectral = 8 * S * fg * fo * n0 * (n1 // 2 + 1)
+        transforms = {'fprop': S * f + fg * fo + S * fo,         # x, w forward; y inverse
+                      'bprop': S * fo + S * f,                   # gy forward (shared); dx inverse
+                      'accGrad': fo * fg}                        # dw inverse (x and gy reused)
+        return OpCount({p: {'fft': transforms[p] * t, 'spectral': spectral} for p in PASSES})
+
+    def workspace(self, g, itemsize, device='cpu'):
+        return spectral_bytes(g, itemsize, device)
+
+    def _multiply(self, sp, a, b):
+        with profiler.part('products', sp.device):
+            return self.product_for(sp.device)(a, b)
 
     def forward(self, x, w, g):
-        if self._strided(g):
-            return self.polyphase.forward(x, w, g)
-        sp = _Spectra(x)
-        s = self.transform_shape(g, sp.fft)
+        sp = _Spectra(x, self.product_for(backend.device_of(x)).bins_first)
+        s = transform_shape(g, sp.fft)
         X = _grouped(sp.rfft2(x, s), g.groups)                     # (G, S, f/G, N0, N1//2+1)
         # conj(W): (G, f'/G, f/G, N0, N1//2+1)
         Wc = _grouped(sp.rfft2_reversed(w, s, (1, 1)).swapaxes(0, 1), g.groups).swapaxes(1, 2)
-        Y = spectral_product(X, Wc)                                 # (G, S, f'/G, ...)
+        Y = self._multiply(sp, X, Wc)                               # (G, S, f'/G, ...)
         rows = (-g.pad_h, g.stride_h, g.out_h)                      # y[i] = corr[i*s - p]
         cols = (-g.pad_w, g.stride_w, g.out_w)
         y = sp.irfft2_gather(Y.swapaxes(0, 1), s, rows, cols)      # (S, G, f'/G, oh, ow)
-        return y.reshape(g.output_shape), (sp, s, X, Wc)
+        return y.reshape(g.output_shape), FFTSaved(sp, s, X, Wc)
 
     def backward_setup(self, saved, gy, g):
-        if self._strided(g):
-            return self.polyphase.backward_setup(saved, gy, g)
-        sp, s, X, Wc = saved
-        D = _grouped(sp.rfft2_reversed(gy, s, (g.stride_h, g.stride_w)), g.groups)  # conj(dY): (G, S, f'/G, ...)
-        return sp, s, X, Wc, D
+        D = _grouped(saved.spectra.rfft2_reversed(gy, saved.s, (g.stride_h, g.stride_w)), g.groups)
+        return FFTContext(saved.spectra, saved.s, saved.X, saved.Wc, D)
 
     def backward_input(self, ctx, g):
-        if self._strided(g):
-            return self.polyphase.backward_input(ctx, g)
-        sp, s, _, Wc, D = ctx
-        conj_dX = spectral_product(D, Wc.swapaxes(1, 2))           # (G, S, f/G, ...)
+        conj_dX = self._multiply(ctx.spectra, ctx.D, ctx.Wc.swapaxes(1, 2))  # (G, S, f/G, ...)
         rows = (-g.pad_h, -1, g.height)                            # dx[u] = conv[-(u + p)]: reversed
         cols = (-g.pad_w, -1, g.width)
-        gx = sp.irfft2_gather(conj_dX.swapaxes(0, 1), s, rows, cols)
+        gx = ctx.spectra.irfft2_gather(conj_dX.swapaxes(0, 1), ctx.s, rows, cols)
         return gx.reshape(g.batch, g.in_channels, g.height, g.width)
 
     def backward_weight(self, ctx, g):
-        if self._strided(g):
-            return self.polyphase.backward_weight(ctx, g)
-        sp, s, X, _, D = ctx
-        dW = spectral_product(D.swapaxes(1, 2), X.swapaxes(1, 2))  # (G, f'/G, f/G, ...)
+        dW = self._multiply(ctx.spectra, ctx.D.swapaxes(1, 2), ctx.X.swapaxes(1, 2))  # (G, f'/G, f/G, ...)
         rows = (-g.pad_h, 1, g.kernel_h)                            # dw[a] = corr[a - p]
         cols = (-g.pad_w, 1, g.kernel_w)
-        gw = sp.irfft2_gather(dW, s, rows, cols)
+        gw = ctx.spectra.irfft2_gather(dW, ctx.s, rows, cols)
         return gw.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)

@@ -23,7 +23,10 @@ computed and thrown away, and the per-frequency products get s^2 times longer ch
 s^2 times fewer bins, which BLAS runs faster. The phase channels are ordered (c, r_h, r_w), so
 channel groups stay contiguous blocks and grouped layers split the same way.
 """
+import dataclasses
+
 from ..backend import get_array_module
+from .base import Wrapper
 from .geometry import ConvGeometry, ceil_div
 
 
@@ -98,32 +101,57 @@ def merge_weight(gwp, g):
     return gw
 
 
-class Polyphase:
-    """Runs a strided layer through a stride-1 algorithm on its phases (see the module text)."""
+@dataclasses.dataclass
+class PolyphaseSaved:
+    geometry: ConvGeometry     # the layer the inner algorithm ran: the phases', or g at stride 1
+    inner: object              # the inner algorithm's saved state
 
-    def __init__(self, inner):
-        self.inner = inner
-        self.name = inner.name
+
+@dataclasses.dataclass
+class PolyphaseContext:
+    geometry: ConvGeometry
+    inner: object
+
+
+class Polyphase(Wrapper):
+    """Runs a strided layer through a stride-1 algorithm on its phases (see the module text);
+    stride-1 layers go to the inner algorithm unchanged. Wraps any registered algorithm."""
+
+    @staticmethod
+    def inner_geometry(g):
+        return phase_geometry(g) if g.strided else g
+
+    def supports(self, g, device):
+        return self.inner.supports(self.inner_geometry(g), device)
+
+    def cost(self, g, device='cpu'):
+        return self.inner.cost(self.inner_geometry(g), device)
+
+    def workspace(self, g, itemsize, device='cpu'):
+        return self.inner.workspace(self.inner_geometry(g), itemsize, device)
 
     def forward(self, x, w, g):
-        gp = phase_geometry(g)
+        gp = self.inner_geometry(g)
+        if gp is g:
+            y, saved = self.inner.forward(x, w, g)
+            return y, PolyphaseSaved(g, saved)
         y, saved = self.inner.forward(split_input(x, g, gp), split_weight(w, g, gp), gp)
         if y.shape[2:] != (g.out_h, g.out_w):
             y = get_array_module(y).ascontiguousarray(y[:, :, :g.out_h, :g.out_w])
-        return y, (gp, saved)
+        return y, PolyphaseSaved(gp, saved)
 
     def backward_setup(self, saved, gy, g):
-        gp, inner_saved = saved
+        gp = saved.geometry
         if gy.shape != gp.output_shape:  # the extra phase outputs were cropped: their gradient is 0
             padded = get_array_module(gy).zeros(gp.output_shape, gy.dtype)
             padded[:, :, :g.out_h, :g.out_w] = gy
             gy = padded
-        return gp, self.inner.backward_setup(inner_saved, gy, gp)
+        return PolyphaseContext(gp, self.inner.backward_setup(saved.inner, gy, gp))
 
     def backward_input(self, ctx, g):
-        gp, inner_ctx = ctx
-        return merge_input(self.inner.backward_input(inner_ctx, gp), g)
+        gx = self.inner.backward_input(ctx.inner, ctx.geometry)
+        return merge_input(gx, g) if ctx.geometry is not g else gx
 
     def backward_weight(self, ctx, g):
-        gp, inner_ctx = ctx
-        return merge_weight(self.inner.backward_weight(inner_ctx, gp), g)
+        gw = self.inner.backward_weight(ctx.inner, ctx.geometry)
+        return merge_weight(gw, g) if ctx.geometry is not g else gw

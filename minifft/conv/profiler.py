@@ -1,17 +1,20 @@
-"""Per-layer convolution timings (fprop / bprop / accGrad), off unless switched on.
+"""Per-layer convolution timings (fprop / bprop / accGrad), off unless switched on, and a
+breakdown of where an algorithm's time goes (transforms, products), off unless asked for.
 
-When on, each timed section synchronises the device first and last, so GPU times measure the
-work and not the launch; that costs some overlap, which is why it is off by default.
+When on, each timed section synchronises the device first and last (timing.stopwatch), so GPU
+times measure the work and not the launch; that costs some overlap, which is why it is off by
+default.
 """
 import contextlib
-import time
 from collections import OrderedDict
 
 from .. import backend
+from .base import PASSES
+from .timing import stopwatch
 
-PASSES = ('fprop', 'bprop', 'accGrad')
 _enabled = False
 _records = OrderedDict()
+_breakdown = None   # {part: seconds} while a breakdown() block runs
 
 
 def enable(on=True):
@@ -27,25 +30,63 @@ def reset():
     _records.clear()
 
 
+# The name of the layer being run, set by forward hooks (minifft.diagnostics.label_conv_layers), so
+# F.conv2d needs no label argument; a stack because modules nest.
+_layers = []
+
+
+def enter_layer(name):
+    _layers.append(name)
+
+
+def exit_layer():
+    if _layers:
+        _layers.pop()
+
+
+def current_layer():
+    """The innermost layer name entered and not yet exited, or None."""
+    return _layers[-1] if _layers else None
+
+
 @contextlib.contextmanager
 def timed(layer, pass_name, algorithm, like):
     """Add the time of the enclosed block to ``layer``'s ``pass_name`` total (when enabled)."""
     if not _enabled:
         yield
         return
-    device = backend.device_of(like)
-    backend.synchronize(device)
-    start = time.perf_counter()
-    try:
+    with stopwatch(backend.device_of(like)) as t:
         yield
+    record = _records.setdefault(layer, {'algorithms': [], 'calls': 0, **{p: 0.0 for p in PASSES}})
+    if algorithm not in record['algorithms']:  # auto may pick differently for another batch size
+        record['algorithms'].append(algorithm)
+    record[pass_name] += t.seconds
+    if pass_name == 'fprop':
+        record['calls'] += 1
+
+
+@contextlib.contextmanager
+def breakdown():
+    """``with breakdown() as parts:`` ... then ``parts`` holds the seconds spent in each named part
+    (the FFT algorithm reports 'transforms' and 'products') during the block."""
+    global _breakdown
+    previous, _breakdown = _breakdown, {}
+    try:
+        yield _breakdown
     finally:
-        backend.synchronize(device)
-        record = _records.setdefault(layer, {'algorithms': [], 'calls': 0, **{p: 0.0 for p in PASSES}})
-        if algorithm not in record['algorithms']:  # auto may pick differently for another batch size
-            record['algorithms'].append(algorithm)
-        record[pass_name] += time.perf_counter() - start
-        if pass_name == 'fprop':
-            record['calls'] += 1
+        _breakdown = previous
+
+
+@contextlib.contextmanager
+def part(name, device):
+    """Charge the enclosed block to part ``name`` of the running breakdown(), if any."""
+    if _breakdown is None:
+        yield
+        return
+    parts = _breakdown
+    with stopwatch(device) as t:
+        yield
+    parts[name] = parts.get(name, 0.0) + t.seconds
 
 
 def report():

@@ -8,7 +8,7 @@ from ._validation import binary_operands
 def _compare(op):
     def compare(x, y):
         x, y = binary_operands(x, y)
-        return Tensor(op(x.data, y.data))
+        return Tensor.of(op(x.data, y.data))
     compare.__name__ = op.__name__
     compare.__doc__ = f"Elementwise ``{op.__name__}`` with broadcasting; no gradient."
     return compare

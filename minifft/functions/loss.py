@@ -1,4 +1,6 @@
 """Losses: cross-entropy over integer labels, mean squared error."""
+import numpy
+
 from ..backend import get_array_module
 from ..tensor import Function, Tensor, as_tensor
 from ._validation import check_ndim
@@ -11,9 +13,17 @@ class CrossEntropy(Function):
     def forward(self, logits, labels):
         xp = get_array_module(logits)
         self.log_p = _log_softmax(logits, axis=1)
-        self.labels = labels
         rows = xp.arange(len(labels))
-        return -self.log_p[rows, labels].mean()
+        if xp is numpy:
+            self.labels = labels
+            return -self.log_p[rows, labels].mean()
+        # On the GPU the range check stays on the device (reading it back every step would be a
+        # sync): an out-of-range label, which CuPy's indexing would silently wrap around, makes the
+        # loss NaN instead, and training stops at its next loss read.
+        bad = (labels < 0) | (labels >= logits.shape[1])
+        self.labels = xp.where(bad, 0, labels)
+        loss = -self.log_p[rows, self.labels].mean()
+        return xp.where(bad.any(), xp.asarray(xp.nan, loss.dtype), loss)
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -33,7 +43,10 @@ class MSELoss(Function):
 
 
 def cross_entropy(logits, labels):
-    """Mean cross-entropy of (N, K) logits against (N,) integer class labels in [0, K)."""
+    """Mean cross-entropy of (N, K) logits against (N,) integer class labels in [0, K).
+
+    Labels out of range raise ValueError on the CPU; on the GPU they make the loss NaN (checking
+    them on the host would synchronise every step)."""
     logits, labels = as_tensor(logits), as_tensor(labels)
     check_ndim('cross_entropy', 'logits', logits, 2)
     check_ndim('cross_entropy', 'labels', labels, 1)
@@ -41,12 +54,12 @@ def cross_entropy(logits, labels):
         raise TypeError(f"cross_entropy: expected integer labels, got dtype {labels.dtype}")
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(f"cross_entropy: {logits.shape[0]} rows of logits but {labels.shape[0]} labels")
-    if labels.size:
+    if labels.size and labels.device == 'cpu':  # device labels are checked in forward, without a sync
         low, high = int(labels.data.min()), int(labels.data.max())
         if low < 0 or high >= logits.shape[1]:
             raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), "
                              f"got values from {low} to {high}")
-    return CrossEntropy.apply(logits, Tensor(labels.data))
+    return CrossEntropy.apply(logits, Tensor.of(labels.data))
 
 
 def mse_loss(x, target):

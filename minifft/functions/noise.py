@@ -5,7 +5,7 @@ from ..tensor import Function
 
 class Dropout(Function):
     def forward(self, x):
-        keep = random.uniform(x.shape, like=x) >= self.p
+        keep = random.bernoulli_keep(x.shape, self.p, like=x)  # drawn on x's device: no host copy
         self.mask = keep * x.dtype.type(1.0 / (1.0 - self.p))  # inverted dropout: eval needs no scaling
         return x * self.mask
 

@@ -38,7 +38,8 @@ class MaxPool2d(Function):
             else:
                 better = v > y  # strict: the first maximum in the window wins, as in PyTorch
                 y = xp.where(better, v, y)
-                self.argmax[better] = offset
+                # where, not argmax[better] = offset: a mask assignment reads its count back (a sync)
+                self.argmax = xp.where(better, xp.int32(offset), self.argmax)
         return y
 
     def backward(self, gy):

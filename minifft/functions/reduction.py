@@ -40,7 +40,7 @@ class Max(Function):
     def backward(self, gy):
         # ties share the gradient equally, so the result is the same whichever maximum wins
         mask = self.x == self.y
-        count = mask.sum(axis=self.axes, keepdims=True)
+        count = mask.sum(axis=self.axes, keepdims=True, dtype=gy.dtype)  # an int count would promote gy
         return mask * (_expand(gy, self.x.shape, self.axes, self.keepdims) / count)
 
 

@@ -1,4 +1,6 @@
 """Ops that move data without arithmetic: reshape, transpose, indexing, device and dtype moves."""
+import numpy
+
 from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
@@ -87,10 +89,12 @@ def flatten(x, start_dim=1):
 
 def getitem(x, index):
     """NumPy indexing: ints, slices, None, Ellipsis, boolean and integer arrays."""
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    device = x.device if isinstance(x, Tensor) else backend.device_of(x)
+
+    def on_x_device(i):  # index arrays go where x is: a host index would be an implicit copy
+        i = i.data if isinstance(i, Tensor) else i
+        return backend.to_device(i, device) if isinstance(i, numpy.ndarray) else i
+    index = tuple(on_x_device(i) for i in index) if isinstance(index, tuple) else on_x_device(index)
     return GetItem.apply(x, index=index)
 
 

@@ -1,7 +1,8 @@
 """CUDA C sources for RawKernels and their launch code.
 
 Each kernel is one ``.cu`` file beside this module with thin ``extern "C"`` entry points per
-dtype; the launch code validates in Python, builds the module once and memoises it.
+template instantiation (dtype, and e.g. conjugation flags); the launch code validates in Python,
+picks the entry point, builds the module once and memoises it.
 """
 from pathlib import Path
 

@@ -1,19 +1,26 @@
 """Layers without convolution: Linear, activations, pooling, Flatten, Dropout."""
 from .. import functions as F
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
 
-class Linear(Module):
-    """y = x @ W.T + b: (N, in_features) -> (N, out_features)."""
+def parameter(array, device=None):
+    """A Parameter over host ``array`` on ``device`` (the default device when None)."""
+    return Parameter(array if device is None else Tensor(array, device=device))
 
-    def __init__(self, in_features, out_features, bias=True):
+
+class Linear(Module):
+    """y = x @ W.T + b: (N, in_features) -> (N, out_features), parameters on ``device``
+    (``minifft.default_device()`` unless given)."""
+
+    def __init__(self, in_features, out_features, bias=True, device=None):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: expected positive sizes, got in={in_features}, out={out_features}")
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(init.kaiming_uniform((out_features, in_features)))
-        self.bias = Parameter(init.bias_uniform((out_features, in_features))) if bias else None
+        self.weight = parameter(init.kaiming_uniform((out_features, in_features)), device)
+        self.bias = parameter(init.bias_uniform((out_features, in_features)), device) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)

@@ -2,12 +2,13 @@
 import numpy
 import pytest
 
-from minifft import Tensor
+from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.conv.fft import transform_size
 from tests.conv.reference import conv2d_reference
+from tests.conv.registered import algorithms, require
 
-ALGOS = ['fft', 'direct']
+ALGOS = algorithms()
 
 
 def random_cases(count, seed=7):
@@ -38,16 +39,19 @@ EDGE_CASES = [
 
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', EDGE_CASES + random_cases(40))
-def test_matches_naive_reference_float64(algo, case, rng):
+def test_matches_naive_reference_float64(algo, case, device, rng):
+    require(algo, device)
     S, f, fo, H, W, kh, kw, sh, sw, ph, pw = case
     x = rng.standard_normal((S, f, H, W))
     w = rng.standard_normal((fo, f, kh, kw))
-    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    xt, wt = Tensor(x, device=device, requires_grad=True), Tensor(w, device=device, requires_grad=True)
     y = F.conv2d(xt, wt, stride=(sh, sw), padding=(ph, pw), algo=algo)
+    assert y.creator.algorithm.name == algo
     gy = rng.standard_normal(y.shape)
-    y.backward(gy)
+    y.backward(backend.to_device(gy, device))
     ref_y, ref_gx, ref_gw = conv2d_reference(x, w, gy, (sh, sw), (ph, pw))
     for name, got, want in (('y', y.data, ref_y), ('gx', xt.grad, ref_gx), ('gw', wt.grad, ref_gw)):
+        got = backend.to_numpy(got)
         assert got.shape == want.shape, name
         # inputs are O(1); a gradient that is exactly zero (stride skipping input) gets an absolute bound
         scale = max(numpy.abs(want).max(), 1.0)
@@ -62,15 +66,19 @@ def test_transform_size_is_smooth_and_never_above_padded(rng):
     assert transform_size(34, 3, 0, scipy.fft) == 36     # not 64: no power-of-two rounding
 
 
-def test_bias_and_dtype_kept(rng):
-    x = Tensor(rng.standard_normal((2, 3, 6, 6)).astype(numpy.float32))
-    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32))
-    b = Tensor(numpy.arange(4, dtype=numpy.float32))
-    for algo in ALGOS:
-        y = F.conv2d(x, w, b, algo=algo)
-        assert y.dtype == numpy.float32 and y.data.flags.c_contiguous
-        ref = conv2d_reference(x.data.astype(float), w.data.astype(float)) + numpy.arange(4)[:, None, None]
-        numpy.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-4)
+@pytest.mark.parametrize('algo', ALGOS)
+def test_bias_and_dtype_kept(algo, device, rng):
+    require(algo, device)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(numpy.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32)
+    b = numpy.arange(4, dtype=numpy.float32)
+    xt, wt = Tensor(x, requires_grad=True, device=device), Tensor(w, requires_grad=True, device=device)
+    y = F.conv2d(xt, wt, Tensor(b, device=device), algo=algo)
+    assert y.dtype == numpy.float32 and y.data.flags.c_contiguous
+    y.backward(backend.to_device(numpy.ones(y.shape, numpy.float32), device))
+    assert xt.grad.dtype == wt.grad.dtype == numpy.float32   # gradients keep the input's dtype
+    ref = conv2d_reference(x.astype(float), w.astype(float)) + numpy.arange(4)[:, None, None]
+    numpy.testing.assert_allclose(backend.to_numpy(y.data), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('start,step,count,n', [(0, 1, 5, 8), (-2, 1, 8, 9), (-3, -1, 7, 10), (0, -3, 4, 12),

@@ -1,41 +1,69 @@
+import json
+
 import numpy
 import pytest
 
-from minifft import Tensor, conv
+from minifft import Tensor, config, conv
 from minifft import functions as F
 from minifft.conv import auto
+from minifft.conv.geometry import ConvGeometry
 
 
 @pytest.fixture(autouse=True)
 def fresh_decisions():
     auto.reset()
+    saved = config.snapshot()
     yield
     auto.reset()
+    config.restore(saved)
 
 
-def test_timed_choice_is_cached_and_reported(rng, monkeypatch):
+def spy_on_timing(monkeypatch):
     calls = []
-    real = auto._step_seconds
+    real = auto._timed_steps
 
     def spy(algorithm, *args, **kwargs):
         calls.append(algorithm.name)
         return real(algorithm, *args, **kwargs)
-    monkeypatch.setattr(auto, '_step_seconds', spy)
-    x = Tensor(rng.standard_normal((2, 3, 16, 16)).astype(numpy.float32))
-    w = Tensor(rng.standard_normal((4, 3, 5, 5)).astype(numpy.float32), requires_grad=True)
+    monkeypatch.setattr(auto, '_timed_steps', spy)
+    return calls
+
+
+def test_timed_choice_is_cached_and_reported(rng, monkeypatch, device):
+    calls = spy_on_timing(monkeypatch)
+    x = Tensor(rng.standard_normal((2, 3, 16, 16)).astype(numpy.float32), device=device)
+    w = Tensor(rng.standard_normal((4, 3, 5, 5)).astype(numpy.float32), device=device, requires_grad=True)
     for _ in range(3):
         y = F.conv2d(x, w, algo='auto')
-    assert sorted(calls) == ['direct', 'fft']          # timed once, then cached
+    # every registered algorithm that runs here was timed, in this first call only
+    assert set(calls) == set(conv.names(device))
     [row] = auto.report()
-    assert row['method'] == 'timed' and row['choice'] in ('fft', 'direct')
+    assert row['method'] == 'timed' and row['choice'] in conv.names(device)
     assert row['choice'] == min(row['seconds'], key=row['seconds'].get)
+    assert all(steps >= auto.REPEATS for steps in row['steps'].values())
     assert y.creator.algorithm.name == row['choice']
     assert 'S=2 f=3' in conv.auto_report()
 
 
+def test_close_candidates_get_more_timed_steps(rng, monkeypatch):
+    """Two candidates whose first medians are within the noise are timed again before deciding;
+    a clear winner is not."""
+    x, w = rng.standard_normal((2, 3, 16, 16)), rng.standard_normal((4, 3, 5, 5))
+    g = ConvGeometry(2, 3, 4, 16, 16, 5, 5)
+    gy = numpy.ones(g.output_shape)
+    candidates = {n: conv.get(n) for n in ('fft', 'direct')}
+    for times, extra in (({'fft': 1.0, 'direct': 1.05}, True), ({'fft': 1.0, 'direct': 2.0}, False)):
+        monkeypatch.setattr(auto, '_timed_steps', lambda algo, *a, warmup, t=times: [t[algo.name]] * auto.REPEATS)
+        seconds, steps = auto._time_candidates(candidates, x, w, gy, g)
+        expected = auto.REPEATS * (1 + auto.EXTRA_ROUNDS) if extra else auto.REPEATS
+        assert steps == {'fft': expected, 'direct': expected}, times
+        assert seconds == times
+
+
 def test_cost_model_without_timing(rng, monkeypatch):
     monkeypatch.setenv('MINIFFT_CONV_AUTOTUNE', '0')
-    monkeypatch.setattr(auto, '_step_seconds', lambda *a, **k: pytest.fail("timed with autotune off"))
+    config.reset('autotune')
+    monkeypatch.setattr(auto, '_timed_steps', lambda *a, **k: pytest.fail("timed with autotune off"))
     small_kernel = Tensor(rng.standard_normal((1, 1, 3, 3)).astype(numpy.float32))
     large_kernel = Tensor(rng.standard_normal((8, 8, 11, 11)).astype(numpy.float32))
     F.conv2d(Tensor(rng.standard_normal((4, 1, 32, 32)).astype(numpy.float32)), small_kernel, algo='auto')
@@ -43,3 +71,52 @@ def test_cost_model_without_timing(rng, monkeypatch):
     choices = [r['choice'] for r in auto.report()]
     assert [r['method'] for r in auto.report()] == ['cost model'] * 2
     assert choices == ['direct', 'fft']   # the paper's crossover: FFT pays for large kernels
+
+
+def test_bad_autotune_variable_names_itself(monkeypatch):
+    monkeypatch.setenv('MINIFFT_CONV_AUTOTUNE', 'maybe')
+    config.reset('autotune')
+    with pytest.raises(ValueError, match=r"MINIFFT_CONV_AUTOTUNE: expected one of 1, true, yes, on, 0, false.*got 'maybe'"):
+        auto.autotune_enabled()
+
+
+def test_cost_counts_groups_the_same_way_in_every_algorithm():
+    """A grouped layer costs what its groups cost as separate layers, for every algorithm."""
+    whole = ConvGeometry(4, 8, 12, 16, 16, 5, 5, groups=4)
+    one_group = ConvGeometry(4, 2, 3, 16, 16, 5, 5)
+    for name in conv.names():
+        a, b = conv.get(name).cost(whole), conv.get(name).cost(one_group)
+        assert a.total() == pytest.approx(4 * b.total()), name
+
+
+def test_plan_round_trip_and_given_choices(rng, monkeypatch):
+    x = Tensor(rng.standard_normal((2, 3, 12, 12)).astype(numpy.float32))
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32), requires_grad=True)
+    F.conv2d(x, w, algo='auto')
+    [entry] = auto.plan()
+    assert json.loads(json.dumps(entry)) == entry
+    assert entry['batch'] == 2 and entry['device'] == 'cpu' and entry['dtype'] == 'float32'
+    other = 'direct' if entry['choice'] != 'direct' else 'fft'
+    auto.reset()
+    auto.set_plan([dict(entry, choice=other)])
+    monkeypatch.setattr(auto, '_timed_steps', lambda *a, **k: pytest.fail("timed a layer the plan gives"))
+    assert F.conv2d(x, w, algo='auto').creator.algorithm.name == other
+    assert auto.report()[0]['method'] == 'given'
+
+
+@pytest.mark.parametrize('entries,message', [
+    ({'batch': 1}, "expected a list of plan entries"),
+    ([{'batch': 1}], r"entry 0: missing in_channels"),
+    ([dict(batch=1, in_channels=1, out_channels=1, height=5, width=5, kernel_h=3, kernel_w=3, stride_h=1, stride_w=1,
+           pad_h=0, pad_w=0, groups=1, device='cpu', dtype='float32', choice='winograd')],
+     r"set_plan: entry 0: unknown algo 'winograd'"),
+    ([dict(batch=1, in_channels=1, out_channels=1, height=5, width=5, kernel_h=3, kernel_w=3, stride_h=1, stride_w=1,
+           pad_h=0, pad_w=0, groups=1, device='cpu', dtype='float32', choice='fft-cublas')],
+     r"entry 0: 'fft-cublas' does not support"),
+])
+def test_bad_plans_are_refused_whole(entries, message):
+    if 'fft-cublas' in message and 'cpu' in conv.get('fft-cublas').devices:
+        pytest.skip("fft-cublas runs on the CPU here")
+    with pytest.raises(ValueError, match=message):
+        auto.set_plan(entries)
+    assert auto.plan() == []

@@ -7,6 +7,7 @@ import scipy.fft
 
 from minifft import Tensor, backend
 from minifft import functions as F
+from tests.conv.registered import algorithms, require
 
 
 class CountingFFT:
@@ -54,3 +55,82 @@ def test_plans_are_made_in_the_first_step_only(rng):
     for _ in range(2):
         model(x).sum().backward()
     assert fft.PLAN_KEYS == first
+
+
+class OrderKeepingFFT:
+    """scipy.fft returning an F-ordered input's transform in F order, as CuPy's rfft2 does (an
+    axis-swapped view): the layouts _Spectra must not depend on."""
+
+    def __getattr__(self, name):
+        target = getattr(scipy.fft, name)
+        if name == 'next_fast_len':
+            return target
+
+        def keeping(a, *args, **kwargs):
+            out = target(a, *args, **kwargs)
+            return numpy.asfortranarray(out) if a.flags.f_contiguous and not a.flags.c_contiguous else out
+        return keeping
+
+
+def layouts(rng):
+    a = rng.standard_normal((3, 4, 9, 10))
+    return {'C': a, 'F': numpy.asfortranarray(a), 'strided': rng.standard_normal((3, 8, 9, 20))[:, ::2, :, ::2],
+            'transposed': rng.standard_normal((10, 9, 4, 3)).transpose(3, 2, 1, 0)}
+
+
+@pytest.mark.parametrize('bins_first', [True, False])
+@pytest.mark.parametrize('layout', ['C', 'F', 'strided', 'transposed'])
+def test_spectra_layout_is_guaranteed_whatever_the_input_order(monkeypatch, bins_first, layout, rng):
+    from minifft.conv.fft import _Spectra
+    monkeypatch.setattr(backend, 'fft_module', lambda array: OrderKeepingFFT())
+    a = layouts(rng)[layout]
+    sp = _Spectra(a, bins_first)
+    for spectrum in (sp.rfft2(a, (12, 10)), sp.rfft2_reversed(a, (12, 10), (1, 1))):
+        assert spectrum.shape == (3, 4, 12, 6)
+        memory = spectrum.transpose(2, 3, 0, 1) if bins_first else spectrum   # the promised memory order
+        assert memory.flags.c_contiguous, (layout, spectrum.strides)
+    numpy.testing.assert_allclose(sp.rfft2(a, (12, 10)), scipy.fft.rfft2(a, s=(12, 10)), atol=1e-12)
+
+
+@pytest.mark.parametrize('bins_first', [True, False])
+def test_f_ordered_input_through_both_layouts_matches_the_reference(monkeypatch, bins_first, rng):
+    """A whole layer on an F-ordered input, with each spectrum layout (the GPU RawKernel's bins-last
+    and the BLAS/cuBLAS bins-first), against the C-ordered input's result."""
+    from minifft.conv import FFTConvolution, spectral
+    from minifft.conv.geometry import ConvGeometry
+    monkeypatch.setattr(backend, 'fft_module', lambda array: OrderKeepingFFT())
+    product = spectral.MatmulProduct()
+    product.bins_first = bins_first   # the CPU product reads either layout; the layout is under test
+    monkeypatch.setitem(spectral.PRODUCTS, 'layout-test', product)
+    algorithm = FFTConvolution(product='layout-test')
+    g = ConvGeometry(2, 3, 4, 9, 9, 3, 3, pad_h=1, pad_w=1)
+    x, w = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
+    results = []
+    for xin in (x, numpy.asfortranarray(x)):
+        y, saved = algorithm.forward(xin, numpy.asfortranarray(w), g)
+        (S, f), bins, item = x.shape[:2], saved.X.shape[-1], saved.X.itemsize
+        # X (G=1, S, f, N0, N1//2+1) over (N0, bins, S, f) memory, or (S, f, N0, bins)
+        expected = (bins * S * f * item, S * f * item) if bins_first else (bins * item, item)
+        assert saved.X.strides[-2:] == expected
+        results.append(y)
+    numpy.testing.assert_allclose(results[1], results[0], atol=1e-12)
+
+
+@pytest.mark.parametrize('algo', algorithms())
+def test_any_input_memory_order_on_every_algorithm(algo, device, rng):
+    """F-ordered and strided inputs give the C-ordered input's results, on every device (on 'cuda'
+    CuPy's rfft2 returns an F-ordered input's spectrum axis-swapped; the RawKernel needs bins last)."""
+    require(algo, device)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(numpy.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32)
+    gy = rng.standard_normal((2, 4, 9, 9)).astype(numpy.float32)
+    results = []
+    for xin, win in ((x, w), (numpy.asfortranarray(x), numpy.asfortranarray(w))):
+        xt = Tensor(backend.to_device(xin, device), requires_grad=True)
+        wt = Tensor(backend.to_device(win, device), requires_grad=True)
+        assert xt.data.flags.f_contiguous == (xin is not x)
+        y = F.conv2d(xt, wt, padding=1, algo=algo)
+        y.backward(backend.to_device(gy, device))
+        results.append([backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)])
+    for c_order, f_order in zip(*results):
+        numpy.testing.assert_allclose(f_order, c_order, rtol=1e-5, atol=1e-5)

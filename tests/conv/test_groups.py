@@ -2,10 +2,11 @@
 import numpy
 import pytest
 
-from minifft import Tensor, nn
+from minifft import Tensor, backend, nn
 from minifft import functions as F
 from minifft.testing import check_backward
 from tests.conv.reference import conv2d_reference
+from tests.conv.registered import algorithms, require
 
 
 def grouped_reference(x, w, gy, stride, padding, groups):
@@ -21,27 +22,31 @@ CASES = [  # (S, f, f', H, W, k, stride, padding, groups)
 ]
 
 
-@pytest.mark.parametrize('algo', ['fft', 'direct'])
+@pytest.mark.parametrize('algo', algorithms())
 @pytest.mark.parametrize('case', CASES)
-def test_groups_match_reference(algo, case, rng):
+def test_groups_match_reference(algo, case, device, rng):
+    require(algo, device)
     S, f, fo, H, W, k, stride, padding, groups = case
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f // groups, k, k))
-    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    xt, wt = Tensor(x, device=device, requires_grad=True), Tensor(w, device=device, requires_grad=True)
     y = F.conv2d(xt, wt, stride=stride, padding=padding, algo=algo, groups=groups)
     gy = rng.standard_normal(y.shape)
-    y.backward(gy)
+    y.backward(backend.to_device(gy, device))
     for got, want in zip((y.data, xt.grad, wt.grad), grouped_reference(x, w, gy, (stride,) * 2, (padding,) * 2, groups)):
+        got = backend.to_numpy(got)
         assert got.shape == want.shape
         assert numpy.abs(got - want).max() <= 1e-10 * max(numpy.abs(want).max(), 1.0)
 
 
-@pytest.mark.parametrize('algo', ['fft', 'direct'])
-def test_depthwise_layer_gradients(algo, rng):
+@pytest.mark.parametrize('algo', algorithms())
+def test_depthwise_layer_gradients(algo, device, rng):
+    require(algo, device)
+    arrays = [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3)]
     check_backward(lambda x, w, b: F.conv2d(x, w, b, padding=1, algo=algo, groups=3),
-                   [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3)])
-    layer = nn.Conv2d(4, 8, 3, groups=4, algo=algo)
+                   [backend.to_device(a, device) for a in arrays])
+    layer = nn.Conv2d(4, 8, 3, groups=4, algo=algo).to(device)
     assert layer.weight.shape == (8, 1, 3, 3)
-    assert layer(Tensor(numpy.zeros((1, 4, 6, 6), numpy.float32))).shape == (1, 8, 4, 4)
+    assert layer(Tensor(numpy.zeros((1, 4, 6, 6), numpy.float32), device=device)).shape == (1, 8, 4, 4)
 
 
 def test_group_errors():
@@ -50,5 +55,5 @@ def test_group_errors():
         F.conv2d(x, Tensor(numpy.zeros((4, 1, 3, 3))), groups=4)
     with pytest.raises(ValueError, match=r"conv2d: x has 6 channels but w expects 4 .*groups=2"):
         F.conv2d(x, Tensor(numpy.zeros((4, 2, 3, 3))), groups=2)
-    with pytest.raises(ValueError, match=r"Conv2d: groups=4 must divide in_channels=6"):
+    with pytest.raises(ValueError, match=r"Conv2d: groups=4 must divide the 6 input and 8 output channels"):
         nn.Conv2d(6, 8, 3, groups=4)

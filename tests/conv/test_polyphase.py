@@ -5,7 +5,7 @@ import pytest
 from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.conv import polyphase
-from minifft.conv.fft import FFTConvolution
+from minifft.conv import Chunked, DirectConvolution, FFTConvolution, Polyphase
 from minifft.conv.geometry import ConvGeometry
 from tests.conv.reference import conv2d_reference
 
@@ -16,14 +16,23 @@ CASES = [  # (S, f, f', H, W, kh, kw, sh, sw, ph, pw): s = 2, 3, odd sizes, padd
 ]
 
 
-@pytest.mark.parametrize('polyphase_on', [True, False])
+COMPOSITIONS = {  # the wrappers compose with any stride-1 algorithm, in either order
+    'fft (stride 1, subsample)': lambda: FFTConvolution(),
+    'polyphase(fft)': lambda: Polyphase(FFTConvolution()),
+    'polyphase(direct)': lambda: Polyphase(DirectConvolution()),
+    'chunked(polyphase(fft))': lambda: Chunked(Polyphase(FFTConvolution())),
+    'polyphase(chunked(fft))': lambda: Polyphase(Chunked(FFTConvolution())),
+}
+
+
+@pytest.mark.parametrize('composition', COMPOSITIONS)
 @pytest.mark.parametrize('case', CASES)
-def test_strided_fft_matches_reference(case, polyphase_on, rng):
+def test_strided_fft_matches_reference(case, composition, rng):
     S, f, fo, H, W, kh, kw, sh, sw, ph, pw = case
     g = ConvGeometry(S, f, fo, H, W, kh, kw, sh, sw, ph, pw)
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f, kh, kw))
     gy = rng.standard_normal(g.output_shape)
-    algorithm = FFTConvolution(polyphase=polyphase_on)
+    algorithm = COMPOSITIONS[composition]()
     y, saved = algorithm.forward(x, w, g)
     ctx = algorithm.backward_setup(saved, gy, g)
     gx, gw = algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g)

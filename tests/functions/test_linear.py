@@ -3,14 +3,16 @@ import pytest
 
 from minifft import Tensor
 from minifft import functions as F
+from minifft.backend import to_device
 from minifft.testing import check_backward
 
 
-def test_linear(rng):
+def test_linear(rng, device):
     x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((5, 3)), rng.standard_normal(5)
-    check_backward(F.linear, [x, w, b])
-    check_backward(F.linear, [x, w])
-    numpy.testing.assert_allclose(F.linear(Tensor(x), Tensor(w), Tensor(b)).numpy(), x @ w.T + b)
+    dx, dw, db = (to_device(a, device) for a in (x, w, b))
+    check_backward(F.linear, [dx, dw, db])
+    check_backward(F.linear, [dx, dw])
+    numpy.testing.assert_allclose(F.linear(Tensor(dx), Tensor(dw), Tensor(db)).numpy(), x @ w.T + b)
 
 
 def test_linear_errors():

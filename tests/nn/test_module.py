@@ -2,7 +2,7 @@ import numpy
 import pytest
 
 import minifft
-from minifft import nn
+from minifft import backend, nn
 
 
 class Net(nn.Module):
@@ -26,11 +26,12 @@ def test_train_eval_propagates():
     assert all(m.training for m in net.train().modules())
 
 
-def test_state_dict_round_trip_and_errors():
-    a, b = Net(), Net()
+def test_state_dict_round_trip_and_errors(device):
+    a, b = Net().to(device), Net().to(device)
     b.load_state_dict(a.state_dict())
     for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
-        numpy.testing.assert_array_equal(p.data, q.data)
+        assert q.device == device
+        numpy.testing.assert_array_equal(p.numpy(), q.numpy())
     state = a.state_dict()
     del state['head.weight']
     with pytest.raises(KeyError, match=r"missing keys \['head.weight'\]"):
@@ -53,11 +54,11 @@ def test_initialisation_is_kaiming_uniform_and_seeded():
     assert first.weight.dtype == numpy.float32
 
 
-def test_zero_grad_and_to():
-    net = Net()
-    net(minifft.tensor(numpy.ones((3, 4), numpy.float32))).sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
+def test_zero_grad_and_to(device):
+    net = Net().to(device)
+    net(minifft.tensor(numpy.ones((3, 4), numpy.float32), device=device)).sum().backward()
+    assert all(p.grad is not None and backend.device_of(p.grad) == device for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
-    assert net.to('cpu') is net
+    assert net.to(device) is net and all(p.device == device for p in net.parameters())
     assert 'Linear(4, 8, bias=True)' in repr(net)

@@ -1,0 +1,112 @@
+"""Batch normalisation (Ioffe & Szegedy 2015) as one fused op with an analytic backward.
+
+Per channel c, over the batch and spatial axes (M values): in training
+    mu = mean(x), var = mean((x - mu)^2)  (biased), xhat = (x - mu) / sqrt(var + eps),
+    y = gamma * xhat + beta
+and the running estimates, when given, are updated in place as PyTorch does, with the unbiased
+variance: r = (1 - factor) * r + factor * stat, stat = mu or var * M / (M - 1).
+In eval mode mu and var are the running estimates, constants of the graph.
+
+Backward (training), all sums over the M values of a channel:
+    gbeta = sum(gy), ggamma = sum(gy * xhat),
+    gx = gamma / sqrt(var + eps) * (gy - gbeta / M - xhat * ggamma / M)
+Backward (eval): gx = gamma / sqrt(var + eps) * gy.
+"""
+from .. import backend
+from ..backend import get_array_module
+from ..tensor import Function, as_tensor
+from ._validation import check_float
+
+
+def _channel_shape(x):
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _reduce_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+class BatchNormalization(Function):
+    def forward(self, x, gamma=None, beta=None):
+        xp = get_array_module(x)
+        axes, shape = _reduce_axes(x), _channel_shape(x)
+        eps = x.dtype.type(self.eps)
+        if self.training:
+            mean = x.mean(axis=axes)
+            xc = x - mean.reshape(shape)
+            var = (xc * xc).mean(axis=axes)
+            if self.running_mean is not None:
+                m = x.size // x.shape[1]
+                f = self.factor
+                self.running_mean *= 1 - f
+                self.running_mean += f * mean
+                self.running_var *= 1 - f
+                self.running_var += f * var * (m / (m - 1))
+        else:
+            xc = x - self.running_mean.reshape(shape).astype(x.dtype, copy=False)
+            var = self.running_var.astype(x.dtype, copy=False)
+        self.inv_std = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
+        self.xhat = xc * self.inv_std
+        self.gamma = gamma
+        y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
+        if beta is not None:
+            y = y + beta.reshape(shape)
+        return y
+
+    def backward(self, gy):
+        axes, shape = _reduce_axes(gy), _channel_shape(gy)
+        gbeta = gy.sum(axis=axes)
+        ggamma = (gy * self.xhat).sum(axis=axes)
+        scale = self.inv_std if self.gamma is None else self.inv_std * self.gamma.reshape(shape)
+        if self.training:
+            m = gy.dtype.type(gy.size // gy.shape[1])
+            gx = scale * (gy - gbeta.reshape(shape) / m - self.xhat * (ggamma.reshape(shape) / m))
+        else:
+            gx = scale * gy
+        if self.gamma is None:
+            return gx
+        return gx, ggamma, gbeta
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Normalise x per channel: (N, C), (N, C, L) or (N, C, H, W) -> the same shape.
+
+    ``training``: normalise with the batch's mean and biased variance, and update ``running_mean``
+    and ``running_var`` (arrays of shape (C,), updated in place when given) with factor
+    ``momentum`` (a number or a 0-d array) and the unbiased variance. Otherwise normalise with the
+    running statistics. ``weight`` and ``bias`` (shape (C,)) scale and shift the result; give both
+    or neither.
+    """
+    op = 'batch_norm'
+    x = as_tensor(x)
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"{op}: expected input (N, C), (N, C, L) or (N, C, H, W), got shape {x.shape}")
+    check_float(op, 'input x', x)
+    c = x.shape[1]
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var or neither")
+    for name, a in (('running_mean', running_mean), ('running_var', running_var)):
+        if a is not None and tuple(a.shape) != (c,):
+            raise ValueError(f"{op}: expected {name} of shape ({c},), got {tuple(a.shape)}")
+        if a is not None and backend.device_of(a) != x.device:
+            raise ValueError(f"{op}: {name} is on '{backend.device_of(a)}' but x is on '{x.device}'")
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: eval mode (training=False) needs running_mean and running_var")
+    if (weight is None) != (bias is None):
+        raise ValueError(f"{op}: give both weight and bias or neither")
+    if training and x.size // c < 2:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+    if eps <= 0:
+        raise ValueError(f"{op}: expected eps > 0, got {eps}")
+    inputs = (x,)
+    if weight is not None:
+        weight, bias = as_tensor(weight), as_tensor(bias)
+        for name, t in (('weight', weight), ('bias', bias)):
+            if t.shape != (c,):
+                raise ValueError(f"{op}: expected {name} of shape ({c},), got {t.shape}")
+            if t.dtype != x.dtype or t.device != x.device:
+                raise TypeError(f"{op}: {name} is {t.dtype} on '{t.device}' but x is {x.dtype} on '{x.device}'")
+        inputs += (weight, bias)
+    return BatchNormalization.apply(*inputs, running_mean=running_mean, running_var=running_var,
+                                    training=bool(training), factor=momentum, eps=float(eps))

@@ -1,0 +1,63 @@
+"""The per-frequency product backends: BLAS/cuBLAS matmul on bins-first spectra, the RawKernel on
+bins-last, each registered so auto times them per layer on the GPU."""
+import numpy
+import pytest
+
+from minifft import backend, conv
+from minifft.conv import spectral
+from minifft.conv.geometry import ConvGeometry
+from tests.conv.reference import conv2d_reference
+
+
+def test_gpu_candidates_are_both_products_and_direct():
+    g = ConvGeometry(4, 8, 8, 16, 16, 5, 5, 2, 2, 1, 1, 2)
+    assert set(conv.candidates(g, 'cuda')) == {'fft', 'fft-cublas', 'direct'}
+    assert set(conv.candidates(g, 'cpu')) == {'fft', 'direct'}   # cuBLAS only where there is a GPU
+
+
+def fft_core(name):
+    """The FFTConvolution inside a registered Chunked(Polyphase(...))."""
+    algorithm = conv.get(name)
+    while not isinstance(algorithm, conv.FFTConvolution):
+        algorithm = algorithm.inner
+    return algorithm
+
+
+def test_each_fft_variant_names_its_product_and_layout():
+    assert fft_core('fft').product_for('cuda').name == 'rawkernel'
+    assert fft_core('fft').product_for('cpu').name == 'matmul'
+    cublas = fft_core('fft-cublas').product_for('cuda')
+    assert cublas.name == 'matmul' and cublas.bins_first
+    assert not spectral.PRODUCTS['rawkernel'].bins_first
+
+
+@pytest.mark.parametrize('conj_a,conj_b', [(False, False), (True, False), (False, True)])
+def test_matmul_product_against_einsum(conj_a, conj_b, device, rng):
+    shape_a, shape_b = (2, 3, 4, 5, 6), (2, 7, 4, 5, 6)
+    a = rng.standard_normal(shape_a) + 1j * rng.standard_normal(shape_a)
+    b = rng.standard_normal(shape_b) + 1j * rng.standard_normal(shape_b)
+    got = spectral.PRODUCTS['matmul'](backend.to_device(a, device), backend.to_device(b, device), conj_a, conj_b)
+    want = numpy.einsum('gmk...,gnk...->gmn...', a.conj() if conj_a else a, b.conj() if conj_b else b)
+    numpy.testing.assert_allclose(backend.to_numpy(got), want, atol=1e-12)
+
+
+@pytest.mark.parametrize('stride,padding,groups', [(1, 1, 1), (2, 1, 2)])
+def test_the_cublas_variant_code_runs_the_reference_on_any_device(stride, padding, groups, device, rng):
+    """'fft-cublas' is the CPU path's code with xp: the same class, allowed on this device here."""
+    algorithm = conv.Chunked(conv.Polyphase(conv.FFTConvolution(product='matmul', name='fft-matmul',
+                                                                devices=('cpu', 'cuda'))))
+    g = ConvGeometry(2, 4, 6, 9, 8, 3, 3, stride, stride, padding, padding, groups)
+    x, w = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 4 // groups, 3, 3))
+    gy = rng.standard_normal(g.output_shape)
+    xd, wd, gyd = (backend.to_device(a, device) for a in (x, w, gy))
+    y, saved = algorithm.forward(xd, wd, g)
+    ctx = algorithm.backward_setup(saved, gyd, g)
+    got = [backend.to_numpy(a) for a in (y, algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g))]
+    if groups == 1:
+        for a, b in zip(got, conv2d_reference(x, w, gy, (stride,) * 2, (padding,) * 2)):
+            numpy.testing.assert_allclose(a, b, atol=1e-10)
+    direct = conv.get('direct')
+    y2, saved2 = direct.forward(xd, wd, g)
+    ctx2 = direct.backward_setup(saved2, gyd, g)
+    for a, b in zip(got, (y2, direct.backward_input(ctx2, g), direct.backward_weight(ctx2, g))):
+        numpy.testing.assert_allclose(a, backend.to_numpy(b), atol=1e-10)

@@ -1,0 +1,1 @@
+"""cupyx (stand-in): only cupyx.scipy.fft."""
