@@ -12,6 +12,8 @@ from .errors import DatasetError
 from .loader import DataLoader, channel_stats, random_crop_flip
 
 NAMES = ('shapes', 'mnist', 'cifar10', 'digits')
+FILE_BASED = ('mnist', 'cifar10')
+BUILT_IN = {'shapes': 'generated', 'digits': "scikit-learn's bundled data"}
 
 
 @dataclass
@@ -29,11 +31,16 @@ class Dataset:
 
 def load(name, data_dir=None, seed=0, limit=None):
     """The train and test splits of ``name``; ``limit`` keeps the first ``limit`` of each."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DatasetError(f"limit: expected a whole number of images >= 1, got {limit!r}")
+    if data_dir is not None and name not in FILE_BASED:
+        raise DatasetError(f"{name}: takes no data directory (it is {BUILT_IN.get(name, 'built in')}), "
+                           f"but got {data_dir}")
     if name == 'shapes':
         train, test = shapes.load(seed=seed)
     elif name == 'digits':
         train, test = digits.load(seed=seed)
-    elif name in ('mnist', 'cifar10'):
+    elif name in FILE_BASED:
         if data_dir is None:
             raise DatasetError(f"{name}: give the directory holding its files with --data-dir")
         train, test = (mnist if name == 'mnist' else cifar10).load(data_dir)
@@ -49,4 +56,4 @@ def load(name, data_dir=None, seed=0, limit=None):
     return Dataset(name, train, test, num_classes, augment)
 
 
-__all__ = ['Dataset', 'DatasetError', 'DataLoader', 'NAMES', 'channel_stats', 'load', 'random_crop_flip']
+__all__ = ['Dataset', 'DatasetError', 'DataLoader', 'FILE_BASED', 'NAMES', 'channel_stats', 'load', 'random_crop_flip']

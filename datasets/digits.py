@@ -9,8 +9,8 @@ def load(seed=0):
     try:
         from sklearn.datasets import load_digits
     except ImportError as error:
-        raise DatasetError("digits: needs scikit-learn, which is not installed "
-                           "(pip install scikit-learn), or pick --dataset shapes") from error
+        raise DatasetError("digits: needs scikit-learn, which is not installed: pip install scikit-learn "
+                           "(or from the repository: pip install -e '.[digits]'), or pick --dataset shapes") from error
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(numpy.float32)
     images = images.repeat(4, axis=1).repeat(4, axis=2)[:, None]   # (n, 1, 32, 32)

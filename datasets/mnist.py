@@ -5,6 +5,7 @@ t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally with a .gz suffi
 """
 import gzip
 import os
+import zlib
 
 import numpy
 
@@ -30,8 +31,9 @@ def read_idx(path, magic):
     try:
         with opener(path, 'rb') as f:
             raw = f.read()
-    except (OSError, EOFError) as error:  # gzip raises these for corrupt or truncated streams
-        raise DatasetError(f"MNIST: cannot read {path}: {error}") from error
+    except (OSError, EOFError, zlib.error) as error:  # gzip raises these for corrupt or truncated streams
+        raise DatasetError(f"MNIST: cannot read {path}: {error or type(error).__name__} "
+                           f"(a damaged{' gzip' if path.endswith('.gz') else ''} file?)") from error
     if len(raw) < 4:
         raise DatasetError(f"MNIST: {path} is too short to be an IDX file ({len(raw)} bytes)")
     found = int.from_bytes(raw[:4], 'big')
@@ -64,5 +66,6 @@ def load_split(directory, split):
 
 def load(directory):
     if not os.path.isdir(directory):
-        raise DatasetError(f"MNIST: data directory {directory} does not exist")
+        raise DatasetError(f"MNIST: data directory {directory} "
+                           f"{'is a file, not a directory' if os.path.exists(directory) else 'does not exist'}")
     return load_split(directory, 'train'), load_split(directory, 'test')

@@ -53,6 +53,108 @@ def test_load_errors(tmp_path):
         minifft.load(bad, model)
 
 
+def test_full_disk_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    model, opt = make()
+    path = tmp_path / 'ckpt.npz'
+    minifft.save(path, model, opt, epoch=1)
+    before = path.read_bytes()
+    real = numpy.savez
+
+    def disk_full(f, **arrays):
+        f.write(b'PK\x03\x04 half an archive')  # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(numpy, 'savez', disk_full)
+    with pytest.raises(OSError) as info:
+        minifft.save(path, model, opt, epoch=2)
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ['ckpt.npz']
+    monkeypatch.setattr(numpy, 'savez', real)
+    assert minifft.serialization.metadata(path) == {'epoch': 1}
+
+
+KILLED_SAVE = """
+import os, signal, sys, numpy
+sys.path.insert(0, {root!r})
+import minifft
+from minifft import nn
+def killed(f, **arrays):
+    f.write(b'PK partial')
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+numpy.savez = killed
+minifft.save({path!r}, nn.Linear(2, 2))
+"""
+
+
+def test_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = str(tmp_path / 'ckpt.npz')
+    child = subprocess.run([sys.executable, '-c', KILLED_SAVE.format(root=root, path=path)])
+    assert child.returncode == -9
+    [left] = os.listdir(tmp_path)
+    assert left.startswith('.tmp-') and left.endswith('.npz')
+    # not ours or not stale: kept
+    (tmp_path / '.tmp-notes.npz').write_bytes(b'x')
+    (tmp_path / f'.tmp-{os.getpid()}-abcdefgh.npz').write_bytes(b'x')    # a live writer's file
+    (tmp_path / 'other.npz').write_bytes(b'x')
+    legacy_fresh = tmp_path / '.tmp-k2j4h5g6.npz'
+    legacy_fresh.write_bytes(b'x')
+    legacy_old = tmp_path / '.tmp-a1b2c3d4.npz'
+    legacy_old.write_bytes(b'x')
+    old = os.stat(legacy_old).st_mtime - 2 * minifft.serialization.STALE_SECONDS
+    os.utime(legacy_old, (old, old))
+    model, opt = make()
+    minifft.save(path, model, opt, epoch=1)
+    assert sorted(os.listdir(tmp_path)) == sorted(['ckpt.npz', '.tmp-notes.npz', f'.tmp-{os.getpid()}-abcdefgh.npz',
+                                                  'other.npz', '.tmp-k2j4h5g6.npz'])
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o027])
+def test_checkpoint_permissions_follow_the_umask(tmp_path, umask):
+    model, opt = make()
+    previous = os.umask(umask)
+    try:
+        minifft.save(tmp_path / 'ckpt.npz', model, opt)
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / 'ckpt.npz').st_mode & 0o777 == 0o666 & ~umask
+
+
+def checkpoint_bytes(tmp_path):
+    model, opt = make()
+    minifft.save(tmp_path / 'good.npz', model, opt, epoch=1)
+    return (tmp_path / 'good.npz').read_bytes()
+
+
+def npz_bytes(tmp_path, **arrays):
+    numpy.savez(tmp_path / 'made.npz', **arrays)
+    return (tmp_path / 'made.npz').read_bytes()
+
+
+@pytest.mark.parametrize('content,message', [
+    (lambda t: numpy.random.default_rng(0).bytes(4096), r"not a minifft checkpoint \(not an .npz archive\)"),
+    (lambda t: b'', r"not an .npz archive"),
+    (lambda t: checkpoint_bytes(t)[:300], r"damaged or truncated"),
+    (lambda t: checkpoint_bytes(t)[:-40], r"damaged or truncated"),
+    (lambda t: npz_bytes(t, weights=numpy.zeros(3)), r"no 'meta' entry"),
+    (lambda t: npz_bytes(t, meta=numpy.frombuffer(b'{not json', numpy.uint8)), r"'meta' entry is not JSON"),
+    (lambda t: npz_bytes(t, meta=numpy.array([{'a': 1}], dtype=object)), r"pickled array"),
+    (lambda t: npz_bytes(t, meta=numpy.frombuffer(b'{"metadata": {}}', numpy.uint8),
+                         **{'model/0.weight': numpy.zeros((5, 5))}), r"does not fit this model"),
+])
+def test_corrupt_checkpoints_give_one_clear_error(tmp_path, content, message):
+    path = tmp_path / 'ckpt.npz'
+    path.write_bytes(content(tmp_path))
+    model, opt = make()
+    with pytest.raises(minifft.serialization.CheckpointError, match=message) as info:
+        minifft.load(path, model, opt)
+    assert str(path) in str(info.value) and 'allow_pickle' not in str(info.value)
+    assert '\n' not in str(info.value)
+
+
 class BNNet(nn.Module):
     def __init__(self):
         super().__init__()

@@ -105,14 +105,14 @@ def test_compare_runs_a_registered_algorithm(registered, tmp_path, capsys):
     out = tmp_path / 'compare'
     args = ['--quiet', '--device', 'cpu', '--compare', '--compare-steps', '2', '--limit', '32', '--batch-size', '16']
     assert train.main([*args, '--out', str(out)]) == 0
-    runs = json.loads((out / 'metrics.json').read_text())['runs']
+    runs = json.loads((out / 'compare.json').read_text())['runs']
     assert registered in runs and sorted(runs) == sorted(conv.names('cpu'))
     assert runs[registered]['losses'] == runs['direct']['losses']   # a copy of direct: the same numbers
     assert f"{registered}/direct" in capsys.readouterr().out
     conv.unregister(registered)
     try:
         assert train.main([*args, '--out', str(tmp_path / 'again')]) == 0
-        assert registered not in json.loads((tmp_path / 'again' / 'metrics.json').read_text())['runs']
+        assert registered not in json.loads((tmp_path / 'again' / 'compare.json').read_text())['runs']
     finally:
         conv.register(DirectCopy)
 

@@ -67,3 +67,14 @@ def test_random_crop_flip_keeps_shape_and_content():
 def test_mismatched_lengths():
     with pytest.raises(ValueError, match="10 images but 9 labels"):
         DataLoader(numpy.zeros((10, 1, 2, 2)), numpy.zeros(9), 2)
+
+
+@pytest.mark.parametrize('limit', [0, -5, 2.5, True])
+def test_load_refuses_a_limit_that_is_not_a_positive_count(limit):
+    with pytest.raises(datasets.DatasetError, match=r"limit: expected a whole number of images >= 1"):
+        datasets.load('shapes', limit=limit)
+
+
+def test_load_refuses_a_data_dir_for_built_in_data(tmp_path):
+    with pytest.raises(datasets.DatasetError, match=r"shapes: takes no data directory"):
+        datasets.load('shapes', data_dir=str(tmp_path))

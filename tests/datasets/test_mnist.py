@@ -49,3 +49,20 @@ def test_missing_directory_and_file(tmp_path):
     os.remove(tmp_path / 't10k-labels-idx1-ubyte')
     with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte\[.gz\] not found"):
         mnist.load(str(tmp_path))
+
+
+def test_gzip_with_a_corrupt_compressed_body(tmp_path):
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / 't10k-images-idx3-ubyte.gz'
+    raw = bytearray(path.read_bytes())
+    for i in range(30, len(raw) - 30, 7):   # header and trailer intact, deflate stream damaged
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"MNIST: cannot read .*t10k-images-idx3-ubyte.gz: .*damaged gzip file"):
+        mnist.load(str(tmp_path))
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(DatasetError, match=r"MNIST: data directory .*file is a file, not a directory"):
+        mnist.load(str(tmp_path / 'file'))

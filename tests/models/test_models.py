@@ -24,6 +24,15 @@ def test_unknown_model():
         models.build('vgg', (3, 32, 32), 10)
 
 
+@pytest.mark.parametrize('name,side', [('small', 8), ('lenet', 12), ('cifar', 8), ('linear', 1)])
+def test_min_input_size(name, side):
+    assert models.min_input_size(name, 1, 10) == side
+    models.build(name, (1, side, side), 10)
+    if side > 1:
+        with pytest.raises(ValueError):
+            models.build(name, (1, side - 1, side - 1), 10)
+
+
 @pytest.mark.parametrize('name,blocks', [('resnet', 3), ('resnet20', 9)])
 def test_resnet_shapes_depth_and_buffers(name, blocks, rng):
     model = models.build(name, (3, 32, 32), 10)
