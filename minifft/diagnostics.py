@@ -5,7 +5,10 @@ layer. Users of other FFT-convolution code report accuracy drift; this measures 
 own model and batch: for every Conv2d, its float32 input from a forward pass of the model (caught
 by a forward hook), then all three passes (fprop, bprop with a fixed random output gradient,
 accGrad) through algo='fft' in float32 against algo='direct' in float64, as relative
-Frobenius-norm errors.
+Frobenius-norm errors. A layer whose input holds NaN or Inf is flagged instead: an FFT mixes
+every pixel of an image, so one NaN pixel turns every fft output of that sample into NaN, where
+direct keeps it to the windows that see it. That is the math of a transform, not an error to fix;
+the report points at such inputs so the data (or the layer before) can be checked.
 
 ``label_conv_layers``: forward pre-hooks that tell ``minifft.conv.profiler`` which layer runs, so
 its rows carry the layers' names.
@@ -74,7 +77,8 @@ def fft_accuracy(model, x, seed=0):
         gy = xp.asarray(numpy.random.default_rng(seed).standard_normal(out_shape))
         want = _passes(inp, w, b, layer, 'direct', numpy.float64, gy)
         got = _passes(inp, w, b, layer, 'fft', numpy.float32, gy)
-        row = {'layer': name, 'shape': f"x {tuple(inp.shape)} w {tuple(w.shape)}"}
+        row = {'layer': name, 'shape': f"x {tuple(inp.shape)} w {tuple(w.shape)}",
+               'nonfinite_inputs': int((~xp.isfinite(inp)).sum())}
         for p in PASSES:
             diff = got[p].astype(numpy.float64) - want[p]
             row[p] = float(xp.linalg.norm(diff) / max(float(xp.linalg.norm(want[p])), 1e-300))
@@ -86,4 +90,8 @@ def format_accuracy(rows):
     lines = [f"{'layer':<24} {'fprop':>9} {'bprop':>9} {'accGrad':>9}   shapes"]
     for r in rows:
         lines.append(f"{r['layer']:<24} {r['fprop']:>9.2e} {r['bprop']:>9.2e} {r['accGrad']:>9.2e}   {r['shape']}")
+    for r in rows:
+        if r.get('nonfinite_inputs'):
+            lines.append(f"warning: the input of {r['layer']} holds {r['nonfinite_inputs']} NaN/Inf values; fft "
+                         f"spreads each over every output of its sample (direct keeps it local): check the data")
     return '\n'.join(lines)

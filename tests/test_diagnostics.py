@@ -31,6 +31,18 @@ def test_report_shows_an_injected_error(monkeypatch):
     assert all(abs(r['fprop'] - 1e-3) < 1e-4 for r in rows), rows
 
 
+def test_report_points_at_nonfinite_inputs(device):
+    model = models.build('small', (3, 32, 32), 10).to(device)
+    x = numpy.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(numpy.float32)
+    clean = diagnostics.fft_accuracy(model, minifft.tensor(x, device=device))
+    assert all(r['nonfinite_inputs'] == 0 for r in clean)
+    assert 'NaN' not in diagnostics.format_accuracy(clean)
+    x[1, 0, 5, 5] = numpy.nan
+    rows = diagnostics.fft_accuracy(model, minifft.tensor(x, device=device))
+    assert rows[0]['nonfinite_inputs'] == 1
+    assert "the input of features.0 holds 1 NaN/Inf values" in diagnostics.format_accuracy(rows)
+
+
 def test_profiler_rows_are_named_through_hooks(rng):
     model = models.build('small', (3, 32, 32), 10)
     handles = diagnostics.label_conv_layers(model)

@@ -8,13 +8,19 @@ from ._validation import check_ndim, pair
 
 
 class Convolution2D(Function):
-    """Forward and both gradients through the algorithm ``conv.select`` picks for this shape."""
+    """Forward and both gradients through the algorithm ``conv.select`` picks for this shape.
+
+    Every algorithm gives results in the input's dtype: an FFT computes float16 in float32 (the
+    transforms have no half precision) and the result is rounded back here, so under 'auto' the
+    dtype never depends on which algorithm won the timing.
+    """
 
     def forward(self, x, w, b=None):
         g = self.geometry
         self.algorithm = conv.select(self.algo, g, x, w)
         with profiler.timed(self.label, 'fprop', self.algorithm.name, x):
             y, self.saved = self.algorithm.forward(x, w, g)
+            y = y.astype(x.dtype, copy=False)
             if b is not None:
                 y += b.reshape(1, -1, 1, 1)
         return y
@@ -28,10 +34,10 @@ class Convolution2D(Function):
             ctx = algorithm.backward_setup(self.saved, gy, g)
         if need_x:
             with profiler.timed(self.label, 'bprop', algorithm.name, gy):
-                gx = algorithm.backward_input(ctx, g)
+                gx = algorithm.backward_input(ctx, g).astype(gy.dtype, copy=False)
         if need_w:
             with profiler.timed(self.label, 'accGrad', algorithm.name, gy):
-                gw = algorithm.backward_weight(ctx, g)
+                gw = algorithm.backward_weight(ctx, g).astype(gy.dtype, copy=False)
         if len(self.inputs) == 3:
             gb = gy.sum(axis=(0, 2, 3))
         return gx, gw, gb

@@ -81,6 +81,37 @@ def test_bias_and_dtype_kept(algo, device, rng):
     numpy.testing.assert_allclose(backend.to_numpy(y.data), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('algo', ALGOS)
+def test_float16_stays_float16_whatever_the_algorithm(algo, device, rng):
+    """Same dtype rule for every algorithm (fft computes half precision in float32 and rounds back),
+    so under 'auto' the output dtype cannot depend on which algorithm won the timing."""
+    require(algo, device)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(numpy.float16)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float16)
+    xt, wt = Tensor(x, requires_grad=True, device=device), Tensor(w, requires_grad=True, device=device)
+    y = F.conv2d(xt, wt, padding=1, algo=algo)
+    assert y.dtype == numpy.float16
+    y.backward(backend.to_device(numpy.ones(y.shape, numpy.float16), device))
+    assert xt.grad.dtype == wt.grad.dtype == numpy.float16
+    ref = conv2d_reference(x.astype(float), w.astype(float), padding=(1, 1))
+    numpy.testing.assert_allclose(backend.to_numpy(y.data).astype(float), ref, rtol=2e-2, atol=2e-2)
+
+
+def test_one_nan_pixel_spreads_over_its_sample_with_fft_only(device):
+    """Documented behaviour, not a bug to fix: a transform mixes every pixel of an image, so one NaN
+    in x makes every fft output of that sample NaN, while direct keeps it to the windows that see it.
+    diagnostics.fft_accuracy (train.py --check-accuracy) points at such inputs."""
+    x = numpy.ones((2, 1, 8, 8))
+    x[0, 0, 3, 3] = numpy.nan
+    w = numpy.ones((1, 1, 3, 3))
+    counts = {}
+    for algo in ('fft', 'direct'):
+        y = F.conv2d(Tensor(x, device=device), Tensor(w, device=device), algo=algo).numpy()
+        assert numpy.isfinite(y[1]).all()            # the other sample is untouched
+        counts[algo] = int(numpy.isnan(y[0]).sum())
+    assert counts == {'fft': 36, 'direct': 9}
+
+
 @pytest.mark.parametrize('start,step,count,n', [(0, 1, 5, 8), (-2, 1, 8, 9), (-3, -1, 7, 10), (0, -3, 4, 12),
                                                 (5, 2, 6, 11), (-1, 3, 3, 4), (0, -1, 1, 1)])
 def test_progression_runs_cover_the_modular_indices(start, step, count, n):
