@@ -79,6 +79,8 @@ def choose(g, x, w):
         if not candidates:
             raise ValueError(f"conv2d: no registered algorithm supports the layer {g.describe()} on "
                              f"'{device}' (registered: {registry.names()})")
+        # never time (or pick) one whose smallest pieces exceed the workspace limit, unless none fits
+        candidates = {n: a for n, a in candidates.items() if a.fits(g, device, x.dtype.itemsize)} or candidates
         if autotune_enabled():
             xp = backend.get_array_module(x)
             gy = xp.ones(g.output_shape, x.dtype)

@@ -72,6 +72,11 @@ class ConvAlgorithm:
         """Workspace bytes for layer ``g``, or None when the algorithm does not model them."""
         return None
 
+    def fits(self, g, device, itemsize):
+        """Whether layer ``g`` runs within the workspace limit (Chunked answers for its smallest
+        pieces); auto times only candidates that fit. Unbounded algorithms say True."""
+        return True
+
     def forward(self, x, w, g):
         """y (S, f', oh, ow) and the saved state backward needs."""
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -106,3 +111,6 @@ class Wrapper(ConvAlgorithm):
         self.inner = inner
         self.name = name or inner.name
         self.devices = inner.devices
+
+    def fits(self, g, device, itemsize):
+        return self.inner.fits(g, device, itemsize)

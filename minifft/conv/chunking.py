@@ -103,10 +103,7 @@ class Chunked(Wrapper):
         if key not in self._plans:
             limit = workspace_limit(device)
             itemsize = x.dtype.itemsize
-
-            def fits(sub):  # an algorithm that models no workspace runs whole
-                space = self.inner.workspace(sub, itemsize, device)
-                return space is None or space.peak <= limit
+            fits = self._under(limit, device, itemsize)
             pieces = self._plans[key] = plan(g, fits)
             if pieces is not None and not fits(pieces[0].geometry):
                 need = self.inner.workspace(pieces[0].geometry, itemsize, device).peak
@@ -114,6 +111,18 @@ class Chunked(Wrapper):
                               f"smallest piece, above the {limit}-byte limit; running it in {len(pieces)} "
                               f"pieces of that size", ResourceWarning, stacklevel=2)
         return self._plans[key]
+
+    def _under(self, limit, device, itemsize):
+        def fits(sub):  # an algorithm that models no workspace runs whole
+            space = self.inner.workspace(sub, itemsize, device)
+            return space is None or space.peak <= limit
+        return fits
+
+    def fits(self, g, device, itemsize):
+        """Whether the smallest pieces of layer ``g`` fit the limit (no plan is kept, nothing warned)."""
+        fits = self._under(workspace_limit(device), device, itemsize)
+        pieces = plan(g, fits)
+        return pieces is None or fits(pieces[0].geometry)
 
     def plans(self):
         """{(geometry, device, dtype, limit setting): pieces or None} for every layer planned."""

@@ -1,4 +1,5 @@
 """Bounded memory: the FFT algorithm splits a layer so its spectra stay under the workspace limit."""
+import dataclasses
 import tracemalloc
 
 import numpy
@@ -247,6 +248,30 @@ def test_direct_respects_the_limit_so_auto_can_time_it(rng):
     conv.set_workspace_limit(limit)
     peak = traced_peak(step)
     assert peak <= io_bytes + 1.5 * limit, peak / 2 ** 20
+
+
+def test_auto_never_times_an_algorithm_that_cannot_fit(rng, monkeypatch):
+    """Issue 12's case scaled down: direct's im2col for one sample is above the limit, fft's pieces
+    fit, so auto must pick fft without running direct (which would blow through the limit)."""
+    import warnings
+    g = ConvGeometry(4, 8, 8, 32, 32, 9, 9, pad_h=4, pad_w=4)
+    limit = 2 ** 20
+    assert conv.get('direct').workspace(dataclasses.replace(g, batch=1), 4, 'cpu').peak > limit
+    conv.set_workspace_limit(limit)
+    conv.auto.reset()
+    assert not conv.get('direct').fits(g, 'cpu', 4) and conv.get('fft').fits(g, 'cpu', 4)
+
+    def refuse(*args):
+        raise AssertionError("auto ran direct, which cannot fit the workspace limit")
+    monkeypatch.setattr(conv.get('direct'), 'forward', refuse)
+    x = Tensor(rng.standard_normal((4, 8, 32, 32)).astype(numpy.float32))
+    w = Tensor(rng.standard_normal((8, 8, 9, 9)).astype(numpy.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')            # and nothing is warned about a layer it never runs
+        F.conv2d(x, w, padding=4, algo='auto')
+    assert conv.auto.report()[-1]['choice'] == 'fft'
+    assert set(conv.auto.report()[-1]['seconds']) == {'fft'}
+    conv.auto.reset()
 
 
 def test_a_layer_that_cannot_fit_says_so_once(rng):
