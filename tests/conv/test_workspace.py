@@ -266,9 +266,12 @@ def test_auto_never_times_an_algorithm_that_cannot_fit(rng, monkeypatch):
     monkeypatch.setattr(conv.get('direct'), 'forward', refuse)
     x = Tensor(rng.standard_normal((4, 8, 32, 32)).astype(numpy.float32))
     w = Tensor(rng.standard_normal((8, 8, 9, 9)).astype(numpy.float32))
+    x.requires_grad = True
+    gy = rng.standard_normal((4, 8, 32, 32)).astype(numpy.float32)
     with warnings.catch_warnings():
         warnings.simplefilter('error')            # and nothing is warned about a layer it never runs
-        F.conv2d(x, w, padding=4, algo='auto')
+        peak = traced_peak(lambda: F.conv2d(x, w, padding=4, algo='auto').backward(gy))
+    assert peak <= 2 * x.data.nbytes + 2 * gy.nbytes + 2 * w.data.nbytes + 1.5 * limit, peak / 2 ** 20
     assert conv.auto.report()[-1]['choice'] == 'fft'
     assert set(conv.auto.report()[-1]['seconds']) == {'fft'}
     conv.auto.reset()
