@@ -66,8 +66,8 @@ def select(name, g, x, w):
 auto_report = auto.format_report
 
 __all__ = [
-    'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution', 'TiledFFT',
-    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
+    'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
+    'TiledFFT', 'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
     'check_name',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
     'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',

@@ -38,7 +38,10 @@ def check_against_reference(algorithm, g, device, rng):
     return saved
 
 
-# (S, f, f', H, W, kh, kw, ph, pw, groups), with the tiling each exercises
+# tiles of 8 and more (T >= 2(k - 1)) on images of any size: small images get many tiles
+SMALL_TILES = TiledFFT(min_tile=8, share=0.5, min_tiles=1)
+
+# (S, f, f', H, W, kh, kw, ph, pw, groups), with SMALL_TILES' tiling each exercises
 TILING_CASES = [
     (2, 3, 2, 29, 23, 3, 3, 0, 0, 1),      # outputs not multiples of the tile step (27 = 4*6 + 3, 21)
     (1, 2, 3, 40, 40, 5, 5, 0, 0, 1),      # k = 5 on T = 8: tile step 4, a tile spans 2 blocks
@@ -56,11 +59,11 @@ TILING_CASES = [
 def test_tiled_matches_naive_reference(case, device, rng):
     S, f, fo, H, W, kh, kw, ph, pw, G = case
     g = ConvGeometry(S, f, fo, H, W, kh, kw, pad_h=ph, pad_w=pw, groups=G)
-    check_against_reference(TiledFFT(), g, device, rng)
+    check_against_reference(SMALL_TILES, g, device, rng)
 
 
 def test_cases_cover_the_tilings():
-    rules = [TiledFFT().tiling(ConvGeometry(S, f, fo, H, W, kh, kw, pad_h=ph, pad_w=pw), scipy.fft)
+    rules = [SMALL_TILES.tiling(ConvGeometry(S, f, fo, H, W, kh, kw, pad_h=ph, pad_w=pw), scipy.fft)
              for S, f, fo, H, W, kh, kw, ph, pw, _ in TILING_CASES]
     axes = [a for r in rules for a in r]
     assert any(a.count == 1 for a in axes) and any(a.count > 3 for a in axes)
@@ -71,20 +74,23 @@ def test_cases_cover_the_tilings():
 
 
 def test_tile_rule():
-    # smallest power of two >= 8 with T - k + 1 >= T / 2; one whole-axis tile when that reaches n + 2p
-    assert [tile_size(64, k, 0, scipy.fft) for k in (1, 3, 5, 7, 9, 11, 17)] == [8, 8, 8, 16, 16, 32, 32]
-    assert tile_size(30, 11, 1, scipy.fft) == 32          # 32 >= 30 + 2: the whole padded axis, 32 fast
-    assert tile_size(7, 3, 0, scipy.fft) == 8             # 8 >= 7: one tile of next_fast_len(7), 8 for scipy
+    # smallest power of two >= 16 with T - k + 1 >= 0.8 T; one whole-axis tile below 4 such tiles
+    assert [tile_size(512, k, 0, scipy.fft) for k in (1, 3, 4, 5, 7, 8, 11, 13, 14)] == [16, 16, 16, 32, 32, 64, 64,
+                                                                                           64, 128]
+    assert tile_size(64, 3, 0, scipy.fft) == 16           # 64 = 4 tiles of 16
+    assert tile_size(62, 3, 0, scipy.fft) == 64           # below 4 tiles: next_fast_len(62)
+    assert tile_size(60, 5, 3, scipy.fft) == 72           # 66 < 4 * 32: the whole padded axis, 72 (2-3-5 smooth)
+    assert tile_size(7, 3, 0, scipy.fft, 8, 0.5, 1) == 8  # one tile covers 7: next_fast_len(7) = 8 for scipy
     a = tile_axis(64, 3, 1, 8)
     assert (a.size, a.step, a.count) == (8, 6, 11)        # 64 outputs in tiles of 6
 
 
 def test_transform_size_is_the_tile_size_not_the_image_size(device, rng):
     g = ConvGeometry(1, 2, 2, 150, 130, 3, 5, pad_h=1, pad_w=2)
-    saved = check_against_reference(TiledFFT(), g, device, rng)
-    assert tuple(saved.inner.s) == (8, 8)
-    assert (saved.rows.count, saved.cols.count) == (25, 33)  # ceil(150/6), ceil(130/4)
-    assert saved.tile_geometry.batch == 25 * 33
+    saved = check_against_reference(TiledFFT(), g, device, rng)    # the registered rule
+    assert tuple(saved.inner.s) == (16, 32)
+    assert (saved.rows.count, saved.cols.count) == (11, 5)   # ceil(150/14), ceil(130/28)
+    assert saved.tile_geometry.batch == 11 * 5
     assert conv.FFTConvolution.transform_shape(g, scipy.fft)[0] >= 150   # what the untiled fft would use
 
 
@@ -109,7 +115,7 @@ def test_dilated_strided_through_the_registered_algorithm(device, rng):
 
 
 def test_cost_and_workspace_count_the_overlap():
-    tiled, fft = TiledFFT(), conv.FFTConvolution()
+    tiled, fft = SMALL_TILES, conv.FFTConvolution()
     g = ConvGeometry(4, 8, 8, 64, 64, 5, 5)               # T = 8, step 4: 4x the bins of the outputs
     ct, cf = tiled.cost(g), fft.cost(g)
     rows, cols = tiled.tiling(g, scipy.fft)
@@ -126,3 +132,14 @@ def test_gradient_check(device, rng):
     x = backend.to_device(rng.standard_normal((1, 2, 11, 9)), device)
     w = backend.to_device(rng.standard_normal((2, 2, 3, 3)), device)
     check_backward(lambda x, w: F.conv2d(x, w, padding=(2, 1), algo='fft-tiled'), [x, w])
+
+
+def test_strided_dilated_on_many_tiles_through_the_wrappers(device, rng):
+    algorithm = conv.Chunked(conv.Dilated(conv.Polyphase(SMALL_TILES)))
+    g = ConvGeometry(2, 2, 3, 41, 37, 3, 2, 2, 3, 3, 1, dilation_h=2, dilation_w=3)
+    x, w, gy = (rng.standard_normal(s) for s in ((2, 2, 41, 37), (3, 2, 3, 2), g.output_shape))
+    y, saved = algorithm.forward(*(backend.to_device(a, device) for a in (x, w)), g)
+    ctx = algorithm.backward_setup(saved, backend.to_device(gy, device), g)
+    got = (y, algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g))
+    for a, want in zip(got, conv2d_reference(x, w, gy, (2, 3), (3, 1), (2, 3))):
+        numpy.testing.assert_allclose(backend.to_numpy(a), want, atol=1e-10)
