@@ -17,8 +17,9 @@ So each pass is FFTConvolution's (same transforms, spectral product, gathers: no
 on the tile layer, whose transform size is T (T is fast, and N >= max(T, L, k) = T).
 
 The per-frequency products get t_h*t_w times more rows over (N/T)^2 times fewer bins: fewer,
-larger matrix products, which BLAS and the GPU kernel run better, and the spectra stay small.
-The price is the overlap: (T/L)^2 more bins per output than an unpadded whole-image transform.
+larger matrix products, which BLAS and the GPU kernel run better, and each transform is small.
+The price is the overlap: a tile spends T(T/2+1) bins on L^2 outputs, so the products do more
+flops than the whole-image transform's (1.4x at n = 128, k = 3, T = 16) and the spectra are larger.
 
 Tile rule (per axis): the smallest power of two T >= ``min_tile`` (16) with L = T - k + 1 at least
 ``share`` (0.8) of T: k <= 4 -> 16, k <= 7 -> 32, k <= 13 -> 64, so the overlap costs at most
@@ -26,13 +27,14 @@ Tile rule (per axis): the smallest power of two T >= ``min_tile`` (16) with L = 
 such tiles, one tile of next_fast_len(n + 2p) covers it (plain FFT, no overlap): measured on our
 2-core CPU, fewer, larger tiles lose to the whole-image transform (e.g. T = 8 on 32 x 32 images took
 1.4-2.6x the fft's time, T = 8 at k = 5 up to 4x), while 16 x 16 tiles on 64-128 px images with
-k = 3 came out level with it (0.8-1.2x, within the machine's noise). Strides and dilation come from
+k = 3 came out level with it or faster (0.76-0.93x at 128 px, 0.85-1.5x at 64 px: the machine's
+noise; benchmarks/README.md). Strides and dilation come from
 the wrappers (registered as Chunked(Dilated(Polyphase(TiledFFT())))), groups and padding natively.
 """
 import dataclasses
 
 from .. import backend
-from .base import PASSES, ConvAlgorithm, OpCount, Workspace
+from .base import ConvAlgorithm, Workspace
 from .fft import FFTConvolution, fft_module_for, spectral_bytes
 from .geometry import ConvGeometry, ceil_div
 
