@@ -7,6 +7,8 @@ Registered here:
     'fft'         Chunked(Dilated(Polyphase(FFTConvolution())))
                   product: BLAS on the CPU, RawKernel on the GPU
     'fft-cublas'  the same with the cuBLAS product (xp.matmul on bins-first spectra); GPU only
+    'fft-tiled'   Chunked(Dilated(Polyphase(TiledFFT())))  the fft on tiles of a small transform size
+                  (overlap-save / overlap-add, tiled.py): the transform follows the kernel, not the image
     'direct'      Chunked(DirectConvolution())  im2col + GEMM (dilation native: taps d apart), split by
                   batch under the limit
 
@@ -23,11 +25,13 @@ from .direct import DirectConvolution
 from .fft import FFTConvolution, spectral_bytes
 from .geometry import ConvGeometry
 from .polyphase import Polyphase
+from .tiled import TiledFFT
 from .registry import candidates, check_name, choices, get, names, register, unregister
 from .workspace import set_workspace_limit, workspace_limit
 
 register(Chunked(Dilated(Polyphase(FFTConvolution()))))
 register(Chunked(Dilated(Polyphase(FFTConvolution(product='matmul', name='fft-cublas', devices=('cuda',))))))
+register(Chunked(Dilated(Polyphase(TiledFFT()))))
 register(Chunked(DirectConvolution()))
 
 
@@ -63,7 +67,7 @@ auto_report = auto.format_report
 
 __all__ = [
     'ConvAlgorithm', 'OpCount', 'Workspace', 'PASSES', 'ConvGeometry', 'FFTConvolution', 'DirectConvolution',
-    'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
+    'TiledFFT', 'Chunked', 'Dilated', 'Polyphase', 'register', 'unregister', 'names', 'choices', 'get', 'candidates',
     'check_name',
     'select', 'default_algorithm', 'set_default_algorithm', 'using', 'training_step', 'auto', 'auto_report',
     'profiler', 'registry', 'timing', 'spectral_bytes', 'set_workspace_limit', 'workspace_limit',

@@ -11,8 +11,8 @@ from tests.conv.reference import conv2d_reference
 
 def test_gpu_candidates_are_both_products_and_direct():
     g = ConvGeometry(4, 8, 8, 16, 16, 5, 5, 2, 2, 1, 1, 2)
-    assert set(conv.candidates(g, 'cuda')) == {'fft', 'fft-cublas', 'direct'}
-    assert set(conv.candidates(g, 'cpu')) == {'fft', 'direct'}   # cuBLAS only where there is a GPU
+    assert set(conv.candidates(g, 'cuda')) == {'fft', 'fft-cublas', 'fft-tiled', 'direct'}
+    assert set(conv.candidates(g, 'cpu')) == {'fft', 'fft-tiled', 'direct'}   # cuBLAS only where there is a GPU
 
 
 def fft_core(name):
