@@ -272,8 +272,9 @@ def test_auto_never_times_an_algorithm_that_cannot_fit(rng, monkeypatch):
         warnings.simplefilter('error')            # and nothing is warned about a layer it never runs
         peak = traced_peak(lambda: F.conv2d(x, w, padding=4, algo='auto').backward(gy))
     assert peak <= 2 * x.data.nbytes + 2 * gy.nbytes + 2 * w.data.nbytes + 1.5 * limit, peak / 2 ** 20
-    assert conv.auto.report()[-1]['choice'] == 'fft'
-    assert set(conv.auto.report()[-1]['seconds']) == {'fft'}
+    decision = conv.auto.report()[-1]
+    assert 'fft' in decision['seconds'] and 'direct' not in decision['seconds']
+    assert decision['choice'] != 'direct'
     conv.auto.reset()
 
 
