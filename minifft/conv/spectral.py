@@ -27,8 +27,9 @@ THREADED_MIN_FLOPS = 1e7   # below this the pool's hand-off costs more than BLAS
 
 
 @functools.lru_cache(maxsize=None)
-def _bin_pool():
-    """(thread pool, threadpoolctl controller), or None on one core or without threadpoolctl."""
+def cpu_thread_pool():
+    """(thread pool, threadpoolctl controller, workers) for CPU array work that releases the GIL
+    (BLAS, large elementwise ufuncs), or None on one core or without threadpoolctl."""
     workers = cpu_workers()
     try:
         import threadpoolctl
@@ -42,7 +43,7 @@ def _bin_pool():
 def _matmul_over_bins(a, b):
     """numpy.matmul(a, b) of (*bins, ..., M, K) x (*bins, ..., K, N), chunks of the first bin axis
     in parallel threads with one BLAS thread each (see the module docstring)."""
-    pool = _bin_pool()
+    pool = cpu_thread_pool()
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     if (pool is None or a.shape[0] < 2 or a.shape[0] != b.shape[0]
             or 8 * M * K * N * (a.size // (M * K)) < THREADED_MIN_FLOPS):
