@@ -60,6 +60,31 @@ def _matmul_over_bins(a, b):
     return out
 
 
+def cpu_matmul(a, b):
+    """numpy.matmul(a, b) of 2-D a (M, K) and b (K, N), in row (or column) chunks across the thread pool
+    with one BLAS thread each: on the shared CPU a multi-threaded GEMM of a few MFLOP varied 4-9 ms
+    from call to call where one thread took 0.8-1 ms (the DFT-matrix transforms of fft.py)."""
+    pool = cpu_thread_pool()
+    M, K, N = a.shape[0], a.shape[1], b.shape[1]
+    if pool is None or 8 * M * K * N < THREADED_MIN_FLOPS:
+        return numpy.matmul(a, b)
+    executor, controller, workers = pool
+    out = numpy.empty((M, N), numpy.result_type(a, b))
+    rows = M >= N
+    n = M if rows else N
+    bounds = [n * i // workers for i in range(workers + 1)]
+
+    def run(c):
+        if rows:
+            numpy.matmul(a[c], b, out=out[c])
+        else:
+            numpy.matmul(a, b[:, c], out=out[:, c])
+    with controller.limit(limits=1, user_api='blas'):
+        for _ in executor.map(run, [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]):
+            pass
+    return out
+
+
 class MatmulProduct:
     name = 'matmul'
     bins_first = True
