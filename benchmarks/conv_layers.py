@@ -14,6 +14,10 @@ Suites (layer = S, f, f', n, k):
   issue  only the six layers of the convolution issue.
   stride the layer (S, f, f', n, k) = (32, 32, 32, 64, 11) at stride 1, 2 and 4: polyphase fft,
          stride-1-then-subsample fft, direct, and whether auto picked the fastest.
+  cpu-vs-torch  issue 11's seven layers (stride 2 and depthwise included), the six above and the
+         paper's five at S = 16 (full channel counts): every algorithm and auto as ratios to
+         PyTorch's CPU conv2d measured in the same run, and the fft's spectral product as a fraction
+         of the complex GEMM (CGEMM) peak measured in that run.
 ``--scale F`` multiplies the batch and channel counts of the chosen suite by F.
 Output: a Markdown table on stdout, results.json (and conv_figure3.png with --plot) in --out.
 """
@@ -24,6 +28,9 @@ import platform
 import sys
 import numpy
 
+# PyTorch's OpenMP workers spin after each call by default, taking the cores from OpenBLAS in the
+# interleaved runs below (and slowing both); passive waiting keeps the comparison fair.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,17 +44,35 @@ PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (1
          (128, 384, 384, 16, 3)]
 ISSUE = [(32, 16, 32, 32, 3), (32, 16, 32, 32, 5), (32, 16, 32, 32, 9), (32, 32, 32, 64, 11),
          (16, 64, 64, 32, 7), (64, 3, 64, 32, 5)]
+# issue 11's table: (S, f, f', n, k[, stride, padding, groups])
+CPU_VS_TORCH = [(32, 16, 32, 32, 3), (32, 16, 32, 32, 5), (16, 256, 384, 16, 5), (16, 384, 384, 16, 5),
+                (16, 384, 384, 16, 3), (32, 32, 64, 32, 3, 2, 1, 1), (32, 64, 64, 32, 3, 1, 1, 64)]
 
 
 def suite_layers(name, scale):
     if name == 'paper':
         layers = PAPER
+    elif name == 'cpu-vs-torch':
+        paper = [(16,) + layer[1:] for layer in PAPER]
+        layers = list(dict.fromkeys(CPU_VS_TORCH + ISSUE + paper))
     elif name == 'issue':
         layers = ISSUE
     else:
         layers = [(S // 8, f if f == 3 else f // 4, fo // 4, n, k) for S, f, fo, n, k in PAPER] + ISSUE
-    return [(max(1, round(S * scale)), f if f == 3 else max(1, round(f * scale)), max(1, round(fo * scale)), n, k)
-            for S, f, fo, n, k in layers]
+    def scaled(S, f, fo, n, k, *rest):
+        if scale == 1.0:
+            return (S, f, fo, n, k) + tuple(rest)
+        if rest and rest[2] != 1 and rest[2] == f:   # depthwise stays depthwise
+            rest = rest[:2] + (max(1, round(f * scale)),)
+        return (max(1, round(S * scale)), f if f == 3 else max(1, round(f * scale)), max(1, round(fo * scale)),
+                n, k) + tuple(rest)
+    return [scaled(*layer) for layer in layers]
+
+
+def geometry(layer):
+    """ConvGeometry of a suite entry (S, f, f', n, k[, stride, padding, groups])."""
+    S, f, fo, n, k, stride, pad, groups = tuple(layer) + (1, 0, 1)[len(layer) - 5:]
+    return ConvGeometry(S, f, fo, n, n, k, k, stride, stride, pad, pad, groups)
 
 
 # ---- operation counts: each algorithm's own cost model (ConvAlgorithm.cost) -------------------------
@@ -58,15 +83,18 @@ def op_counts(g, device, names):
 
 # ---- machine peaks --------------------------------------------------------------------------------
 def machine_peaks(xp, device, dtype):
-    """GFLOP/s of a large GEMM and a large batched real 2-D FFT, timed in this run."""
+    """GFLOP/s of a large GEMM, a large complex GEMM (the spectral product's peak) and a large
+    batched real 2-D FFT, timed in this run."""
     n = 2048
     a = xp.ones((n, n), dtype)
     gemm = 2 * n ** 3 / median_seconds(lambda: a @ a, device, repeats=3)
+    c = xp.ones((n // 2, n // 2), numpy.result_type(dtype, numpy.complex64))
+    cgemm = 8 * (n // 2) ** 3 / median_seconds(lambda: c @ c, device, repeats=3)
     batch = xp.ones((512, 64, 64), dtype)
     fft = backend.fft_module(batch)
     opts = backend.fft_options(batch)
     fft_rate = 512 * rfft2_flops(64, 64) / median_seconds(lambda: fft.rfft2(batch, **opts), device, repeats=3)
-    return {'gemm_gflops': gemm / 1e9, 'fft_gflops': fft_rate / 1e9}
+    return {'gemm_gflops': gemm / 1e9, 'cgemm_gflops': cgemm / 1e9, 'fft_gflops': fft_rate / 1e9}
 
 
 # ---- timing one layer -----------------------------------------------------------------------------
@@ -106,6 +134,20 @@ def fft_time_split(x, w, gy, g, device, repeats):
     return {k: float(numpy.median([r[k] for r in runs])) for k in runs[0]}
 
 
+def product_gflops(x, w, gy, g, device, repeats):
+    """Achieved GFLOP/s of the fft's per-frequency products over a training step (the three
+    passes' spectral operations over the profiler's product time), median of ``repeats`` steps."""
+    algorithm = conv.get('fft')
+    flops = sum(kinds.get('spectral', 0) for kinds in algorithm.cost(g, device).passes.values())
+    training_step(algorithm, x, w, gy, g)
+    rates = []
+    for _ in range(repeats):
+        with conv.profiler.breakdown() as parts:
+            training_step(algorithm, x, w, gy, g)
+        rates.append(flops / parts['products'] / 1e9)
+    return float(numpy.median(rates))
+
+
 def torch_times(x, w, gy, g, repeats):
     """PyTorch's conv2d and its two gradient functions on the same arrays (CPU only)."""
     try:
@@ -115,7 +157,7 @@ def torch_times(x, w, gy, g, repeats):
         return None
     torch.set_num_threads(backend.cpu_workers())
     tx, tw, tgy = (torch.from_numpy(numpy.ascontiguousarray(a)) for a in (x, w, gy))
-    kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w))
+    kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w), groups=g.groups)
     fns = {'fprop': lambda: torch.nn.functional.conv2d(tx, tw, **kw),
            'bprop': lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw),
            'accGrad': lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)}
@@ -133,11 +175,11 @@ def layer_arrays(g, xp, dtype):
 
 
 def bench_layer(layer, xp, device, dtype, repeats, with_torch):
-    S, f, fo, n, k = layer
-    g = ConvGeometry(S, f, fo, n, n, k, k)
+    g = geometry(layer)
     x, w, gy = layer_arrays(g, xp, dtype)
     names = [name for name in conv.names(device) if conv.get(name).supports(g, device)]
-    result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k'), layer)), 'algorithms': names}
+    result = {'layer': dict(zip(('S', 'f', "f'", 'n', 'k', 'stride', 'padding', 'groups'), layer)),
+              'algorithms': names}
     for name in names:
         result[name] = time_algorithm(conv.get(name), x, w, gy, g, device, repeats)
     conv.auto.reset()
@@ -263,10 +305,78 @@ def stride_suite(xp, device, dtype, repeats):
     return rows
 
 
+def torch_step(x, w, gy, g):
+    """A callable running PyTorch's fprop, bprop and accGrad of layer ``g`` (None without PyTorch)."""
+    try:
+        import torch
+        import torch.nn.grad
+    except ImportError:
+        return None
+    torch.set_num_threads(backend.cpu_workers())
+    tx, tw, tgy = (torch.from_numpy(numpy.ascontiguousarray(a)) for a in (x, w, gy))
+    kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w), groups=g.groups)
+
+    def step():
+        torch.nn.functional.conv2d(tx, tw, **kw)
+        torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw)
+        torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)
+    return step
+
+
+def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
+    """Training-step time (fprop + bprop + accGrad) of every algorithm, auto's pick and PyTorch on one
+    layer: medians of ``repeats`` interleaved runs (one step of each candidate per round, so load from
+    other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s."""
+    g = geometry(layer)
+    x, w, gy = layer_arrays(g, xp, dtype)
+    names = [name for name in conv.names(device) if conv.get(name).supports(g, device)]
+    conv.auto.reset()
+    choice = conv.auto.choose(g, x, w)
+    steps = {name: (lambda a=conv.get(name): training_step(a, x, w, gy, g)) for name in names}
+    torch_fn = torch_step(x, w, gy, g) if with_torch and device == 'cpu' else None
+    if torch_fn is not None:
+        steps['torch'] = torch_fn
+    for fn in steps.values():   # warm-up: plans, caches, PyTorch's oneDNN primitives
+        fn()
+    runs = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            runs[name].append(median_seconds(fn, device, repeats=1, warmup=0))
+    seconds = {name: float(numpy.median(t)) for name, t in runs.items()}
+    seconds['auto'] = seconds[choice]
+    result = {'layer': g.describe(), 'shape': list(layer), 'seconds': seconds, 'auto': choice,
+              'algorithms': names}
+    if 'torch' in seconds:
+        result['ratio'] = {name: seconds[name] / seconds['torch'] for name in names + ['auto']}
+    if 'fft' in names:
+        result['fft_product_gflops'] = product_gflops(x, w, gy, g, device, max(1, repeats // 2))
+    return result
+
+
+def versus_markdown(results, peaks, device):
+    names = list(dict.fromkeys(n for r in results for n in r['algorithms'])) + ['auto']
+    has_torch = any('ratio' in r for r in results)
+    lines = [f"Machine peaks on {device}: GEMM {peaks['gemm_gflops']:.1f} GFLOP/s, CGEMM "
+             f"{peaks['cgemm_gflops']:.1f} GFLOP/s, batched rfft2 {peaks['fft_gflops']:.1f} GFLOP/s", '',
+             "| layer | " + ' | '.join(f"{a} ms" for a in names) + " | auto picks | torch ms | " +
+             ' | '.join(f"{a}/torch" for a in names) + " | fft product GFLOP/s | of CGEMM peak |",
+             '|' + '---|' * (5 + 2 * len(names))]
+    for r in results:
+        t = r['seconds']
+        ms = [f"{1e3 * t[a]:.1f}" if a in t else '-' for a in names]
+        ratios = [f"{r['ratio'][a]:.2f}" if has_torch and 'ratio' in r and a in r['ratio'] else '-' for a in names]
+        rate = r.get('fft_product_gflops')
+        rate_cells = [f"{rate:.1f}", f"{100 * rate / peaks['cgemm_gflops']:.0f}%"] if rate else ['-', '-']
+        torch_ms = f"{1e3 * t['torch']:.1f}" if 'torch' in t else '-'
+        lines.append(f"| {r['layer']} | " + ' | '.join(ms) + f" | {r['auto']} | {torch_ms} | " +
+                     ' | '.join(ratios + rate_cells) + ' |')
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument('--suite', choices=['paper', 'cpu', 'issue', 'stride'], default='cpu')
+    parser.add_argument('--suite', choices=['paper', 'cpu', 'issue', 'stride', 'cpu-vs-torch'], default='cpu')
     parser.add_argument('--scale', type=float, default=1.0)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--dtype', choices=['float32', 'float64'], default='float32')
@@ -284,6 +394,20 @@ def main(argv=None):
             json.dump({'suite': 'stride', 'dtype': args.dtype, 'rows': rows}, f, indent=1)
         return
     peaks = machine_peaks(xp, args.device, args.dtype)
+    if args.suite == 'cpu-vs-torch':
+        results = []
+        for layer in suite_layers(args.suite, args.scale):
+            results.append(versus_torch(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))
+            print(f"# {results[-1]['layer']}: " + ', '.join(f"{a} {1e3 * v:.1f} ms" for a, v in
+                                                           results[-1]['seconds'].items()), file=sys.stderr, flush=True)
+        print(versus_markdown(results, peaks, args.device))
+        report = {'machine': {'device': args.device, 'platform': platform.platform(), 'cpus': backend.cpu_workers(),
+                              'numpy': numpy.__version__, 'minifft': minifft.__version__, **peaks},
+                  'suite': args.suite, 'scale': args.scale, 'dtype': args.dtype, 'repeats': args.repeats,
+                  'timing': 'medians of interleaved runs', 'layers': results}
+        with open(os.path.join(args.out, f'conv_layers_{args.device}_cpu-vs-torch.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+        return
     results = []
     for layer in suite_layers(args.suite, args.scale):
         results.append(bench_layer(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))

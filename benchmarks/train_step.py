@@ -5,7 +5,9 @@ that runs on the device, and auto.
 
 One step = forward, cross-entropy, backward and an SGD update, on random inputs of the model's
 usual shape. Prints a Markdown table with the median step time per algorithm and the ratios to
-direct measured in this run, and what auto chose per layer.
+direct measured in this run, and what auto chose per layer. With PyTorch importable (never a
+dependency) and on the CPU, the same network built in PyTorch (models with a twin below: 'small')
+is timed in the same process and every algorithm's ratio to it is printed too.
 """
 import argparse
 import json
@@ -14,6 +16,7 @@ import sys
 
 import numpy
 
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # PyTorch's spinning workers would slow OpenBLAS
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,6 +45,43 @@ def step_seconds(name, algo, batch, device, repeats):
         return median_seconds(step, device, repeats, warmup=2)  # warm-up includes auto's timing
 
 
+def torch_twin(name, input_shape, classes):
+    """The PyTorch network with the same layers as models/<name>.py, or None (no twin, no PyTorch)."""
+    try:
+        import torch.nn as tnn
+    except ImportError:
+        return None
+    if name != 'small':
+        return None
+    c = input_shape[0]
+    features = tnn.Sequential(
+        tnn.Conv2d(c, 16, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(16, 32, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(32, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten())
+    flat = 32 * (input_shape[1] // 8) * (input_shape[2] // 8)
+    return tnn.Sequential(features, tnn.Linear(flat, 64), tnn.ReLU(), tnn.Linear(64, classes))
+
+
+def torch_step_seconds(name, batch, repeats):
+    """Median step time (forward, cross-entropy, backward, SGD with momentum) of the PyTorch twin."""
+    model = torch_twin(name, INPUTS[name], 10)
+    if model is None:
+        return None
+    import torch
+    torch.set_num_threads(backend.cpu_workers())
+    torch.manual_seed(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = numpy.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((batch,) + INPUTS[name]).astype(numpy.float32))
+    y = torch.from_numpy(rng.integers(0, 10, batch))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return median_seconds(step, 'cpu', repeats, warmup=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
@@ -55,14 +95,19 @@ def main(argv=None):
     algos = conv.names(args.device) + ('auto',)
     ref = 'direct' if 'direct' in algos else algos[0]
     print('| model | batch | ' + ' | '.join(f"{a} ms" for a in algos) + ' | ' +
-          ' | '.join(f"{a}/{ref}" for a in algos if a != ref) + ' |\n|' + '---|' * (2 + 2 * len(algos) - 1))
+          ' | '.join(f"{a}/{ref}" for a in algos if a != ref) + ' | torch ms | ' +
+          ' | '.join(f"{a}/torch" for a in algos) + ' |\n|' + '---|' * (3 + 3 * len(algos) - 1))
     for name in args.models:
         conv.auto.reset()
         t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats) for algo in algos}
         choices = [f"{r['layer']} -> {r['choice']}" for r in conv.auto.report()]
-        rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices})
+        peer = torch_step_seconds(name, args.batch_size, args.repeats) if args.device == 'cpu' else None
+        rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices,
+                     'torch_seconds': peer})
         print(f"| {name} | {args.batch_size} | " + ' | '.join(f"{1e3 * t[a]:.1f}" for a in algos) + ' | ' +
-              ' | '.join(f"{t[a] / t[ref]:.2f}" for a in algos if a != ref) + ' |', flush=True)
+              ' | '.join(f"{t[a] / t[ref]:.2f}" for a in algos if a != ref) + ' | ' +
+              (f"{1e3 * peer:.1f} | " + ' | '.join(f"{t[a] / peer:.2f}" for a in algos) if peer else
+               '- | ' + ' | '.join('-' for _ in algos)) + ' |', flush=True)
     print()
     for row in rows:
         print(f"auto on {row['model']}: " + '; '.join(row['auto_choices']))

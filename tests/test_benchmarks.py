@@ -36,3 +36,15 @@ def test_suites_scale():
 
 def test_train_step_runs():
     assert train_step.step_seconds('lenet', 'fft', 2, 'cpu', repeats=1) > 0
+
+
+def test_cpu_vs_torch_suite_layers_and_row():
+    layers = conv_layers.suite_layers('cpu-vs-torch', 1.0)
+    assert (32, 64, 64, 32, 3, 1, 1, 64) in layers and (32, 32, 64, 32, 3, 2, 1, 1) in layers
+    assert (16, 96, 256, 32, 7) in layers and len(layers) == len(set(layers)) == 13   # 7 + 6 + 5, duplicates once
+    assert conv_layers.suite_layers('cpu-vs-torch', 0.125)[6] == (4, 8, 8, 32, 3, 1, 1, 8)  # still depthwise
+    row = conv_layers.versus_torch((2, 4, 4, 9, 3, 1, 1, 4), numpy, 'cpu', 'float32', repeats=1, with_torch=False)
+    assert row['auto'] in row['algorithms'] and all(v > 0 for v in row['seconds'].values())
+    assert 'ratio' not in row and row['fft_product_gflops'] > 0
+    table = conv_layers.versus_markdown([row], {'gemm_gflops': 1.0, 'cgemm_gflops': 1.0, 'fft_gflops': 1.0}, 'cpu')
+    assert 'g=4' in table and 'fft/torch' in table

@@ -6,6 +6,7 @@ import pytest
 import scipy.fft
 
 from minifft import Tensor, backend
+from minifft.conv import fft
 from minifft import functions as F
 from tests.conv.registered import algorithms, require
 
@@ -31,6 +32,7 @@ class CountingFFT:
 def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padding, rng):
     counter = CountingFFT()
     monkeypatch.setattr(backend, 'fft_module', lambda array: counter)
+    monkeypatch.setattr(fft, 'DFT_GEMM_MAX_RATIO', 0)    # every transform through the FFT library
     x = Tensor(rng.standard_normal((2, 3, 9, 9)).astype(numpy.float32), requires_grad=True)
     w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32), requires_grad=True)
     for step in range(2):
@@ -38,6 +40,27 @@ def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padd
         F.conv2d(x, w, stride=stride, padding=padding, algo='fft').sum().backward()
         # forward sets: x, w, gy; inverse sets (two stages each): y, dx, dw
         assert counter.calls == Counter(rfft2=3, ifft=3, irfft=3), f"step {step}: {dict(counter.calls)}"
+
+
+def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
+    """w's spectrum and dw's inverse run as DFT-matrix GEMMs (x, gy, y, dx still through the FFT),
+    with the same results as the FFT library's."""
+    counter = CountingFFT()
+    monkeypatch.setattr(backend, 'fft_module', lambda array: counter)
+    x = rng.standard_normal((2, 3, 9, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    grads = {}
+    for ratio in (fft.DFT_GEMM_MAX_RATIO, 0):
+        monkeypatch.setattr(fft, 'DFT_GEMM_MAX_RATIO', ratio)
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        counter.calls.clear()
+        y = F.conv2d(xt, wt, padding=1, algo='fft')
+        (y * y).sum().backward()
+        grads[ratio] = (y.data, xt.grad, wt.grad)
+        if ratio:
+            assert counter.calls == Counter(rfft2=2, ifft=2, irfft=2)
+    for a, b in zip(*grads.values()):
+        numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_plans_are_made_in_the_first_step_only(rng):

@@ -19,6 +19,7 @@ def grouped_reference(x, w, gy, stride, padding, groups):
 CASES = [  # (S, f, f', H, W, k, stride, padding, groups)
     (2, 4, 6, 9, 9, 3, 1, 1, 2), (2, 6, 6, 8, 7, 5, 1, 2, 6), (1, 3, 6, 11, 11, 3, 2, 1, 3),
     (2, 8, 4, 7, 9, 2, 1, 0, 4), (1, 5, 10, 13, 13, 7, 3, 3, 5), (3, 4, 4, 6, 6, 6, 1, 0, 2),
+    (2, 4, 4, 9, 8, 3, 2, 1, 4), (1, 4, 4, 7, 7, 4, 1, 0, 4),   # depthwise: strided, even kernel
 ]
 
 
