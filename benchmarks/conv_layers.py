@@ -148,8 +148,9 @@ def product_gflops(x, w, gy, g, device, repeats):
     return float(numpy.median(rates))
 
 
-def torch_times(x, w, gy, g, repeats):
-    """PyTorch's conv2d and its two gradient functions on the same arrays (CPU only)."""
+def torch_passes(x, w, gy, g):
+    """{pass: callable} running PyTorch's conv2d and its two gradient functions on the same arrays
+    (CPU only), or None without PyTorch."""
     try:
         import torch
         import torch.nn.grad
@@ -158,9 +159,16 @@ def torch_times(x, w, gy, g, repeats):
     torch.set_num_threads(backend.cpu_workers())
     tx, tw, tgy = (torch.from_numpy(numpy.ascontiguousarray(a)) for a in (x, w, gy))
     kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w), groups=g.groups)
-    fns = {'fprop': lambda: torch.nn.functional.conv2d(tx, tw, **kw),
-           'bprop': lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw),
-           'accGrad': lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)}
+    return {'fprop': lambda: torch.nn.functional.conv2d(tx, tw, **kw),
+            'bprop': lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw),
+            'accGrad': lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)}
+
+
+def torch_times(x, w, gy, g, repeats):
+    """Median seconds of PyTorch's three passes and their total (None without PyTorch)."""
+    fns = torch_passes(x, w, gy, g)
+    if fns is None:
+        return None
     times = {p: median_seconds(fn, 'cpu', repeats) for p, fn in fns.items()}
     times['total'] = sum(times.values())
     return times
@@ -307,19 +315,13 @@ def stride_suite(xp, device, dtype, repeats):
 
 def torch_step(x, w, gy, g):
     """A callable running PyTorch's fprop, bprop and accGrad of layer ``g`` (None without PyTorch)."""
-    try:
-        import torch
-        import torch.nn.grad
-    except ImportError:
+    fns = torch_passes(x, w, gy, g)
+    if fns is None:
         return None
-    torch.set_num_threads(backend.cpu_workers())
-    tx, tw, tgy = (torch.from_numpy(numpy.ascontiguousarray(a)) for a in (x, w, gy))
-    kw = dict(stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w), groups=g.groups)
 
     def step():
-        torch.nn.functional.conv2d(tx, tw, **kw)
-        torch.nn.grad.conv2d_input(tx.shape, tw, tgy, **kw)
-        torch.nn.grad.conv2d_weight(tx, tw.shape, tgy, **kw)
+        for fn in fns.values():
+            fn()
     return step
 
 
