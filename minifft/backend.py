@@ -179,6 +179,18 @@ def synchronize(device=None):
 MAX_RESERVED_FFT_PLANS = 64  # each cached plan pins a cuFFT work area in device memory
 
 
+def nccl_module():
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``), or None where CuPy or its NCCL support is missing;
+    imported lazily, here, so that CuPy stays this module's alone."""
+    if cupy is None:
+        return None
+    try:
+        from cupy.cuda import nccl
+    except ImportError:
+        return None
+    return nccl if getattr(nccl, 'available', True) else None
+
+
 def reserve_fft_plans(count):
     """Grow cuFFT's plan cache (CuPy's, per device) to hold ``count`` plans, at most
     ``MAX_RESERVED_FFT_PLANS``, so plans made in the first training step are reused in every later

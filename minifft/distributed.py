@@ -45,13 +45,8 @@ def _mpi():
 
 
 def _nccl():
-    cupy = backend.cupy
-    try:
-        from cupy.cuda import nccl
-        available = getattr(nccl, 'available', True)
-    except ImportError:
-        available = False
-    if cupy is None or not available:
+    nccl = backend.nccl_module()
+    if nccl is None:
         raise ImportError("minifft.distributed: GPU parameters need NCCL through CuPy (cupy.cuda.nccl), which "
                           "is not available; install the cuda extra, pip install -e '.[cuda12]' or '.[cuda13]', "
                           "which brings nvidia-nccl")

@@ -228,3 +228,12 @@ def test_nccl_path_on_the_gpus(tmp_path):
     params, _ = worker.train('float32', 'fft', n * worker.BATCH, device='cuda')
     for name, expected in params.items():
         numpy.testing.assert_allclose(ranks[f"float32/fft/{name}"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_without_nccl_gpu_parameters_get_a_clear_error(monkeypatch):
+    """Where CuPy has no NCCL (the stand-in has none), the GPU communicator is refused with the
+    extra to install, and nothing outside backend.py imports CuPy to find that out."""
+    from minifft import backend, distributed
+    monkeypatch.setattr(backend, 'nccl_module', lambda: None)
+    with pytest.raises(ImportError, match=r"cupy\.cuda\.nccl.*\.\[cuda12\]"):
+        distributed._nccl()
