@@ -6,7 +6,7 @@ import numpy
 
 from ..backend import get_array_module
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
-from .spectral import cpu_thread_pool
+from .spectral import cpu_thread_pool, run_in_chunks
 
 
 def _offsets(g):
@@ -43,10 +43,7 @@ def _per_channel_chunks(xp, run, channels):
     if pool is None or channels < 2:
         run(slice(None))
         return
-    executor, _, workers = pool
-    bounds = [channels * i // workers for i in range(workers + 1)]
-    for _ in executor.map(run, [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]):
-        pass
+    run_in_chunks(run, channels, min(channels, pool[2]), one_blas_thread=False)
 
 
 @dataclasses.dataclass

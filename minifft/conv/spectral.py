@@ -17,6 +17,7 @@ spectrum layout it wants, and the FFT algorithm's transforms write that layout (
   strides on m, n, k, so its loads coalesce). GPU only.
 """
 import concurrent.futures
+import contextlib
 import functools
 
 import numpy
@@ -40,6 +41,18 @@ def cpu_thread_pool():
     return concurrent.futures.ThreadPoolExecutor(workers), threadpoolctl.ThreadpoolController(), workers
 
 
+def run_in_chunks(run, n, pieces, one_blas_thread=True):
+    """``run(chunk)`` for ``pieces`` consecutive slices covering range(n), in the CPU thread pool
+    (which must exist: callers check ``cpu_thread_pool()``), with one BLAS thread each unless told
+    otherwise, so threads over chunks replace threads inside each BLAS call."""
+    executor, controller, _ = cpu_thread_pool()
+    bounds = [n * i // pieces for i in range(pieces + 1)]
+    chunks = [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    with controller.limit(limits=1, user_api='blas') if one_blas_thread else contextlib.nullcontext():
+        for _ in executor.map(run, chunks):
+            pass
+
+
 def _matmul_over_bins(a, b):
     """numpy.matmul(a, b) of (*bins, ..., M, K) x (*bins, ..., K, N), chunks of the first bin axis
     in parallel threads with one BLAS thread each (see the module docstring)."""
@@ -48,15 +61,11 @@ def _matmul_over_bins(a, b):
     if (pool is None or a.shape[0] < 2 or a.shape[0] != b.shape[0]
             or 8 * M * K * N * (a.size // (M * K)) < THREADED_MIN_FLOPS):
         return numpy.matmul(a, b)
-    executor, controller, workers = pool
+    workers = pool[2]
     out = numpy.empty(numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N), numpy.result_type(a, b))
     n = a.shape[0]
-    pieces = min(n, 4 * workers)   # a few chunks per thread evens out the load
-    bounds = [n * i // pieces for i in range(pieces + 1)]
-    chunks = [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
-    with controller.limit(limits=1, user_api='blas'):
-        for _ in executor.map(lambda c: numpy.matmul(a[c], b[c], out=out[c]), chunks):
-            pass
+    # a few chunks per thread evens out the load
+    run_in_chunks(lambda c: numpy.matmul(a[c], b[c], out=out[c]), n, min(n, 4 * workers))
     return out
 
 
@@ -68,20 +77,15 @@ def cpu_matmul(a, b):
     M, K, N = a.shape[0], a.shape[1], b.shape[1]
     if pool is None or 8 * M * K * N < THREADED_MIN_FLOPS:
         return numpy.matmul(a, b)
-    executor, controller, workers = pool
     out = numpy.empty((M, N), numpy.result_type(a, b))
     rows = M >= N
-    n = M if rows else N
-    bounds = [n * i // workers for i in range(workers + 1)]
 
     def run(c):
         if rows:
             numpy.matmul(a[c], b, out=out[c])
         else:
             numpy.matmul(a, b[:, c], out=out[:, c])
-    with controller.limit(limits=1, user_api='blas'):
-        for _ in executor.map(run, [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]):
-            pass
+    run_in_chunks(run, M if rows else N, pool[2])
     return out
 
 
