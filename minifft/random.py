@@ -44,13 +44,10 @@ def set_state(state):
     _stream.update(seed=int(state['stream']['seed']), counter=int(state['stream']['counter']))
 
 
-def uniform(shape, low=0.0, high=1.0, like=None, dtype=None):
-    """Uniform samples on the device of ``like`` (host numbers moved over: one seeded stream)."""
-    dtype = dtype or (like.dtype if like is not None else backend.default_dtype())
-    a = _rng.uniform(low, high, size=shape).astype(dtype)
-    if like is not None and backend.get_array_module(like) is not numpy:
-        a = backend.to_device(a, 'cuda')
-    return a
+def uniform(shape, low=0.0, high=1.0, dtype=None):
+    """Uniform samples from the host generator (initialisation; Tensor and Parameter then place
+    them on the default device). Device-side draws go through ``random_bits``."""
+    return _rng.uniform(low, high, size=shape).astype(dtype or backend.default_dtype())
 
 
 def _mix(z):
