@@ -69,9 +69,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
+def _seeded_with_config_restored():
+    """Every test starts from seed 0 and leaves minifft.config as it found it (algorithm,
+    workspace limit, autotune, device, dtype), whatever it set."""
     minifft.manual_seed(0)
+    saved = minifft.config.snapshot()
     yield
+    minifft.config.restore(saved)
 
 
 @pytest.fixture

@@ -5,13 +5,6 @@ import pytest
 from minifft import backend, config, conv
 
 
-@pytest.fixture(autouse=True)
-def restore():
-    saved = config.snapshot()
-    yield
-    config.restore(saved)
-
-
 def test_environment_is_read_once(monkeypatch):
     monkeypatch.setenv('MINIFFT_CONV_ALGO', 'direct')
     config.reset()

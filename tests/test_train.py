@@ -7,15 +7,13 @@ import pytest
 
 import minifft
 import train
-from minifft import backend, config, conv, nn
+from minifft import backend, conv, nn
 from tests.datasets.files import write_cifar, write_mnist
 
 
 @pytest.fixture(autouse=True)
 def restore_globals():
-    saved = config.snapshot()
     yield
-    config.restore(saved)
     conv.profiler.enable(False)
     conv.auto.reset()
 

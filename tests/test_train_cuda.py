@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def restore_globals(monkeypatch):
-    from minifft import config
-    saved = config.snapshot()
     yield
-    config.restore(saved)
     conv.profiler.enable(False)
 
 

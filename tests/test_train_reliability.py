@@ -17,11 +17,9 @@ from tests.datasets.files import idx_bytes, write_cifar, write_mnist
 
 @pytest.fixture(autouse=True)
 def restore_globals(monkeypatch):
-    saved = config.snapshot()
     monkeypatch.delenv('MINIFFT_CONV_ALGO', raising=False)
     monkeypatch.delenv('MINIFFT_DEVICE', raising=False)
     yield
-    config.restore(saved)
     conv.profiler.enable(False)
     conv.auto.reset()
 

@@ -12,10 +12,8 @@ from minifft.conv.geometry import ConvGeometry
 @pytest.fixture(autouse=True)
 def fresh_decisions():
     auto.reset()
-    saved = config.snapshot()
     yield
     auto.reset()
-    config.restore(saved)
 
 
 def spy_on_timing(monkeypatch):

@@ -8,13 +8,6 @@ from minifft.testing import check_backward
 from tests.conv.registered import algorithms, require
 
 
-@pytest.fixture(autouse=True)
-def restore_config():
-    saved = config.snapshot()
-    yield
-    config.restore(saved)
-
-
 @pytest.mark.parametrize('algo', algorithms())
 @pytest.mark.parametrize('stride,padding', [(1, 0), (2, 1), ((1, 2), (2, 0))])
 def test_conv2d_finite_differences_with_bias(algo, stride, padding, device, rng):

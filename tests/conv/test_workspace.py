@@ -12,13 +12,6 @@ from minifft.conv import chunking, fft, workspace
 from minifft.conv.geometry import ConvGeometry
 
 
-@pytest.fixture(autouse=True)
-def default_limit():
-    saved = config.snapshot()
-    yield
-    config.restore(saved)
-
-
 def test_parse_and_set_limit(monkeypatch):
     assert workspace.parse_bytes('512M') == 512 * 2 ** 20
     assert workspace.parse_bytes('1.5GiB') == 3 * 2 ** 29
