@@ -1,5 +1,5 @@
 """minifft: a small deep-learning framework whose convolution trains through FFTs."""
-from . import backend, config, conv, diagnostics, distributed, functions, nn, optim, random, serialization, viz
+from . import backend, config, host_memory, conv, diagnostics, distributed, functions, nn, optim, random, serialization, viz
 from . import functions as F
 from .backend import cuda_available, default_device, set_default_device, set_default_dtype, synchronize
 from .random import manual_seed
@@ -11,5 +11,5 @@ __version__ = '0.1.0'
 __all__ = [
     'Tensor', 'tensor', 'no_grad', 'manual_seed', 'save', 'load', 'default_device', 'set_default_device',
     'set_default_dtype', 'cuda_available', 'synchronize', 'backend', 'conv', 'functions', 'F', 'nn', 'optim',
-    'random', 'serialization', 'config', 'diagnostics', 'viz',
+    'random', 'serialization', 'config', 'host_memory', 'diagnostics', 'viz',
 ]

@@ -6,6 +6,7 @@
     autotune          MINIFFT_CONV_AUTOTUNE      1/0, true/false, yes/no, on/off (default on)
     device            MINIFFT_DEVICE             'auto', 'cpu' or 'cuda' (default 'auto')
     dtype             -                          a floating dtype (default float32)
+    host_memory       MINIFFT_HOST_MEMORY        'keep' (reuse freed arrays, default) or 'system'
 
 Each environment variable is read and validated once, the first time its setting is asked for; a
 bad value raises ValueError naming the variable and the values it accepts. ``set(**settings)``
@@ -63,6 +64,13 @@ def _device(value, source):
     return text
 
 
+def _host_memory(value, source):
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in ('keep', 'system'):
+        raise ValueError(f"{source}: expected 'keep' or 'system', got {value!r}")
+    return text
+
+
 def _dtype(value, source):
     try:
         dtype = numpy.dtype(value)
@@ -80,8 +88,30 @@ SETTINGS = {
     'autotune': ('MINIFFT_CONV_AUTOTUNE', True, _autotune),
     'device': ('MINIFFT_DEVICE', 'auto', _device),
     'dtype': (None, numpy.dtype(numpy.float32), _dtype),
+    'host_memory': ('MINIFFT_HOST_MEMORY', 'keep', _host_memory),
 }
 _values = {}
+_appliers = {}   # name: function(value) that makes a setting take effect (settings read only when used need none)
+
+
+def on_change(name, apply):
+    """Call ``apply(value)`` now and whenever setting ``name`` changes (set, using, reset, restore):
+    for settings that act on the process rather than being read when used (host_memory)."""
+    _check_name('config.on_change', name)
+    _appliers[name] = apply
+    apply(get(name))
+
+
+@contextlib.contextmanager
+def _applying():
+    """Re-apply the settings with an applier whose value changed inside the block."""
+    before = {name: get(name) for name in _appliers}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if get(name) != value:
+                _appliers[name](get(name))
 
 
 def _check_name(op, name):
@@ -106,7 +136,8 @@ def set(**settings):  # noqa: A001 (the module's public verb, as in numpy.set_pr
     for name, value in settings.items():
         _check_name('config.set', name)
         parsed[name] = SETTINGS[name][2](value, f"config {name}")
-    _values.update(parsed)
+    with _applying():
+        _values.update(parsed)
 
 
 @contextlib.contextmanager
@@ -117,13 +148,15 @@ def using(**settings):
     try:
         yield
     finally:
-        _values.update(previous)
+        with _applying():
+            _values.update(previous)
 
 
 def reset(*names):
     """Forget set values (all, or ``names``): the next get() reads the environment again."""
-    for name in names or tuple(_values):
-        _values.pop(name, None)
+    with _applying():
+        for name in names or tuple(_values):
+            _values.pop(name, None)
 
 
 def snapshot():
@@ -132,5 +165,6 @@ def snapshot():
 
 
 def restore(values):
-    _values.clear()
-    _values.update(values)
+    with _applying():
+        _values.clear()
+        _values.update(values)
