@@ -16,7 +16,7 @@ def test_environment_is_read_once(monkeypatch):
 
 
 @pytest.mark.parametrize('variable,value,message', [
-    ('MINIFFT_CONV_ALGO', 'winograd', r"MINIFFT_CONV_ALGO: unknown algo 'winograd'; expected one of"),
+    ('MINIFFT_CONV_ALGO', 'im2win', r"MINIFFT_CONV_ALGO: unknown algo 'im2win'; expected one of"),
     ('MINIFFT_CONV_WORKSPACE', '-3M', r"MINIFFT_CONV_WORKSPACE: expected a byte count"),
     ('MINIFFT_CONV_AUTOTUNE', '2', r"MINIFFT_CONV_AUTOTUNE: expected one of 1, true"),
     ('MINIFFT_DEVICE', 'gpu', r"MINIFFT_DEVICE: expected one of \('auto', 'cpu', 'cuda'\)"),

@@ -331,7 +331,7 @@ BAD_INPUTS = {
     'epochs 0': (['--epochs', '0'], r"--epochs: expected at least 1"),
     'batch size 0': (['--batch-size', '0'], r"--batch-size: expected at least 1"),
     'compare steps 0': (['--compare', '--compare-steps', '0'], r"--compare-steps: expected at least 1"),
-    'conv name': (['--conv', 'winograd'], r"--conv: invalid choice: 'winograd'"),
+    'conv name': (['--conv', 'im2win'], r"--conv: invalid choice: 'im2win'"),
     'data dir with shapes': (lambda t: ['--data-dir', str(t)],
                              r"--data-dir is read only by --dataset mnist and cifar10; shapes is built in"),
     'mnist without data dir': (['--dataset', 'mnist'], r"mnist: give the directory holding its files with --data-dir"),
@@ -347,7 +347,7 @@ BAD_INPUTS = {
     'compare with eval-only': (['--compare', '--eval-only', '--checkpoint', __file__],
                                r"--compare: .* takes no --eval-only"),
     'missing checkpoint': (lambda t: ['--resume', str(t / 'none.npz')], r"no checkpoint at .*none.npz"),
-    'conv env': ({'MINIFFT_CONV_ALGO': 'winograd'}, r"MINIFFT_CONV_ALGO.*winograd"),
+    'conv env': ({'MINIFFT_CONV_ALGO': 'im2win'}, r"MINIFFT_CONV_ALGO.*winograd"),
     'device env': ({'MINIFFT_DEVICE': 'gpu'}, r"MINIFFT_DEVICE.*'gpu'"),
 }
 

@@ -28,8 +28,9 @@ from .geometry import ConvGeometry
 from .timing import measure
 
 # Relative throughput of each kind of work against a large real GEMM (1.0), measured on our
-# 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth.
-RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2}
+# 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth,
+# elementwise array arithmetic (winograd's transforms) at a few percent.
+RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2, 'elementwise': 0.03}
 REPEATS = 3
 NOISE = 0.10
 EXTRA_ROUNDS = 2
@@ -74,7 +75,7 @@ def choose(g, x, w):
     device = backend.device_of(x)
     key = _key(g, device, x.dtype)
     decision = _decisions.get(key)
-    if decision is None:
+    if decision is None or decision['choice'] not in registry.names():   # unregistered since
         candidates = registry.candidates(g, device)
         if not candidates:
             raise ValueError(f"conv2d: no registered algorithm supports the layer {g.describe()} on "

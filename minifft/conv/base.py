@@ -30,7 +30,8 @@ class OpCount:
     """Floating-point operations of one training step: {pass: {kind of work: flops}}.
 
     Kinds: 'gemm' (real matrix products), 'spectral' (per-frequency complex products, 8 flops per
-    complex multiply-add), 'fft' (real 2-D transforms, 2.5 N log2 N each). With channel groups G
+    complex multiply-add), 'fft' (real 2-D transforms, 2.5 N log2 N each), 'elementwise' (adds and
+    scalings of whole arrays: winograd's transforms). With channel groups G
     every product counts f/G input channels per output channel, in every algorithm.
     """
 

@@ -69,6 +69,11 @@ def _matmul_over_bins(a, b):
     return out
 
 
+def batched_matmul(a, b):
+    """xp.matmul of (B, M, K) x (B, K, N) stacks; on the CPU in chunks of the batch on the thread pool."""
+    return _matmul_over_bins(a, b) if get_array_module(a, b) is numpy else get_array_module(a, b).matmul(a, b)
+
+
 def cpu_matmul(a, b):
     """numpy.matmul(a, b) of 2-D a (M, K) and b (K, N), in row (or column) chunks across the thread pool
     with one BLAS thread each: on the shared CPU a multi-threaded GEMM of a few MFLOP varied 4-9 ms

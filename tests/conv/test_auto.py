@@ -33,8 +33,8 @@ def test_timed_choice_is_cached_and_reported(rng, monkeypatch, device):
     w = Tensor(rng.standard_normal((4, 3, 5, 5)).astype(numpy.float32), device=device, requires_grad=True)
     for _ in range(3):
         y = F.conv2d(x, w, algo='auto')
-    # every registered algorithm that runs here was timed, in this first call only
-    assert set(calls) == set(conv.names(device))
+    # every registered algorithm that supports the layer here was timed, in this first call only
+    assert set(calls) == set(conv.candidates(y.creator.geometry, device)) >= {'fft', 'direct'}
     [row] = auto.report()
     assert row['method'] == 'timed' and row['choice'] in conv.names(device)
     assert row['choice'] == min(row['seconds'], key=row['seconds'].get)
@@ -83,6 +83,8 @@ def test_cost_counts_groups_the_same_way_in_every_algorithm():
     whole = ConvGeometry(4, 8, 12, 16, 16, 5, 5, groups=4)
     one_group = ConvGeometry(4, 2, 3, 16, 16, 5, 5)
     for name in conv.names():
+        if not conv.get(name).supports(whole, 'cpu'):
+            continue
         a, b = conv.get(name).cost(whole), conv.get(name).cost(one_group)
         assert a.total() == pytest.approx(4 * b.total()), name
 
@@ -106,8 +108,8 @@ def test_plan_round_trip_and_given_choices(rng, monkeypatch):
     ({'batch': 1}, "expected a list of plan entries"),
     ([{'batch': 1}], r"entry 0: missing in_channels"),
     ([dict(batch=1, in_channels=1, out_channels=1, height=5, width=5, kernel_h=3, kernel_w=3, stride_h=1, stride_w=1,
-           pad_h=0, pad_w=0, groups=1, device='cpu', dtype='float32', choice='winograd')],
-     r"set_plan: entry 0: unknown algo 'winograd'"),
+           pad_h=0, pad_w=0, groups=1, device='cpu', dtype='float32', choice='im2win')],
+     r"set_plan: entry 0: unknown algo 'im2win'"),
     ([dict(batch=1, in_channels=1, out_channels=1, height=5, width=5, kernel_h=3, kernel_w=3, stride_h=1, stride_w=1,
            pad_h=0, pad_w=0, groups=1, device='cpu', dtype='float32', choice='fft-cublas')],
      r"entry 0: 'fft-cublas' does not support"),

@@ -11,7 +11,7 @@ from tests.conv.registered import algorithms, require
 @pytest.mark.parametrize('algo', algorithms())
 @pytest.mark.parametrize('stride,padding', [(1, 0), (2, 1), ((1, 2), (2, 0))])
 def test_conv2d_finite_differences_with_bias(algo, stride, padding, device, rng):
-    require(algo, device)
+    require(algo, device, (2, 2, 6, 5), (3, 2, 3, 2), stride=stride, padding=padding)
     x = rng.standard_normal((2, 2, 6, 5))
     w = rng.standard_normal((3, 2, 3, 2))
     b = rng.standard_normal(3)
@@ -48,7 +48,7 @@ def test_frozen_input_skips_input_gradient(algo, device, rng):
     (dict(x=(2, 8, 8), w=(4, 2, 3, 3)), ValueError, r"expected input x \(N, C, H, W\) with 4 dimensions, got shape \(2, 8, 8\)"),
     (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), stride=0), ValueError, r"expected stride >= 1, got \(0, 0\)"),
     (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), padding=-1), ValueError, r"expected padding >= 0, got \(-1, -1\)"),
-    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), algo='winograd'), ValueError, r"unknown algo 'winograd'; expected one of"),
+    (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), algo='im2win'), ValueError, r"unknown algo 'im2win'; expected one of"),
     (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), stride=1.5), TypeError, r"expected stride as an int or a pair of ints"),
     (dict(x=(1, 2, 8, 8), w=(4, 2, 3, 3), groups=0), ValueError, r"expected groups as a positive int, got 0"),
 ])
@@ -75,9 +75,9 @@ def test_default_algorithm_switches_every_layer(rng, monkeypatch):
     monkeypatch.setenv('MINIFFT_CONV_ALGO', 'fft')
     config.reset()
     assert conv.default_algorithm() == 'fft'
-    monkeypatch.setenv('MINIFFT_CONV_ALGO', 'winograd')
+    monkeypatch.setenv('MINIFFT_CONV_ALGO', 'im2win')
     config.reset()
-    with pytest.raises(ValueError, match=r"MINIFFT_CONV_ALGO: unknown algo 'winograd'; expected one of \('fft'"):
+    with pytest.raises(ValueError, match=r"MINIFFT_CONV_ALGO: unknown algo 'im2win'; expected one of \('fft'"):
         conv.default_algorithm()
 
 
@@ -86,8 +86,8 @@ def test_layer_arguments_are_validated_like_the_function():
         nn.Conv2d(2, 3, 0)
     with pytest.raises(ValueError, match=r"Conv2d: expected stride >= 1"):
         nn.Conv2d(2, 3, 3, stride=0)
-    with pytest.raises(ValueError, match=r"Conv2d: unknown algo 'winograd'"):
-        nn.Conv2d(2, 3, 3, algo='winograd')
+    with pytest.raises(ValueError, match=r"Conv2d: unknown algo 'im2win'"):
+        nn.Conv2d(2, 3, 3, algo='im2win')
     with pytest.raises(ValueError, match=r"Conv2d: expected in_channels as a positive int, got 0"):
         nn.Conv2d(0, 3, 3)
 

@@ -53,8 +53,9 @@ def assert_close(got, want, what):
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', CASES)
 def test_dilation_matches_naive_reference(algo, case, device, rng):
-    require(algo, device)
     S, f, fo, H, W, kh, kw, stride, padding, dilation, groups = case
+    require(algo, device, (S, f, H, W), (fo, f // groups, kh, kw), stride=stride, padding=padding,
+            dilation=dilation, groups=groups)
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f // groups, kh, kw))
     y, gy, gx, gw, g = run(algo, device, rng, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ref = grouped_reference(x, w, gy, stride, padding, dilation, groups)
@@ -65,7 +66,7 @@ def test_dilation_matches_naive_reference(algo, case, device, rng):
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('k,d', [((3, 3), (1, 1)), ((2, 4), (1, 1)), ((3, 2), (2, 3)), ((1, 1), (1, 1))])
 def test_same_padding_keeps_the_size_and_pads_as_pytorch(algo, k, d, device, rng):
-    require(algo, device)
+    require(algo, device, (2, 3, 7, 8), (2, 3) + k, padding='same', dilation=d)
     x, w = rng.standard_normal((2, 3, 7, 8)), rng.standard_normal((2, 3) + k)
     y, gy, gx, gw, g = run(algo, device, rng, x, w, padding='same', dilation=d)
     assert y.shape == (2, 2, 7, 8)

@@ -26,8 +26,8 @@ CASES = [  # (S, f, f', H, W, k, stride, padding, groups)
 @pytest.mark.parametrize('algo', algorithms())
 @pytest.mark.parametrize('case', CASES)
 def test_groups_match_reference(algo, case, device, rng):
-    require(algo, device)
     S, f, fo, H, W, k, stride, padding, groups = case
+    require(algo, device, (S, f, H, W), (fo, f // groups, k, k), stride=stride, padding=padding, groups=groups)
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f // groups, k, k))
     xt, wt = Tensor(x, device=device, requires_grad=True), Tensor(w, device=device, requires_grad=True)
     y = F.conv2d(xt, wt, stride=stride, padding=padding, algo=algo, groups=groups)
@@ -41,7 +41,7 @@ def test_groups_match_reference(algo, case, device, rng):
 
 @pytest.mark.parametrize('algo', algorithms())
 def test_depthwise_layer_gradients(algo, device, rng):
-    require(algo, device)
+    require(algo, device, (2, 3, 5, 5), (3, 1, 3, 3), padding=1, groups=3)
     arrays = [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3)]
     check_backward(lambda x, w, b: F.conv2d(x, w, b, padding=1, algo=algo, groups=3),
                    [backend.to_device(a, device) for a in arrays])

@@ -1,0 +1,255 @@
+"""algo='winograd': Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray, CVPR 2016) for
+3 x 3 stride-1 layers: the FFT algorithm's three formulas with a smaller, real transform.
+
+The padded input is cut into overlapping tiles d of a = m + 2 pixels at stride m; each gives an
+m x m output tile
+
+    y_tile = A^T [ sum_c (G w G^T) (.) (B^T d B) ] A            (.) elementwise over the a x a points
+
+so a layer becomes a^2 independent GEMMs over channels, one per transform point xi, exactly as the
+FFT layer is one per frequency bin (DESIGN.md). With V = B^T d B (input), U = G w G^T (kernel),
+M = the per-point products and P = S * tiles (one GEMM row per tile of every image):
+
+    fprop    M_xi (P, f')  = V_xi (P, f) @ U_xi (f, f')        y  = A^T M A, tiles placed
+    bprop    dV_xi (P, f)  = dM_xi (P, f') @ U_xi^T            gx = B dV B^T, tiles overlap-added
+    accGrad  dU_xi (f, f') = V_xi^T @ dM_xi                    gw = G^T dU G
+
+where dM = A gy_tile A^T is the output transform's adjoint, computed once for both gradients, and V
+is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
+multiply-adds per channel pair against 9 for direct: 4 at m = 2, 2.25 at m = 4.
+
+Layout: tiles are indexed (tile row, tile column, sample) and channels come last, so every transform
+step is a handful of adds of strided views whose inner (sample, channel) block is contiguous, and
+every V_xi, M_xi, dM_xi is a plain (P, channels) matrix that BLAS takes without a copy.
+"""
+import dataclasses
+
+import numpy
+
+from ..backend import get_array_module
+from . import profiler
+from .base import PASSES, ConvAlgorithm, OpCount, Workspace
+from .geometry import ceil_div
+from .spectral import batched_matmul, cpu_thread_pool, run_in_chunks
+
+# Lavin & Gray's matrices, interpolation points 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), plus infinity
+TRANSFORMS = {
+    2: dict(BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+            G=[[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+            AT=[[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: dict(BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+            G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+            AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+KERNEL = 3
+THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
+
+
+def _combine(xp, coefficients, views, out):
+    """out[i] = sum_j coefficients[i][j] * views[j] for each i, skipping zeros (the matrices are
+    sparse); +-1 terms are adds and subtracts, no multiply. Views are (tile rows, ...) and out
+    (len(coefficients), tile rows, ...); on the CPU chunks of tile rows run on the thread pool
+    (numpy's elementwise loops are single-threaded but release the GIL)."""
+    pool = cpu_thread_pool() if xp is numpy else None
+    rows = out.shape[1]
+    if pool is None or rows < 2 or out.size < THREADED_MIN_ELEMENTS:
+        return _combine_chunk(xp, coefficients, views, out)
+    run_in_chunks(lambda c: _combine_chunk(xp, coefficients, [v[c] for v in views], out[:, c]),
+                  rows, min(rows, pool[2]), one_blas_thread=False)
+    return out
+
+
+def _combine_chunk(xp, coefficients, views, out):
+    scratch = None
+    for i, row in enumerate(coefficients):
+        terms = [(c, views[j]) for j, c in enumerate(row) if c != 0]
+        (c0, v0), rest = terms[0], terms[1:]
+        if c0 == 1:
+            out[i][...] = v0
+        else:
+            xp.multiply(v0, out.dtype.type(c0), out=out[i])
+        for c, v in rest:
+            if c in (1, -1):
+                (xp.add if c == 1 else xp.subtract)(out[i], v, out=out[i])
+            else:
+                if scratch is None:
+                    scratch = xp.empty(out.shape[1:], out.dtype)
+                xp.multiply(v, out.dtype.type(c), out=scratch)
+                xp.add(out[i], scratch, out=out[i])
+    return out
+
+
+def _tiling(g, m):
+    """(tile rows, tile columns, padded input height, padded input width)."""
+    th, tw = ceil_div(g.out_h, m), ceil_div(g.out_w, m)
+    return th, tw, th * m + KERNEL - 1, tw * m + KERNEL - 1
+
+
+@dataclasses.dataclass
+class WinogradSaved:
+    v: object     # (a, a, th, tw, S, f): the input transform, kept for accGrad
+    u: object     # (a, a, f, f'): the kernel transform, kept for bprop
+
+
+@dataclasses.dataclass
+class WinogradContext:
+    v: object
+    u: object
+    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint
+
+
+class WinogradConvolution(ConvAlgorithm):
+    """algo='winograd': 3 x 3, stride 1, no dilation, one channel group; output tile m x m.
+
+    ``tile`` fixes m (2 or 4); by default m = 4 where the output is at least 8 pixels each way and
+    2 below, where most of a 6 x 6 tile would be padding."""
+
+    name = 'winograd'
+
+    def __init__(self, tile=None, name=None):
+        if tile not in (None,) + tuple(TRANSFORMS):
+            raise ValueError(f"WinogradConvolution: expected tile None, 2 or 4, got {tile!r}")
+        self.tile = tile
+        if name is not None:
+            self.name = name
+
+    def supports(self, g, device):
+        return (device in self.devices and g.kernel_h == g.kernel_w == KERNEL and g.stride_h == g.stride_w == 1
+                and not g.dilated and g.groups == 1)
+
+    def output_tile(self, g):
+        if self.tile is not None:
+            return self.tile
+        return 4 if min(g.out_h, g.out_w) >= 8 else 2
+
+    def cost(self, g, device='cpu'):
+        m = self.output_tile(g)
+        a = m + KERNEL - 1
+        th, tw, hp, wp = _tiling(g, m)
+        P = g.batch * th * tw
+        gemm = 2 * a * a * P * g.in_channels * g.out_channels
+        # transform adds: ~2 per input of each 1-D pass, over a x a points of every tile
+        elementwise = 4 * a * a * P * (g.in_channels + g.out_channels)
+        return OpCount({p: {'gemm': gemm, 'elementwise': elementwise} for p in PASSES})
+
+    def workspace(self, g, itemsize, device='cpu'):
+        """V and U kept; forward's peak adds the padded input, its row pass and M; backward's the
+        padded gy, dM, dV and the padded input gradient."""
+        m = self.output_tile(g)
+        a = m + KERNEL - 1
+        th, tw, hp, wp = _tiling(g, m)
+        P = g.batch * th * tw
+        S, f, fo = g.batch, g.in_channels, g.out_channels
+        terms = {'input transform': a * a * P * f * itemsize, 'kernel transform': a * a * f * fo * itemsize,
+                 'padded input': hp * wp * S * f * itemsize, 'row pass': a * th * wp * S * f * itemsize,
+                 'products': a * a * P * fo * itemsize, 'gradient transform': a * a * P * fo * itemsize,
+                 'input-side gradient': a * a * P * f * itemsize}
+        kept = terms['input transform'] + terms['kernel transform']
+        forward = kept + terms['padded input'] + terms['row pass'] + terms['products']
+        backward = kept + terms['products'] + terms['gradient transform'] + terms['input-side gradient'] \
+            + terms['padded input'] + terms['row pass']
+        return Workspace(kept, max(forward, backward), terms)
+
+    def _matrices(self, g, dtype):
+        m = self.output_tile(g)
+        return m, {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
+
+    def forward(self, x, w, g):
+        xp = get_array_module(x)
+        m, T = self._matrices(g, x.dtype)
+        a = m + KERNEL - 1
+        th, tw, hp, wp = _tiling(g, m)
+        S, f = g.batch, g.in_channels
+        with profiler.part('copies', _device(xp)):
+            # (hp, wp, S, f): channels last, zero border (padding, and the last tile's overhang)
+            xpad = xp.zeros((hp, wp, S, f), x.dtype)
+            xpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(2, 3, 0, 1)
+        with profiler.part('transforms', _device(xp)):
+            rows = _combine(xp, T['BT'], [xpad[j:j + m * th:m] for j in range(a)],
+                            xp.empty((a, th, wp, S, f), x.dtype))
+            v = xp.empty((a, a, th, tw, S, f), x.dtype)
+            for i in range(a):
+                _combine(xp, T['BT'], [rows[i][:, j:j + m * tw:m] for j in range(a)], v[i])
+            u = _kernel_transform(xp, w, xp.asarray(T['G']))
+        mm = self._product(xp, v.reshape(a * a, -1, f), u.reshape(a * a, f, -1))   # (a*a, P, f')
+        return self._output(xp, mm.reshape(a, a, th, tw, S, -1), T, g, m), WinogradSaved(v, u)
+
+    def _output(self, xp, mm, T, g, m):
+        """y (S, f', oh, ow) from the products M (a, a, th, tw, S, f')."""
+        a = m + KERNEL - 1
+        with profiler.part('transforms', _device(xp)):
+            cols = _combine(xp, T['AT'], [mm[:, j] for j in range(a)], xp.empty((m,) + mm.shape[:1] + mm.shape[2:], mm.dtype))
+            tiles = _combine(xp, T['AT'], [cols[:, i] for i in range(a)], xp.empty((m,) + cols.shape[:1] + cols.shape[2:], mm.dtype))
+        with profiler.part('copies', _device(xp)):
+            th, tw, S, fo = tiles.shape[2:]
+            y = xp.empty((S, fo, th * m, tw * m), mm.dtype)
+            # tiles[r, q, t, u, s, o] is output pixel (t*m + r, u*m + q) of sample s, channel o
+            y.reshape(S, fo, th, m, tw, m)[...] = tiles.transpose(4, 5, 2, 0, 3, 1)
+            return xp.ascontiguousarray(y[:, :, :g.out_h, :g.out_w])
+
+    @staticmethod
+    def _product(xp, a, b, transpose_a=False, transpose_b=False):
+        with profiler.part('products', _device(xp)):
+            return batched_matmul(a.swapaxes(1, 2) if transpose_a else a, b.swapaxes(1, 2) if transpose_b else b)
+
+    def backward_setup(self, saved, gy, g):
+        xp = get_array_module(gy)
+        m, T = self._matrices(g, gy.dtype)
+        a = m + KERNEL - 1
+        th, tw, hp, wp = _tiling(g, m)
+        S, fo = g.batch, g.out_channels
+        with profiler.part('copies', _device(xp)):
+            # (m, m, th, tw, S, f'): gy tiles, zero past the output's edge
+            tiles = xp.zeros((th, m, tw, m, S, fo), gy.dtype)
+            tiles.reshape(th * m, tw * m, S, fo)[:g.out_h, :g.out_w] = gy.transpose(2, 3, 0, 1)
+            tiles = tiles.transpose(1, 3, 0, 2, 4, 5)
+        with profiler.part('transforms', _device(xp)):
+            # the adjoint of y = A^T M A is dM = A gy A^T: the transposed coefficients
+            cols = _combine(xp, T['AT'].T, [tiles[:, j] for j in range(m)], xp.empty((a, m, th, tw, S, fo), gy.dtype))
+            dm = _combine(xp, T['AT'].T, [cols[:, i] for i in range(m)], xp.empty((a, a, th, tw, S, fo), gy.dtype))
+        return WinogradContext(saved.v, saved.u, dm)
+
+    def backward_input(self, ctx, g):
+        xp = get_array_module(ctx.dm)
+        m, T = self._matrices(g, ctx.dm.dtype)
+        a = m + KERNEL - 1
+        th, tw, hp, wp = _tiling(g, m)
+        S, f = g.batch, g.in_channels
+        dv = self._product(xp, ctx.dm.reshape(a * a, -1, g.out_channels), ctx.u.reshape(a * a, f, -1),
+                           transpose_b=True).reshape(a, a, th, tw, S, f)
+        with profiler.part('transforms', _device(xp)):
+            # adjoint of V = B^T d B: d = B dV B^T, then every tile adds into its place
+            cols = _combine(xp, T['BT'].T, [dv[:, j] for j in range(a)], xp.empty((a, a, th, tw, S, f), dv.dtype))
+            d = _combine(xp, T['BT'].T, [cols[:, i] for i in range(a)], xp.empty((a, a, th, tw, S, f), dv.dtype))
+            gxpad = xp.zeros((hp, wp, S, f), dv.dtype)
+            for r in range(a):
+                for q in range(a):   # pixel (r, q) of every tile
+                    gxpad[r:r + m * th:m, q:q + m * tw:m] += d[r, q]
+        with profiler.part('copies', _device(xp)):
+            gx = gxpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(2, 3, 0, 1)
+            return xp.ascontiguousarray(gx)
+
+    def backward_weight(self, ctx, g):
+        xp = get_array_module(ctx.dm)
+        m, T = self._matrices(g, ctx.dm.dtype)
+        a = m + KERNEL - 1
+        du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
+                           transpose_a=True).reshape(a, a, g.in_channels, g.out_channels)
+        with profiler.part('transforms', _device(xp)):
+            Gm = xp.asarray(T['G'])
+            # gw = G^T dU G per channel pair: contract the row point, then the column point
+            gw = xp.tensordot(xp.tensordot(du, Gm, axes=([0], [0])), Gm, axes=([0], [0]))   # (f, f', 3, 3)
+        return xp.ascontiguousarray(gw.transpose(1, 0, 2, 3))
+
+
+def _device(xp):
+    return 'cpu' if xp is numpy else 'cuda'
+
+
+def _kernel_transform(xp, w, G):
+    """U (a, a, f, f') = G w G^T for every channel pair of w (f', f, 3, 3), as two small GEMMs."""
+    gw = xp.tensordot(w, G, axes=([3], [1]))           # (f', f, 3, a): columns transformed
+    u = xp.tensordot(gw, G, axes=([2], [1]))           # (f', f, a_col, a_row)
+    return xp.ascontiguousarray(u.transpose(3, 2, 1, 0))

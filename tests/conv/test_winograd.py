@@ -1,0 +1,123 @@
+"""winograd: F(2x2, 3x3) and F(4x4, 3x3) against the naive reference, forward and both gradients."""
+import warnings
+
+import numpy
+import pytest
+
+from minifft import Tensor, backend, config, conv
+from minifft import functions as F
+from minifft.conv import ConvGeometry, WinogradConvolution, training_step
+from minifft.conv.winograd import TRANSFORMS
+from minifft.testing import check_backward
+from tests.conv.reference import conv2d_reference
+
+# (S, f, f', H, W, padding)
+CASES = [
+    (2, 3, 4, 9, 9, 1), (1, 2, 3, 7, 5, 0), (3, 5, 2, 16, 16, 1), (2, 4, 4, 8, 11, 2),
+    (1, 1, 1, 3, 3, 0),      # a 1x1 output: one tile, mostly overhang
+    (2, 3, 2, 4, 13, 3),     # padding larger than the kernel's reach
+    (1, 6, 7, 10, 10, 0),    # an output size divisible by neither tile
+    (4, 2, 5, 12, 12, 1),    # divisible by both
+    (1, 3, 3, 1, 6, 1),      # one-pixel-high input
+]
+
+
+def _check(algorithm, case, device, rng, tol=1e-10):
+    S, f, fo, H, W, p = case
+    x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f, 3, 3))
+    g = ConvGeometry(S, f, fo, H, W, 3, 3, pad_h=p, pad_w=p)
+    gy = rng.standard_normal(g.output_shape)
+    y, saved = algorithm.forward(*(backend.to_device(a, device) for a in (x, w)), g)
+    ctx = algorithm.backward_setup(saved, backend.to_device(gy, device), g)
+    got = [y, algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g)]
+    for name, a, want in zip(('y', 'gx', 'gw'), got, conv2d_reference(x, w, gy, (1, 1), (p, p))):
+        a = backend.to_numpy(a)
+        assert a.shape == want.shape and a.dtype == numpy.float64, name
+        assert numpy.abs(a - want).max() <= tol * max(numpy.abs(want).max(), 1.0), f"{name} {case}"
+
+
+@pytest.mark.parametrize('tile', [2, 4, None])
+@pytest.mark.parametrize('case', CASES)
+def test_matches_naive_reference_float64(tile, case, device, rng):
+    _check(WinogradConvolution(tile=tile), case, device, rng)
+
+
+@pytest.mark.parametrize('m', sorted(TRANSFORMS))
+def test_one_dimensional_identity(m, rng):
+    """A^T [(G g) . (B^T d)] is the correlation of d (m + 2 samples) with g (3 taps): the matrices."""
+    T = {k: numpy.asarray(v) for k, v in TRANSFORMS[m].items()}
+    d, g = rng.standard_normal(m + 2), rng.standard_normal(3)
+    numpy.testing.assert_allclose(T['AT'] @ ((T['G'] @ g) * (T['BT'] @ d)),
+                                  [d[i:i + 3] @ g for i in range(m)], atol=1e-13)
+
+
+@pytest.mark.parametrize('tile', [2, 4])
+def test_float32_error_stays_small(tile, device, rng):
+    """F(4x4, 3x3) amplifies rounding more than F(2x2, 3x3) (its points reach +-2); both stay near
+    float32 epsilon on a layer with 64 input channels."""
+    x = rng.standard_normal((2, 64, 20, 20))
+    w = rng.standard_normal((8, 64, 3, 3)) / 24
+    g = ConvGeometry(2, 64, 8, 20, 20, 3, 3, pad_h=1, pad_w=1)
+    gy = rng.standard_normal(g.output_shape)
+    algorithm = WinogradConvolution(tile=tile)
+    got = training_step(algorithm, *(backend.to_device(a.astype(numpy.float32), device) for a in (x, w, gy)), g)
+    _, gx, gw = conv2d_reference(x, w, gy, (1, 1), (1, 1))
+    y = algorithm.forward(*(backend.to_device(a.astype(numpy.float32), device) for a in (x, w)), g)[0]
+    for a, want in ((y, conv2d_reference(x, w, padding=(1, 1))), (got[0], gx), (got[1], gw)):
+        a = backend.to_numpy(a)
+        assert a.dtype == numpy.float32
+        assert numpy.abs(a - want).max() <= 2e-5 * numpy.abs(want).max()
+
+
+def test_gradients_through_finite_differences(device, rng):
+    arrays = [rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]
+    check_backward(lambda x, w, b: F.conv2d(x, w, b, padding=1, algo='winograd'),
+                   [backend.to_device(a, device) for a in arrays])
+
+
+def test_runs_under_a_workspace_limit(device, rng):
+    """Registered as Chunked(WinogradConvolution()): a layer over the limit runs in pieces."""
+    x, w = rng.standard_normal((4, 3, 10, 10)), rng.standard_normal((5, 3, 3, 3))
+    xt = Tensor(backend.to_device(x, device), requires_grad=True)
+    wt = Tensor(backend.to_device(w, device), requires_grad=True)
+    with config.using(workspace_limit=20_000):
+        y = F.conv2d(xt, wt, padding=1, algo='winograd')
+        assert len(conv.get('winograd').pieces(y.creator.geometry, xt.data)) > 1
+        gy = rng.standard_normal(y.shape)
+        y.backward(backend.to_device(gy, device))
+    for got, want in zip((y.data, xt.grad, wt.grad), conv2d_reference(x, w, gy, (1, 1), (1, 1))):
+        numpy.testing.assert_allclose(backend.to_numpy(got), want, atol=1e-10)
+
+
+@pytest.mark.parametrize('kwargs', [dict(stride=2), dict(dilation=2), dict(groups=2)])
+def test_refuses_what_it_cannot_run(kwargs, rng):
+    x, w = Tensor(rng.standard_normal((1, 4, 9, 9))), Tensor(rng.standard_normal((4, 4 // kwargs.get('groups', 1), 3, 3)))
+    with pytest.raises(ValueError, match=r"conv2d: algo 'winograd' does not support the layer S=1 f=4"):
+        F.conv2d(x, w, algo='winograd', **kwargs)
+    with pytest.raises(ValueError, match=r"does not support the layer .* k=5"):
+        F.conv2d(x, Tensor(rng.standard_normal((2, 4, 5, 5))), algo='winograd')
+    with pytest.raises(ValueError, match=r"WinogradConvolution: expected tile None, 2 or 4, got 3"):
+        WinogradConvolution(tile=3)
+
+
+def test_default_winograd_leaves_other_layers_to_auto(rng):
+    """As the default (config / --conv) it runs the 3x3 layers; auto takes the rest, warning once."""
+    x = Tensor(rng.standard_normal((1, 2, 8, 8)), requires_grad=True)
+    w3, w5 = Tensor(rng.standard_normal((2, 2, 3, 3))), Tensor(rng.standard_normal((2, 2, 5, 5)))
+    with config.using(conv_algorithm='winograd'):
+        assert F.conv2d(x, w3).creator.algorithm.name == 'winograd'
+        with pytest.warns(UserWarning, match=r"default algo 'winograd' does not support .* k=5 on 'cpu'; auto chooses"):
+            y = F.conv2d(x, w5)
+        assert y.creator.algorithm.name in conv.names()
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            F.conv2d(x, w5)     # once per layer shape
+    numpy.testing.assert_allclose(y.data, conv2d_reference(x.data, w5.data), atol=1e-10)
+
+
+def test_tile_follows_the_output_size():
+    algorithm = WinogradConvolution()
+    assert algorithm.output_tile(ConvGeometry(1, 1, 1, 16, 16, 3, 3, pad_h=1, pad_w=1)) == 4
+    assert algorithm.output_tile(ConvGeometry(1, 1, 1, 8, 8, 3, 3)) == 2     # 6x6 output
+    assert conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3), 'cpu')
+    assert not conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3, 2, 2), 'cpu')
