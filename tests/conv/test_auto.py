@@ -51,7 +51,8 @@ def test_close_candidates_get_more_timed_steps(rng, monkeypatch):
     gy = numpy.ones(g.output_shape)
     candidates = {n: conv.get(n) for n in ('fft', 'direct')}
     for times, extra in (({'fft': 1.0, 'direct': 1.05}, True), ({'fft': 1.0, 'direct': 2.0}, False)):
-        monkeypatch.setattr(auto, '_timed_steps', lambda algo, *a, warmup, t=times: [t[algo.name]] * auto.REPEATS)
+        monkeypatch.setattr(auto, '_timed_steps', lambda algo, *a, warmup, repeats=auto.REPEATS, t=times:
+                            [t[algo.name]] * repeats)
         seconds, steps = auto._time_candidates(candidates, x, w, gy, g)
         expected = auto.REPEATS * (1 + auto.EXTRA_ROUNDS) if extra else auto.REPEATS
         assert steps == {'fft': expected, 'direct': expected}, times

@@ -117,7 +117,8 @@ def test_default_winograd_leaves_other_layers_to_auto(rng):
 
 def test_tile_follows_the_output_size():
     algorithm = WinogradConvolution()
-    assert algorithm.output_tile(ConvGeometry(1, 1, 1, 16, 16, 3, 3, pad_h=1, pad_w=1)) == 4
-    assert algorithm.output_tile(ConvGeometry(1, 1, 1, 8, 8, 3, 3)) == 2     # 6x6 output
+    assert algorithm.output_tile(ConvGeometry(1, 64, 64, 16, 16, 3, 3, pad_h=1, pad_w=1)) == 4
+    assert algorithm.output_tile(ConvGeometry(1, 64, 64, 8, 8, 3, 3)) == 2     # 6x6 output
+    assert algorithm.output_tile(ConvGeometry(1, 16, 32, 32, 32, 3, 3)) == 2   # transforms dominate
     assert conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3), 'cpu')
     assert not conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3, 2, 2), 'cpu')
