@@ -266,7 +266,7 @@ def figure3(xp, device, dtype, out_dir, repeats):
             g = ConvGeometry(S, f, fo, n, n, k, k)
             x, w, gy = layer_arrays(g, xp, dtype)
             point = {name: median_seconds(lambda a=conv.get(name): training_step(a, x, w, gy, g), device, repeats)
-                     for name in conv.names(device)}
+                     for name in conv.names(device) if conv.get(name).supports(g, device)}
             data[label].append({'layer': layer, **point})
     try:
         import matplotlib
@@ -279,7 +279,7 @@ def figure3(xp, device, dtype, out_dir, repeats):
     for ax, (label, points) in zip(axes, data.items()):
         xs = [p['layer'][4] if label.startswith('kernel') else p['layer'][3] for p in points]
         for name in conv.names(device):
-            ax.plot(xs, [1e3 * p[name] for p in points], 'o-', label=name)
+            ax.plot(xs, [1e3 * p.get(name, float('nan')) for p in points], 'o-', label=name)
         ax.set_xlabel(label)
         ax.set_ylabel('ms per training step (S=f=f\'=16)')
         ax.legend()

@@ -15,7 +15,8 @@ import train_step  # noqa: E402
 def test_conv_layers_measures_and_reports():
     peaks = {'gemm_gflops': 10.0, 'fft_gflops': 2.0}
     result = conv_layers.bench_layer((2, 3, 4, 12, 5), numpy, 'cpu', 'float32', repeats=1, with_torch=False)
-    assert result['algorithms'] == list(conv.names('cpu'))   # every registered algorithm that runs here
+    # every registered algorithm that runs this 5x5 layer here (winograd takes only 3x3)
+    assert result['algorithms'] == [n for n in conv.names('cpu') if n != 'winograd']
     for algo in result['algorithms'] + ['auto']:
         assert all(result[algo][p] > 0 for p in conv_layers.PASSES + ('total',))
     assert result['fft_split']['transforms'] > 0 and result['fft_split']['products'] > 0

@@ -62,6 +62,17 @@ def _combine(xp, coefficients, views, out):
     return out
 
 
+def _copy(xp, out, src):
+    """out[...] = src, for the layout changes between (S, C, H, W) and the channels-last tiles: a
+    transposing copy, on the CPU in chunks of the first axis on the thread pool."""
+    pool = cpu_thread_pool() if xp is numpy else None
+    if pool is None or out.shape[0] < 2 or out.size < THREADED_MIN_ELEMENTS:
+        out[...] = src
+        return
+    run_in_chunks(lambda c: out.__setitem__(c, src[c]), out.shape[0], min(out.shape[0], pool[2]),
+                  one_blas_thread=False)
+
+
 def _combine_chunk(xp, coefficients, views, out):
     scratch = None
     for i, row in enumerate(coefficients):
@@ -171,7 +182,7 @@ class WinogradConvolution(ConvAlgorithm):
         with profiler.part('copies', _device(xp)):
             # (hp, wp, S, f): channels last, zero border (padding, and the last tile's overhang)
             xpad = xp.zeros((hp, wp, S, f), x.dtype)
-            xpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(2, 3, 0, 1)
+            _copy(xp, xpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width], x.transpose(2, 3, 0, 1))
         with profiler.part('transforms', _device(xp)):
             rows = _combine(xp, T['BT'], [xpad[j:j + m * th:m] for j in range(a)],
                             xp.empty((a, th, wp, S, f), x.dtype))
@@ -192,7 +203,7 @@ class WinogradConvolution(ConvAlgorithm):
             th, tw, S, fo = tiles.shape[2:]
             y = xp.empty((S, fo, th * m, tw * m), mm.dtype)
             # tiles[r, q, t, u, s, o] is output pixel (t*m + r, u*m + q) of sample s, channel o
-            y.reshape(S, fo, th, m, tw, m)[...] = tiles.transpose(4, 5, 2, 0, 3, 1)
+            _copy(xp, y.reshape(S, fo, th, m, tw, m), tiles.transpose(4, 5, 2, 0, 3, 1))
             return xp.ascontiguousarray(y[:, :, :g.out_h, :g.out_w])
 
     @staticmethod
@@ -209,7 +220,7 @@ class WinogradConvolution(ConvAlgorithm):
         with profiler.part('copies', _device(xp)):
             # (m, m, th, tw, S, f'): gy tiles, zero past the output's edge
             tiles = xp.zeros((th, m, tw, m, S, fo), gy.dtype)
-            tiles.reshape(th * m, tw * m, S, fo)[:g.out_h, :g.out_w] = gy.transpose(2, 3, 0, 1)
+            _copy(xp, tiles.reshape(th * m, tw * m, S, fo)[:g.out_h, :g.out_w], gy.transpose(2, 3, 0, 1))
             tiles = tiles.transpose(1, 3, 0, 2, 4, 5)
         with profiler.part('transforms', _device(xp)):
             # the adjoint of y = A^T M A is dM = A gy A^T: the transposed coefficients
@@ -234,8 +245,9 @@ class WinogradConvolution(ConvAlgorithm):
                 for q in range(a):   # pixel (r, q) of every tile
                     gxpad[r:r + m * th:m, q:q + m * tw:m] += d[r, q]
         with profiler.part('copies', _device(xp)):
-            gx = gxpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(2, 3, 0, 1)
-            return xp.ascontiguousarray(gx)
+            gx = xp.empty((S, f, g.height, g.width), dv.dtype)
+            _copy(xp, gx, gxpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(2, 3, 0, 1))
+            return gx
 
     def backward_weight(self, ctx, g):
         xp = get_array_module(ctx.dm)
