@@ -6,7 +6,8 @@ that runs on the device, and auto.
 One step = forward, cross-entropy, backward and an SGD update, on random inputs of the model's
 usual shape. Prints a Markdown table with the median step time per algorithm and the ratios to
 direct measured in this run, and what auto chose per layer. With PyTorch importable (never a
-dependency) and on the CPU, the same network built in PyTorch (models with a twin below: 'small')
+dependency) and on the CPU, the same network built in PyTorch (models with a twin below: 'small',
+'resnet')
 is timed in the same process and every algorithm's ratio to it is printed too.
 """
 import argparse
@@ -26,7 +27,7 @@ from minifft import backend, conv, optim  # noqa: E402
 from minifft import functions as F  # noqa: E402
 from minifft.conv.timing import median_seconds  # noqa: E402
 
-INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32)}
+INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32), 'resnet': (3, 32, 32)}
 
 
 def step_seconds(name, algo, batch, device, repeats):
@@ -51,6 +52,8 @@ def torch_twin(name, input_shape, classes):
         import torch.nn as tnn
     except ImportError:
         return None
+    if name == 'resnet':
+        return torch_resnet(tnn, input_shape[0], classes, blocks_per_stage=1)
     if name != 'small':
         return None
     c = input_shape[0]
@@ -60,6 +63,27 @@ def torch_twin(name, input_shape, classes):
         tnn.Conv2d(32, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten())
     flat = 32 * (input_shape[1] // 8) * (input_shape[2] // 8)
     return tnn.Sequential(features, tnn.Linear(flat, 64), tnn.ReLU(), tnn.Linear(64, classes))
+
+
+def torch_resnet(tnn, channels, classes, blocks_per_stage, widths=(16, 32, 64)):
+    """models/resnet.py in PyTorch: the same blocks, BatchNorm, option-B shortcuts, no conv biases."""
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.body = tnn.Sequential(
+                tnn.Conv2d(cin, cout, 3, stride, 1, bias=False), tnn.BatchNorm2d(cout), tnn.ReLU(),
+                tnn.Conv2d(cout, cout, 3, 1, 1, bias=False), tnn.BatchNorm2d(cout))
+            self.shortcut = (tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
+                             if stride != 1 or cin != cout else tnn.Identity())
+
+        def forward(self, x):
+            return (self.body(x) + self.shortcut(x)).relu()
+    layers, c = [tnn.Conv2d(channels, widths[0], 3, 1, 1, bias=False), tnn.BatchNorm2d(widths[0]), tnn.ReLU()], widths[0]
+    for stage, width in enumerate(widths):
+        for block in range(blocks_per_stage):
+            layers.append(Block(c, width, 2 if stage > 0 and block == 0 else 1))
+            c = width
+    return tnn.Sequential(*layers, tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(c, classes))
 
 
 def torch_step_seconds(name, batch, repeats):
