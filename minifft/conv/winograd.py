@@ -74,23 +74,50 @@ def _copy(xp, out, src):
 
 
 def _combine_chunk(xp, coefficients, views, out):
+    """Each row as few passes over memory as its coefficients allow: terms of equal magnitude are
+    summed first and scaled once (-4 d1 - 4 d2 = -4 (d1 + d2)), and two unit terms start a row in
+    one add (d0 - d2, not a copy then a subtract), which halves F(2x2)'s passes."""
     scratch = None
     for i, row in enumerate(coefficients):
-        terms = [(c, views[j]) for j, c in enumerate(row) if c != 0]
-        (c0, v0), rest = terms[0], terms[1:]
-        if c0 == 1:
-            out[i][...] = v0
+        groups = {}     # magnitude: [(sign, view)]
+        for j, c in enumerate(row):
+            if c != 0:
+                groups.setdefault(abs(float(c)), []).append((1 if c > 0 else -1, views[j]))
+        units = groups.pop(1.0, [])
+        scaled = list(groups.items())
+        if len(units) < 2 and scaled:   # start from a scaled group: its first pass writes the row
+            scale, terms = scaled.pop(0)
+            _scaled_sum(xp, terms, scale, out[i])
+            rest = units
         else:
-            xp.multiply(v0, out.dtype.type(c0), out=out[i])
-        for c, v in rest:
-            if c in (1, -1):
-                (xp.add if c == 1 else xp.subtract)(out[i], v, out=out[i])
-            else:
-                if scratch is None:
-                    scratch = xp.empty(out.shape[1:], out.dtype)
-                xp.multiply(v, out.dtype.type(c), out=scratch)
-                xp.add(out[i], scratch, out=out[i])
+            _scaled_sum(xp, units, 1.0, out[i])
+            rest = []
+        for scale, terms in scaled:
+            if scratch is None:
+                scratch = xp.empty(out.shape[1:], out.dtype)
+            _scaled_sum(xp, terms, scale, scratch)
+            xp.add(out[i], scratch, out=out[i])
+        for sign, v in rest:
+            (xp.add if sign > 0 else xp.subtract)(out[i], v, out=out[i])
     return out
+
+
+def _scaled_sum(xp, terms, scale, out):
+    """out = scale * sum(sign * view for sign, view in terms), in len(terms) passes (one more when
+    the scale is not 1)."""
+    (s0, v0), rest = terms[0], terms[1:]
+    scale *= s0                                 # the first term's sign goes into the scale
+    if rest:
+        s1, v1 = rest[0]
+        (xp.add if s1 == s0 else xp.subtract)(v0, v1, out=out)
+        for s, v in rest[1:]:
+            (xp.add if s == s0 else xp.subtract)(out, v, out=out)
+        if scale != 1:
+            xp.multiply(out, out.dtype.type(scale), out=out)
+    elif scale == 1:
+        out[...] = v0
+    else:
+        xp.multiply(v0, out.dtype.type(scale), out=out)
 
 
 def _tiling(g, m):
