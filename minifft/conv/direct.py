@@ -20,7 +20,7 @@ def _offsets(g):
 
 @dataclasses.dataclass
 class DirectSaved:
-    cols: object      # im2col of x: (G, f/G*kh*kw, S*oh*ow)
+    cols: object      # im2col of x: (S, f, kh, kw, oh, ow)
     w: object
 
 
@@ -28,7 +28,10 @@ class DirectSaved:
 class DirectContext:
     cols: object
     w: object
-    gy: object        # (G, f'/G, S*oh*ow)
+    gy: object        # (S, G, f'/G, oh*ow); depthwise: (f, S, oh, ow)
+
+
+WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, in elements
 
 
 def _depthwise(g):
@@ -44,6 +47,36 @@ def _per_channel_chunks(xp, run, channels):
         run(slice(None))
         return
     run_in_chunks(run, channels, min(channels, pool[2]), one_blas_thread=False)
+
+
+def _padded(xp, x, g):
+    """x zero-padded by (pad_h, pad_w), or x itself without padding."""
+    if g.pad_h == 0 and g.pad_w == 0:
+        return x
+    xpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
+    xpad[:, :, :g.pad_h] = 0
+    xpad[:, :, g.pad_h + g.height:] = 0
+    xpad[:, :, g.pad_h:g.pad_h + g.height, :g.pad_w] = 0
+    xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w + g.width:] = 0
+    xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x
+    return xpad
+
+
+def _per_group(a, g):
+    """(S, C, ...) as (S, G, C/G, rest): columns (S, f, kh, kw, oh, ow), outputs and their gradients
+    (S, f', oh, ow) become per-sample, per-group matrices."""
+    return a.reshape(a.shape[0], g.groups, -1, g.out_h * g.out_w)
+
+
+def _per_sample_chunks(xp, run, samples):
+    """run(slice of samples) over the batch; on the CPU as a few chunks per thread of the pool with
+    one BLAS thread each (im2col copies are single-threaded NumPy loops; a chunk's GEMM then runs
+    on columns still in cache, and several chunks per thread even out a loaded machine)."""
+    pool = cpu_thread_pool() if xp is numpy else None
+    if pool is None or samples < 2:
+        run(slice(None))
+        return
+    run_in_chunks(run, samples, min(samples, 4 * pool[2]))
 
 
 @dataclasses.dataclass
@@ -79,18 +112,23 @@ class DirectConvolution(ConvAlgorithm):
     def forward(self, x, w, g):
         xp = get_array_module(x)
         S, f = g.batch, g.in_channels
-        # one copy that transposes to (f, S, ...) and pads
-        xpad = xp.zeros((f, S, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
-        xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(1, 0, 2, 3)
         if _depthwise(g):
+            # one copy that transposes to (f, S, ...) and pads
+            xpad = xp.zeros((f, S, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
+            xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(1, 0, 2, 3)
             return self._depthwise_forward(xp, xpad, w, g)
-        cols = xp.empty((f, g.kernel_h, g.kernel_w, S, g.out_h, g.out_w), x.dtype)
-        for a, b, window in _offsets(g):
-            cols[:, a, b] = xpad[(slice(None), slice(None)) + window]
-        cols = cols.reshape(g.groups, g.group_in * g.kernel_h * g.kernel_w, -1)
-        y = w.reshape(g.groups, g.group_out, -1) @ cols            # (G, f'/G, S*oh*ow)
-        y = y.reshape(g.out_channels, S, g.out_h, g.out_w).transpose(1, 0, 2, 3)
-        return xp.ascontiguousarray(y), DirectSaved(cols, w)
+        xpad = _padded(xp, x, g)
+        cols = xp.empty((S, f, g.kernel_h, g.kernel_w, g.out_h, g.out_w), x.dtype)
+        y = xp.empty((S, g.out_channels, g.out_h, g.out_w), xp.result_type(x.dtype, w.dtype))
+        wg = w.reshape(g.groups, g.group_out, -1)
+        colsg, yg = _per_group(cols, g), _per_group(y, g)
+
+        def run(s):   # im2col of these samples, then their GEMMs while the columns are in cache
+            for a, b, window in _offsets(g):
+                cols[s, :, a, b] = xpad[(s, slice(None)) + window]
+            xp.matmul(wg, colsg[s], out=yg[s])
+        _per_sample_chunks(xp, run, S)
+        return y, DirectSaved(cols, w)
 
     @staticmethod
     def _depthwise_forward(xp, xpad, w, g):
@@ -109,7 +147,7 @@ class DirectConvolution(ConvAlgorithm):
         if isinstance(saved, DepthwiseSaved):
             xp = get_array_module(gy)
             return DirectContext(saved.xpad, saved.w, xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)))
-        return DirectContext(saved.cols, saved.w, gy.transpose(1, 0, 2, 3).reshape(g.groups, g.group_out, -1))
+        return DirectContext(saved.cols, saved.w, _per_group(gy, g))
 
     def backward_input(self, ctx, g):
         xp = get_array_module(ctx.gy)
@@ -125,14 +163,16 @@ class DirectConvolution(ConvAlgorithm):
             _per_channel_chunks(xp, run, g.in_channels)
             gx = gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(1, 0, 2, 3)
             return xp.ascontiguousarray(gx)
-        w = ctx.w.reshape(g.groups, g.group_out, -1)
-        gcols = (w.swapaxes(1, 2) @ ctx.gy).reshape(
-            g.in_channels, g.kernel_h, g.kernel_w, g.batch, g.out_h, g.out_w)
-        gxpad = xp.zeros((g.in_channels, g.batch, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), ctx.gy.dtype)
-        for a, b, window in _offsets(g):  # col2im: overlapping windows add up
-            gxpad[(slice(None), slice(None)) + window] += gcols[:, a, b]
-        gx = gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(1, 0, 2, 3)
-        return xp.ascontiguousarray(gx)
+        wt = ctx.w.reshape(g.groups, g.group_out, -1).swapaxes(1, 2)
+        gxpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), ctx.gy.dtype)
+
+        def run(s):   # column gradient of these samples, then col2im: overlapping windows add up
+            gcols = xp.matmul(wt, ctx.gy[s]).reshape((-1, g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w))
+            gxpad[s] = 0
+            for a, b, window in _offsets(g):
+                gxpad[(s, slice(None)) + window] += gcols[:, :, a, b]
+        _per_sample_chunks(xp, run, g.batch)
+        return gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width]
 
     def backward_weight(self, ctx, g):
         if _depthwise(g):
@@ -144,4 +184,23 @@ class DirectConvolution(ConvAlgorithm):
                     gw[c, a, b] = xp.einsum('csij,csij->c', ctx.gy[c], ctx.cols[(c, slice(None)) + window])
             _per_channel_chunks(xp, run, g.in_channels)
             return gw.reshape(ctx.w.shape)
-        return (ctx.gy @ ctx.cols.swapaxes(1, 2)).reshape(ctx.w.shape)
+        xp = get_array_module(ctx.gy)
+        colsg, sums = _per_group(ctx.cols, g), {}
+        # per-sample products, summed over the samples a few at a time (so that the products held
+        # at once stay near WEIGHT_PRODUCTS elements), then over the chunks in a fixed order
+        step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
+
+        def run(s):
+            start, stop, _ = s.indices(g.batch)
+            for i in range(start, stop, step):
+                i = slice(i, min(i + step, stop))
+                part = xp.matmul(ctx.gy[i], colsg[i].swapaxes(2, 3)).sum(axis=0)
+                if start in sums:
+                    sums[start] += part
+                else:
+                    sums[start] = part
+        _per_sample_chunks(xp, run, g.batch)
+        gw = sums.pop(0)
+        for start in sorted(sums):
+            gw += sums[start]
+        return gw.reshape(ctx.w.shape)
