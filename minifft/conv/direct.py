@@ -62,6 +62,48 @@ def _padded(xp, x, g):
     return xpad
 
 
+def _correlate(xp, x, w, g, keep_columns=False):
+    """(y, columns) of layer g: im2col and one GEMM per sample and group. The columns are
+    (S, f, kh, kw, oh, ow) when kept, else made per chunk of samples and dropped (None)."""
+    S, f = g.batch, g.in_channels
+    xpad = _padded(xp, x, g)
+    shape = (f, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+    cols = xp.empty((S,) + shape, x.dtype) if keep_columns else None
+    y = xp.empty((S, g.out_channels, g.out_h, g.out_w), xp.result_type(x.dtype, w.dtype))
+    wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
+
+    def run(s):   # im2col of these samples, then their GEMMs while the columns are in cache
+        c = cols[s] if keep_columns else xp.empty((len(range(*s.indices(S))),) + shape, x.dtype)
+        for a, b, window in _offsets(g):
+            c[:, :, a, b] = xpad[(s, slice(None)) + window]
+        xp.matmul(wg, _per_group(c, g), out=yg[s])
+    _per_sample_chunks(xp, run, S)
+    return y, cols
+
+
+def _input_gradient_as_correlation(g):
+    """Whether the input gradient runs as the forward correlation of gy (padded by span - 1 - pad)
+    with the flipped, transposed kernel, rather than column gradient + col2im: stride 1 only, and
+    only with f' <= f, where gy's columns are no larger than x's. Copies into columns then replace
+    col2im's overlapping adds and its zero fill; measured 1.3-1.9x faster on five layers with
+    f' <= f (e.g. (64, 32, 32, 8, 3): 3.3 -> 1.9 ms), slower where f' = 2f."""
+    return (g.stride_h == 1 and g.stride_w == 1 and g.out_channels <= g.in_channels
+            and g.pad_h < g.span_h and g.pad_w < g.span_w)
+
+
+def _transposed_geometry(g):
+    """The correlation that maps gy (S, f', oh, ow) to the input gradient (S, f, H, W)."""
+    return dataclasses.replace(g, in_channels=g.out_channels, out_channels=g.in_channels,
+                               height=g.out_h, width=g.out_w,
+                               pad_h=g.span_h - 1 - g.pad_h, pad_w=g.span_w - 1 - g.pad_w)
+
+
+def _transposed_kernel(xp, w, g):
+    """(f', f/G, kh, kw) -> (f, f'/G, kh, kw), flipped in both spatial axes, group by group."""
+    w = w.reshape(g.groups, g.group_out, g.group_in, g.kernel_h, g.kernel_w).transpose(0, 2, 1, 3, 4)
+    return xp.ascontiguousarray(w[..., ::-1, ::-1]).reshape(g.in_channels, g.group_out, g.kernel_h, g.kernel_w)
+
+
 def _per_group(a, g):
     """(S, C, ...) as (S, G, C/G, rest): columns (S, f, kh, kw, oh, ow), outputs and their gradients
     (S, f', oh, ow) become per-sample, per-group matrices."""
@@ -117,17 +159,7 @@ class DirectConvolution(ConvAlgorithm):
             xpad = xp.zeros((f, S, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
             xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(1, 0, 2, 3)
             return self._depthwise_forward(xp, xpad, w, g)
-        xpad = _padded(xp, x, g)
-        cols = xp.empty((S, f, g.kernel_h, g.kernel_w, g.out_h, g.out_w), x.dtype)
-        y = xp.empty((S, g.out_channels, g.out_h, g.out_w), xp.result_type(x.dtype, w.dtype))
-        wg = w.reshape(g.groups, g.group_out, -1)
-        colsg, yg = _per_group(cols, g), _per_group(y, g)
-
-        def run(s):   # im2col of these samples, then their GEMMs while the columns are in cache
-            for a, b, window in _offsets(g):
-                cols[s, :, a, b] = xpad[(s, slice(None)) + window]
-            xp.matmul(wg, colsg[s], out=yg[s])
-        _per_sample_chunks(xp, run, S)
+        y, cols = _correlate(xp, x, w, g, keep_columns=True)
         return y, DirectSaved(cols, w)
 
     @staticmethod
@@ -163,6 +195,9 @@ class DirectConvolution(ConvAlgorithm):
             _per_channel_chunks(xp, run, g.in_channels)
             gx = gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(1, 0, 2, 3)
             return xp.ascontiguousarray(gx)
+        if _input_gradient_as_correlation(g):
+            gy = ctx.gy.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+            return _correlate(xp, gy, _transposed_kernel(xp, ctx.w, g), _transposed_geometry(g))[0]
         wt = ctx.w.reshape(g.groups, g.group_out, -1).swapaxes(1, 2)
         gxpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), ctx.gy.dtype)
 
