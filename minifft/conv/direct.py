@@ -1,5 +1,6 @@
-"""Direct convolution: im2col + one GEMM forward, GEMM + col2im for the input gradient, GEMM for
-the weight gradient. The same array code runs on NumPy and CuPy."""
+"""Direct convolution: im2col + GEMM forward, GEMM + col2im for the input gradient (or, at stride 1
+with f' <= f, the forward correlation of gy with the flipped kernel), GEMM for the weight gradient.
+The same array code runs on NumPy and CuPy."""
 import dataclasses
 
 import numpy
@@ -128,9 +129,12 @@ class DepthwiseSaved:
 
 
 class DirectConvolution(ConvAlgorithm):
-    """algo='direct'. Columns are laid out (f, kh, kw, S, oh, ow) so each copy moves whole rows;
-    with channel groups they split into (G, f/G*kh*kw, S*oh*ow) and the GEMMs run batched.
-    Strides and padding are handled natively (the windows are strided slices).
+    """algo='direct'. Columns are laid out per sample, (S, f, kh, kw, oh, ow), i.e. one
+    (G, f/G*kh*kw, oh*ow) matrix per sample, so x, y and both gradients stay (N, C, H, W) with no
+    transposing copy, and the GEMMs run batched over samples and groups. On the CPU each pass runs
+    in chunks of samples on the thread pool with one BLAS thread each (BLAS's own threads stalled
+    for tens of ms on the shared machine). Strides and padding are handled natively (the windows
+    are strided slices).
 
     Depthwise layers (one channel per group) skip im2col and GEMM: a batch of G products one row
     wide runs far below BLAS speed (measured 8-12x PyTorch's time), so each pass is instead a sum
