@@ -111,15 +111,17 @@ def _per_group(a, g):
     return a.reshape(a.shape[0], g.groups, -1, g.out_h * g.out_w)
 
 
-def _per_sample_chunks(xp, run, samples):
+def _per_sample_chunks(xp, run, samples, most_chunks=None):
     """run(slice of samples) over the batch; on the CPU as a few chunks per thread of the pool with
     one BLAS thread each (im2col copies are single-threaded NumPy loops; a chunk's GEMM then runs
-    on columns still in cache, and several chunks per thread even out a loaded machine)."""
+    on columns still in cache, and several chunks per thread even out a loaded machine), at most
+    ``most_chunks`` of them but never fewer than one per thread."""
     pool = cpu_thread_pool() if xp is numpy else None
     if pool is None or samples < 2:
         run(slice(None))
         return
-    run_in_chunks(run, samples, min(samples, 4 * pool[2]))
+    chunks = 4 * pool[2] if most_chunks is None else max(pool[2], min(4 * pool[2], most_chunks))
+    run_in_chunks(run, samples, min(samples, chunks))
 
 
 @dataclasses.dataclass
@@ -225,8 +227,9 @@ class DirectConvolution(ConvAlgorithm):
             return gw.reshape(ctx.w.shape)
         xp = get_array_module(ctx.gy)
         colsg, sums = _per_group(ctx.cols, g), {}
-        # per-sample products, summed over the samples a few at a time (so that the products held
-        # at once stay near WEIGHT_PRODUCTS elements), then over the chunks in a fixed order
+        # per-sample products, summed over the samples a few at a time and then over the chunks in a
+        # fixed order; the products and the chunks' sums held at once stay near WEIGHT_PRODUCTS
+        # elements (or one weight's size per thread and chunk, for larger weights)
         step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
 
         def run(s):
@@ -239,7 +242,7 @@ class DirectConvolution(ConvAlgorithm):
                     sums[start] += part
                 else:
                     sums[start] = part
-        _per_sample_chunks(xp, run, g.batch)
+        _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
         gw = sums.pop(0)
         for start in sorted(sums):
             gw += sums[start]
