@@ -3,7 +3,7 @@ import pytest
 
 from minifft import Tensor
 from minifft import functions as F
-from minifft.backend import to_device
+from minifft.backend import to_device, to_numpy
 from minifft.testing import check_backward
 
 
@@ -32,6 +32,71 @@ def test_avg_pool(k, s, p, rng, device):
     y = F.avg_pool2d(Tensor(x, device=device), k, s, p).numpy()
     numpy.testing.assert_allclose(y, naive_pool(x, k, s or k, p, numpy.mean, 0.0))
     check_backward(lambda t: F.avg_pool2d(t, k, s, p), [to_device(x, device)])
+
+
+@pytest.mark.parametrize('k,s,p', [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 3, 0)])
+@pytest.mark.parametrize('pool', ['max', 'avg'])
+def test_pool_odd_sizes_and_float32(pool, k, s, p, rng, device):
+    """Odd H, W (windows do not reach the last row or column), overlapping, padded and gapped
+    windows; float32 in, float32 out and gradient."""
+    x = rng.standard_normal((3, 2, 9, 7)).astype(numpy.float32)
+    op = F.max_pool2d if pool == 'max' else F.avg_pool2d
+    reduce, pad_value = (numpy.max, -numpy.inf) if pool == 'max' else (numpy.mean, 0.0)
+    t = Tensor(x, device=device, requires_grad=True)
+    y = op(t, k, s, p)
+    assert y.dtype == numpy.float32
+    numpy.testing.assert_allclose(y.numpy(), naive_pool(x, k, s or k, p, reduce, pad_value), rtol=1e-6)
+    y.sum().backward()
+    assert t.grad.dtype == numpy.float32 and t.grad.shape == x.shape
+    check_backward(lambda u: op(u, k, s, p), [to_device(x.astype(numpy.float64), device)])
+
+
+@pytest.mark.parametrize('k,s', [(2, None), (3, 1)])
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum(k, s, device):
+    """As PyTorch: with equal values in a window, the first in row-major order gets the gradient,
+    once, also where overlapping windows share it."""
+    x = numpy.zeros((1, 1, 4, 4))
+    y = Tensor(x, device=device, requires_grad=True)
+    F.max_pool2d(y, k, s).sum().backward()
+    expected = numpy.zeros((4, 4))
+    for i in range(0, 4 - k + 1, s or k):
+        for j in range(0, 4 - k + 1, s or k):
+            expected[i, j] += 1
+    numpy.testing.assert_array_equal(to_numpy(y.grad)[0, 0], expected)
+
+
+def test_max_pool_propagates_nan_to_its_position(device):
+    """A NaN anywhere in a window is that window's maximum (PyTorch's rule), and its gradient goes
+    to the NaN's position."""
+    x = numpy.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = numpy.nan      # last offset of no window, third of the first
+    x[0, 0, 0, 3] = numpy.nan      # second offset of the second window
+    t = Tensor(x, device=device, requires_grad=True)
+    y = F.max_pool2d(t, 2)
+    out = y.numpy()[0, 0]
+    assert numpy.isnan(out[0, 0]) and numpy.isnan(out[0, 1])
+    numpy.testing.assert_array_equal(out[1], [13.0, 15.0])
+    y.sum().backward()
+    g = to_numpy(t.grad)[0, 0]
+    expected = numpy.zeros((4, 4))
+    expected[1, 0] = expected[0, 3] = expected[3, 1] = expected[3, 3] = 1
+    numpy.testing.assert_array_equal(g, expected)
+
+
+def test_max_pool_window_of_more_than_256_offsets(rng, device):
+    """Windows with more offsets than a byte can number keep a wider index."""
+    x = rng.permutation(2 * 18 * 19).reshape(1, 2, 18, 19) / 7.0
+    t = Tensor(x, device=device, requires_grad=True)
+    y = F.max_pool2d(t, 17, 1)
+    numpy.testing.assert_allclose(y.numpy(), naive_pool(x, 17, 1, 0, numpy.max, -numpy.inf))
+    y.sum().backward()
+    expected = numpy.zeros_like(x)   # distinct values: each window's maximum gets one
+    for c in range(2):
+        for i in range(2):
+            for j in range(3):
+                a, b = numpy.unravel_index(numpy.argmax(x[0, c, i:i + 17, j:j + 17]), (17, 17))
+                expected[0, c, i + a, j + b] += 1
+    numpy.testing.assert_array_equal(to_numpy(t.grad), expected)
 
 
 def test_pool_errors():
