@@ -1,7 +1,7 @@
 """Depthwise convolution (one input channel per group, m = f'/f output channels for each) as
 weighted sums of shifted sweeps over flat, padded images; DirectConvolution's depthwise path.
 
-A block of channels (or of one channel's samples) is copied into a small scratch buffer, padded,
+A block of channels (or of one channel's samples) is copied into a scratch buffer, padded,
 channels first and flat, so one channel's images are one contiguous run and a kernel tap (a, b)
 is one offset o = a*dh*Wp + b*dw into it. One tap's contribution to the whole block is then a
 single multiply-add of a view of the buffer (one long contiguous row per channel) by one weight
@@ -21,15 +21,16 @@ phase, the padded output gradient correlated with that phase's taps (mirrored of
 back interleaved; the weight gradient is, per tap, each channel's dot product of the output
 gradient (padded to the phase grid) with the tap's view of its phase.
 
-Why sweeps, and why blocks (measured on (32, 64, 64, 32, 3), one training step): with one channel
-per group the im2col GEMMs are one row wide (8-12x PyTorch's time); banded (Toeplitz) GEMMs that
-put the taps into BLAS inflate the flops by about W/k (428 MFLOP per pass here, 5-12 ms at the
-34-80 GFLOP/s such skinny GEMMs reach on this CPU) and still need shifted sums over 32-element
-rows, the very work that made the previous tap path slow: NumPy's elementwise loops over short
-rows run at a third of their speed over long contiguous runs. Blocks of about BLOCK_BYTES keep a
-block's scratch, sweep buffers and sources in a core's L2 cache, so each pass reads its inputs
-from memory once and writes its outputs once, as PyTorch's kernel does, and nothing is kept from
-forward to backward but x. Blocks run across the CPU thread pool (NumPy's elementwise loops
+Why (measured on (32, 64, 64, 32, 3), one training step, on the shared 2-core CPU): with one
+channel per group the im2col GEMMs are one row wide (8-12x PyTorch's time); banded (Toeplitz)
+GEMMs that put the taps into BLAS inflate the flops by about W/k (428 MFLOP per pass here, 5-12 ms
+at the 34-80 GFLOP/s such skinny GEMMs reached) and still need shifted sums over 32-element rows,
+the work that made the previous tap path slow: NumPy's elementwise loops over short rows run at a
+third of their speed over long contiguous runs. On the CPU, rows of at least AXPY_MIN_LENGTH take
+BLAS axpy (one pass where NumPy's multiply and add take two: 2.5x on a row) and BLAS dot, with one
+BLAS thread per worker; blocks of about BLOCK_BYTES are copied in, swept and copied out while in
+cache, so a pass reads its inputs from memory and writes its outputs about once, and nothing is
+kept from forward to backward but x. Blocks run across the CPU thread pool (NumPy's loops and BLAS
 release the GIL); on the GPU the same code runs once, as one block of all channels.
 """
 import dataclasses
@@ -41,8 +42,8 @@ import scipy.linalg
 from ..backend import cpu_workers, get_array_module
 from .spectral import cpu_thread_pool, run_in_chunks
 
-BLOCK_BYTES = 512 * 1024   # one block's scratch and sweep buffers, within a core's L2 cache
-AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy on the CPU (shorter: call overhead)
+BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
+AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
 
 
 def supports(g):
@@ -140,8 +141,8 @@ def _sweep(xp, out, tmp, sources, weights):
     """out = sum_t weights[t][:, None] * sources[t]: one weight per row (channel) and source.
     Long rows on the CPU: one BLAS axpy per row and tap, which reads both operands and writes
     once, where NumPy's multiply and add write a temporary and read it back (measured 2.5x)."""
-    if xp is numpy and out.shape[1] >= AXPY_MIN_LENGTH:
-        axpy = scipy.linalg.blas.get_blas_funcs('axpy', (out,))
+    if _blas_rows(xp, out):
+        axpy = _blas('axpy', out.dtype)
         for c in range(out.shape[0]):
             row = out[c]
             numpy.multiply(sources[0][c], weights[0][c], out=row)
@@ -157,9 +158,19 @@ def _sweep(xp, out, tmp, sources, weights):
             out += tmp
 
 
+def _blas_rows(xp, a):
+    """Whether the rows of ``a`` (count, length) take BLAS calls one row at a time."""
+    return xp is numpy and a.dtype.char in 'fd' and a.shape[1] >= AXPY_MIN_LENGTH
+
+
+@functools.lru_cache(maxsize=None)
+def _blas(name, dtype):
+    return scipy.linalg.blas.get_blas_funcs(name, dtype=dtype)
+
+
 def _dots(xp, a, b):
     """Each row's dot product of a and b (count, length): long rows on the CPU as one BLAS dot each."""
-    if xp is numpy and a.shape[1] >= AXPY_MIN_LENGTH:
+    if _blas_rows(xp, a):
         return numpy.array([numpy.dot(u, v) for u, v in zip(a, b)], a.dtype)
     return xp.einsum('cq,cq->c', a, b)
 
@@ -202,8 +213,8 @@ def _blocks(g, image_bytes):
 
 
 def _over_blocks(xp, run, g, image_bytes):
-    """run(channels, samples) over blocks covering the layer: on the CPU in L2-sized blocks (across
-    the thread pool when there is one), on the GPU once, as one block."""
+    """run(channels, samples) over blocks covering the layer: on the CPU block by block (across the
+    thread pool, one BLAS thread each, when there is one), on the GPU once, as one block."""
     if xp is not numpy:
         run(slice(0, g.in_channels), slice(0, g.batch))
         return
@@ -257,7 +268,7 @@ def forward(x, w, g):
         length = ns * plan.size - plan.reach
         sources = [_rows(scratch[t.phase], 0, 1, kc, t.qa * plan.width + t.qb, length) for t in plan.taps]
         z = xp.empty((kc, ns * plan.size), x.dtype)
-        tmp = xp.empty((kc, length), x.dtype)
+        tmp = xp.empty_like(z)[:, :length]   # z's strides: NumPy copies operands whose layouts differ
         for r in range(m):
             _sweep(xp, z[:, :length], tmp, sources, weights[channels, r].T)
             grid = z.reshape(kc, ns, plan.rows, plan.width)[:, :, :g.out_h, :g.out_w]
@@ -284,7 +295,7 @@ def backward_input(ctx, g):
         scratch = _gradient_block(xp, gy, g, channels, samples, rows, width, plan.top, plan.left)
         length = ns * plan.grad_size - plan.grad_reach
         z = xp.empty((kc, ns * plan.grad_size), gy.dtype)
-        tmp = xp.empty((kc, length), gy.dtype)
+        tmp = xp.empty_like(z)[:, :length]
         for p, (pa, pb) in enumerate(plan.phases):
             i0, r0, nr = _phase_span(g.pad_h, g.height, g.stride_h, pa)
             j0, c0, nc = _phase_span(g.pad_w, g.width, g.stride_w, pb)
@@ -323,19 +334,28 @@ def backward_weight(ctx, g):
     return partial.sum(axis=0).reshape(g.out_channels, 1, g.kernel_h, g.kernel_w)
 
 
+def _block_bytes(g, plan, itemsize, kc, ns):
+    """{pass: bytes} a block of kc channels x ns samples allocates (scratch, sweep buffers)."""
+    phases, m = len(plan.phases), g.group_out
+    inputs = phases * (kc + 1) * ns * plan.size
+    return {'forward': (inputs + 2 * kc * ns * plan.size) * itemsize,
+            'input gradient': (kc * m + m + 2 * kc) * ns * plan.grad_size * itemsize,
+            'weight gradient': (inputs + (kc * m + m) * ns * plan.size) * itemsize}
+
+
 def workspace(g, itemsize, device):
-    """(kept, peak, {term: bytes}) of the depthwise sweeps for layer ``g``: nothing is kept but x;
-    the peak is the scratch and sweep buffers of the blocks in flight: one block of all channels
-    on the GPU, on the CPU the largest block of each pass times the workers."""
+    """(kept, peak, {pass: bytes}) of the depthwise sweeps for layer ``g``: nothing is kept but x;
+    each pass holds the buffers of the blocks in flight: one block of all channels on the GPU, on
+    the CPU its largest block once per worker."""
     plan = _plan(g)
-    per_image = {'input blocks (forward, weight gradient)': _input_image_bytes(g, plan, itemsize),
-                 'output gradient blocks (input gradient)': _gradient_image_bytes(g, plan, itemsize)}
-    terms = {}
-    for name, b in per_image.items():
-        if device == 'cpu':
-            blocks = _blocks(g, b)
-            largest = max((c.stop - c.start) * (s.stop - s.start) for c, s in blocks)
-            terms[name] = min(len(blocks), cpu_workers()) * largest * b
-        else:
-            terms[name] = g.in_channels * g.batch * b
+    if device != 'cpu':
+        terms = _block_bytes(g, plan, itemsize, g.in_channels, g.batch)
+    else:
+        terms = {}
+        for name, image_bytes in (('forward', _input_image_bytes(g, plan, itemsize)),
+                                  ('input gradient', _gradient_image_bytes(g, plan, itemsize)),
+                                  ('weight gradient', _input_image_bytes(g, plan, itemsize))):
+            blocks = _blocks(g, image_bytes)
+            largest = max(_block_bytes(g, plan, itemsize, c.stop - c.start, s.stop - s.start)[name] for c, s in blocks)
+            terms[name] = min(len(blocks), cpu_workers()) * largest
     return 0, max(terms.values()), terms

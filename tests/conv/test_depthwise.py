@@ -1,5 +1,6 @@
 """Depthwise sweeps (minifft/conv/depthwise.py) against the naive reference, channel by channel."""
 import dataclasses
+import tracemalloc
 
 import numpy
 import pytest
@@ -121,16 +122,47 @@ def test_direct_takes_the_sweeps_for_depthwise_layers_only(monkeypatch, rng):
     assert [g.groups for g in calls] == [4, 4]
 
 
-def test_workspace_counts_the_blocks_in_flight(monkeypatch):
-    """Nothing is kept but x; on the GPU one block of all channels, on the CPU one block per worker."""
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize('budget', [1, 400000, 2 ** 30])   # one image, a few, one block of all
+@pytest.mark.parametrize('g', [layer(8, 8, 40, 36, 3, 3, pad=(1, 1)),
+                               layer(6, 4, 52, 50, 3, 2, stride=(2, 2), pad=(3, 1), dilation=(3, 2)),
+                               layer(4, 4, 41, 41, 3, 3, stride=(2, 2), pad=(1, 1), m=3)],
+                         ids=lambda g: g.describe().replace(' ', '_'))
+def test_workspace_bounds_what_one_worker_allocates(g, budget, monkeypatch, rng):
+    """On one worker each pass allocates at most the estimate beyond its output; nothing is kept."""
+    monkeypatch.setattr(depthwise, 'BLOCK_BYTES', budget)
+    monkeypatch.setattr(depthwise, 'cpu_thread_pool', lambda: None)
+    monkeypatch.setattr(depthwise, 'cpu_workers', lambda: 1)
+    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
+    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
+    gy = rng.standard_normal(g.output_shape)
+    space = conv.get('direct').workspace(g, 8, 'cpu')
+    assert space.kept == 0
+    y, saved = depthwise.forward(x, w, g)
+    assert saved.x is x
+    ctx = depthwise.backward_setup(saved, gy, g)
+    # Python objects, and NumPy's iterator buffers (up to bufsize elements per operand, any array size)
+    small = 32768 + 3 * numpy.getbufsize() * 8
+    for name, fn, out in (('forward', lambda: depthwise.forward(x, w, g), y.nbytes),
+                          ('input gradient', lambda: depthwise.backward_input(ctx, g), x.nbytes),
+                          ('weight gradient', lambda: depthwise.backward_weight(ctx, g),
+                           (g.batch + 1) * w.nbytes * 2)):
+        used = _peak_bytes(fn) - out
+        assert used <= space.terms[name] + small, name
+        assert space.terms[name] <= 3 * used + small, name
+
+
+def test_workspace_on_the_gpu_is_one_block_of_everything(monkeypatch):
     g = layer(4, 3, 9, 10, 3, 3, stride=(2, 2), pad=(1, 1), m=2)
-    plan = depthwise._plan(g)
     gpu = conv.get('direct').workspace(g, 4, 'cuda')
     assert gpu.kept == 0
-    images = g.batch * g.in_channels
-    assert gpu.peak == images * max(depthwise._input_image_bytes(g, plan, 4), depthwise._gradient_image_bytes(g, plan, 4))
-    assert conv.get('direct').workspace(g, 4, 'cpu').peak <= gpu.peak
-    monkeypatch.setattr(depthwise, 'BLOCK_BYTES', 1)   # one image per block
-    monkeypatch.setattr(depthwise, 'cpu_workers', lambda: 2)
-    cpu = conv.get('direct').workspace(g, 4, 'cpu')
-    assert cpu.peak == 2 * max(depthwise._input_image_bytes(g, plan, 4), depthwise._gradient_image_bytes(g, plan, 4))
+    assert gpu.terms == depthwise._block_bytes(g, depthwise._plan(g), 4, g.in_channels, g.batch)
+    assert gpu.peak == max(gpu.terms.values()) >= conv.get('direct').workspace(g, 4, 'cpu').peak
