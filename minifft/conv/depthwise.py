@@ -21,17 +21,18 @@ phase, the padded output gradient correlated with that phase's taps (mirrored of
 back interleaved; the weight gradient is, per tap, each channel's dot product of the output
 gradient (padded to the phase grid) with the tap's view of its phase.
 
-Why (measured on (32, 64, 64, 32, 3), one training step, on the shared 2-core CPU): with one
-channel per group the im2col GEMMs are one row wide (8-12x PyTorch's time); banded (Toeplitz)
-GEMMs that put the taps into BLAS inflate the flops by about W/k (428 MFLOP per pass here, 5-12 ms
-at the 34-80 GFLOP/s such skinny GEMMs reached) and still need shifted sums over 32-element rows,
-the work that made the previous tap path slow: NumPy's elementwise loops over short rows run at a
-third of their speed over long contiguous runs. On the CPU, rows of at least AXPY_MIN_LENGTH take
-BLAS axpy (one pass where NumPy's multiply and add take two: 2.5x on a row) and BLAS dot, with one
-BLAS thread per worker; blocks of about BLOCK_BYTES are copied in, swept and copied out while in
+Why (measured on (32, 64, 64, 32, 3), pad 1, on the shared 2-core CPU, where PyTorch's three
+passes take 2-4 ms each): with one channel per group the im2col GEMMs are one row wide (8-12x
+PyTorch's time). Banded (Toeplitz) GEMMs that put the taps into BLAS inflate the flops by about
+W/k, 428 MFLOP per pass here, which took 6-12 ms per pass at the 34-67 GFLOP/s those skinny
+GEMMs reached, plus 8 ms for the shifted sums over 32-element rows they still need: NumPy's
+elementwise loops over short rows run at a third of their speed over long contiguous runs (the
+previous tap path, a sum of kh*kw such loops, took 50-70 ms a step). On the CPU, rows of at least
+AXPY_MIN_LENGTH take BLAS axpy (one pass where NumPy's multiply and add take two: 2.5x on a row)
+and BLAS dot, one BLAS thread per worker; each block is copied in, swept and copied out while in
 cache, so a pass reads its inputs from memory and writes its outputs about once, and nothing is
-kept from forward to backward but x. Blocks run across the CPU thread pool (NumPy's loops and BLAS
-release the GIL); on the GPU the same code runs once, as one block of all channels.
+kept from forward to backward but x. Blocks run across the CPU thread pool (NumPy's loops and
+BLAS release the GIL); on the GPU the same code runs once, as one block of all channels.
 """
 import dataclasses
 import functools

@@ -166,3 +166,17 @@ def test_workspace_on_the_gpu_is_one_block_of_everything(monkeypatch):
     assert gpu.kept == 0
     assert gpu.terms == depthwise._block_bytes(g, depthwise._plan(g), 4, g.in_channels, g.batch)
     assert gpu.peak == max(gpu.terms.values()) >= conv.get('direct').workspace(g, 4, 'cpu').peak
+
+
+def test_no_host_reads_on_the_device(host_reads, rng):
+    """The device path never reads device data back to the host (no synchronisation per pass)."""
+    import cupy
+    g = layer(2, 3, 9, 8, 3, 3, stride=(2, 1), pad=(1, 1), m=2)
+    x, w, gy = (cupy.asarray(rng.standard_normal(shape)) for shape in
+                ((g.batch, g.in_channels, g.height, g.width), (g.out_channels, 1, 3, 3), g.output_shape))
+    before = host_reads()
+    y, saved = depthwise.forward(x, w, g)
+    ctx = depthwise.backward_setup(saved, gy, g)
+    gx, gw = depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g)
+    assert host_reads() == before
+    assert all(isinstance(a, cupy.ndarray) for a in (y, gx, gw))
