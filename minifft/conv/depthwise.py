@@ -143,12 +143,13 @@ def _sweep(xp, out, tmp, sources, weights):
     Long rows on the CPU: one BLAS axpy per row and tap, which reads both operands and writes
     once, where NumPy's multiply and add write a temporary and read it back (measured 2.5x)."""
     if _blas_rows(xp, out):
-        axpy = _blas('axpy', out.dtype)
+        axpy, n = _blas('axpy', out.dtype), out.shape[1]
+        weights = numpy.asarray(weights).tolist()   # host floats: positional calls cost least
         for c in range(out.shape[0]):
             row = out[c]
             numpy.multiply(sources[0][c], weights[0][c], out=row)
             for source, wt in zip(sources[1:], weights[1:]):
-                if axpy(source[c], row, a=wt[c]) is not row:
+                if axpy(source[c], row, n, wt[c]) is not row:
                     raise RuntimeError("depthwise: BLAS axpy did not update its output in place")
         return
     for t, (source, wt) in enumerate(zip(sources, weights)):
