@@ -6,6 +6,7 @@ import dataclasses
 import numpy
 
 from ..backend import get_array_module
+from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .spectral import cpu_thread_pool, run_in_chunks
 
@@ -29,25 +30,10 @@ class DirectSaved:
 class DirectContext:
     cols: object
     w: object
-    gy: object        # (S, G, f'/G, oh*ow); depthwise: (f, S, oh, ow)
+    gy: object        # (S, G, f'/G, oh*ow)
 
 
 WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, in elements
-
-
-def _depthwise(g):
-    """One input and one output channel per group: each GEMM would be one row wide."""
-    return g.group_in == 1 and g.group_out == 1
-
-
-def _per_channel_chunks(xp, run, channels):
-    """run(slice of channels) over the whole range; on the CPU as parallel chunks in the thread pool
-    (NumPy's elementwise loops are single-threaded but release the GIL)."""
-    pool = cpu_thread_pool() if xp is numpy else None
-    if pool is None or channels < 2:
-        run(slice(None))
-        return
-    run_in_chunks(run, channels, min(channels, pool[2]), one_blas_thread=False)
 
 
 def _padded(xp, x, g):
@@ -124,12 +110,6 @@ def _per_sample_chunks(xp, run, samples, most_chunks=None):
     run_in_chunks(run, samples, min(samples, chunks))
 
 
-@dataclasses.dataclass
-class DepthwiseSaved:
-    xpad: object      # padded input, channels first: (f, S, H + 2p, W + 2p)
-    w: object
-
-
 class DirectConvolution(ConvAlgorithm):
     """algo='direct'. Columns are laid out per sample, (S, f, kh, kw, oh, ow), i.e. one
     (G, f/G*kh*kw, oh*ow) matrix per sample, so x, y and both gradients stay (N, C, H, W) with no
@@ -138,9 +118,9 @@ class DirectConvolution(ConvAlgorithm):
     for tens of ms on the shared machine). Strides and padding are handled natively (the windows
     are strided slices).
 
-    Depthwise layers (one channel per group) skip im2col and GEMM: a batch of G products one row
-    wide runs far below BLAS speed (measured 8-12x PyTorch's time), so each pass is instead a sum
-    over the kh*kw taps of whole-tensor multiplies of a shifted window by one weight per channel.
+    Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
+    row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
+    runs them as sums of shifted sweeps over flat padded images instead.
     """
 
     name = 'direct'
@@ -151,56 +131,32 @@ class DirectConvolution(ConvAlgorithm):
 
     def workspace(self, g, itemsize, device='cpu'):
         """Columns kept from forward to backward; forward also holds the padded input, backward the
-        column gradient (as large as the columns) and the padded input gradient."""
+        column gradient (as large as the columns) and the padded input gradient. Depthwise layers:
+        depthwise.workspace."""
+        if depthwise.supports(g):
+            kept, peak, terms = depthwise.workspace(g, itemsize, device)
+            return Workspace(kept, peak, terms)
         padded = g.in_channels * g.batch * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w) * itemsize
         cols = g.in_channels * g.kernel_h * g.kernel_w * g.batch * g.out_h * g.out_w * itemsize
         terms = {'columns': cols, 'column gradient': cols, 'padded input gradient': padded}
         return Workspace(cols, max(padded + cols, sum(terms.values())), terms)
 
     def forward(self, x, w, g):
+        if depthwise.supports(g):
+            return depthwise.forward(x, w, g)
         xp = get_array_module(x)
-        S, f = g.batch, g.in_channels
-        if _depthwise(g):
-            # one copy that transposes to (f, S, ...) and pads
-            xpad = xp.zeros((f, S, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
-            xpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width] = x.transpose(1, 0, 2, 3)
-            return self._depthwise_forward(xp, xpad, w, g)
         y, cols = _correlate(xp, x, w, g, keep_columns=True)
         return y, DirectSaved(cols, w)
 
-    @staticmethod
-    def _depthwise_forward(xp, xpad, w, g):
-        taps = w.reshape(g.in_channels, g.kernel_h, g.kernel_w, 1, 1, 1)
-        y = xp.zeros((g.in_channels, g.batch, g.out_h, g.out_w), xpad.dtype)
-
-        def run(c):
-            tmp = xp.empty_like(y[c])
-            for a, b, window in _offsets(g):
-                xp.multiply(taps[c, a, b], xpad[(c, slice(None)) + window], out=tmp)
-                y[c] += tmp
-        _per_channel_chunks(xp, run, g.in_channels)
-        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3)), DepthwiseSaved(xpad, w)
-
     def backward_setup(self, saved, gy, g):
-        if isinstance(saved, DepthwiseSaved):
-            xp = get_array_module(gy)
-            return DirectContext(saved.xpad, saved.w, xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)))
+        if isinstance(saved, depthwise.DepthwiseSaved):
+            return depthwise.backward_setup(saved, gy, g)
         return DirectContext(saved.cols, saved.w, _per_group(gy, g))
 
     def backward_input(self, ctx, g):
+        if depthwise.supports(g):
+            return depthwise.backward_input(ctx, g)
         xp = get_array_module(ctx.gy)
-        if _depthwise(g):   # ctx.cols is the padded input, ctx.gy (f, S, oh, ow)
-            taps = ctx.w.reshape(g.in_channels, g.kernel_h, g.kernel_w, 1, 1, 1)
-            gxpad = xp.zeros(ctx.cols.shape, ctx.gy.dtype)
-
-            def run(c):
-                tmp = xp.empty_like(ctx.gy[c])
-                for a, b, window in _offsets(g):
-                    xp.multiply(taps[c, a, b], ctx.gy[c], out=tmp)
-                    gxpad[(c, slice(None)) + window] += tmp
-            _per_channel_chunks(xp, run, g.in_channels)
-            gx = gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(1, 0, 2, 3)
-            return xp.ascontiguousarray(gx)
         if _input_gradient_as_correlation(g):
             gy = ctx.gy.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
             return _correlate(xp, gy, _transposed_kernel(xp, ctx.w, g), _transposed_geometry(g))[0]
@@ -216,15 +172,8 @@ class DirectConvolution(ConvAlgorithm):
         return gxpad[:, :, g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width]
 
     def backward_weight(self, ctx, g):
-        if _depthwise(g):
-            xp = get_array_module(ctx.gy)
-            gw = xp.empty((g.in_channels, g.kernel_h, g.kernel_w), ctx.gy.dtype)
-
-            def run(c):
-                for a, b, window in _offsets(g):
-                    gw[c, a, b] = xp.einsum('csij,csij->c', ctx.gy[c], ctx.cols[(c, slice(None)) + window])
-            _per_channel_chunks(xp, run, g.in_channels)
-            return gw.reshape(ctx.w.shape)
+        if depthwise.supports(g):
+            return depthwise.backward_weight(ctx, g)
         xp = get_array_module(ctx.gy)
         colsg, sums = _per_group(ctx.cols, g), {}
         # per-sample products, summed over the samples a few at a time and then over the chunks in a

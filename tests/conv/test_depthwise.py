@@ -1,0 +1,182 @@
+"""Depthwise sweeps (minifft/conv/depthwise.py) against the naive reference, channel by channel."""
+import dataclasses
+import tracemalloc
+
+import numpy
+import pytest
+
+from minifft import Tensor, backend, conv
+from minifft import functions as F
+from minifft.conv import depthwise
+from minifft.conv.base import training_step
+from minifft.conv.geometry import ConvGeometry
+from minifft.testing import check_backward
+from tests.conv.reference import conv2d_reference
+
+
+def depthwise_reference(x, w, gy, g):
+    """y, gx, gw of a depthwise layer from the naive reference, one input channel at a time."""
+    m = g.group_out
+    parts = [conv2d_reference(x[:, c:c + 1], w[c * m:(c + 1) * m], gy[:, c * m:(c + 1) * m],
+                              (g.stride_h, g.stride_w), (g.pad_h, g.pad_w), (g.dilation_h, g.dilation_w))
+             for c in range(g.in_channels)]
+    return [numpy.concatenate([p[j] for p in parts], axis=1 if j < 2 else 0) for j in range(3)]
+
+
+def layer(S, f, H, W, kh, kw, stride=(1, 1), pad=(0, 0), dilation=(1, 1), m=1):
+    return ConvGeometry(S, f, f * m, H, W, kh, kw, stride[0], stride[1], pad[0], pad[1], groups=f,
+                        dilation_h=dilation[0], dilation_w=dilation[1])
+
+
+CASES = [
+    layer(2, 3, 8, 8, 3, 3, pad=(1, 1)),
+    layer(1, 4, 7, 9, 3, 3),                                   # batch 1, non-square, no padding
+    layer(3, 2, 11, 6, 5, 3, pad=(2, 1)),                      # non-square kernel
+    layer(2, 3, 9, 9, 3, 3, stride=(2, 2), pad=(1, 1)),        # stride 2, odd size
+    layer(2, 2, 10, 13, 3, 3, stride=(2, 2), pad=(1, 1)),      # stride 2, even and odd sides
+    layer(2, 2, 12, 11, 3, 5, stride=(3, 2), pad=(2, 0)),      # unequal strides
+    layer(2, 3, 8, 8, 4, 4, pad=(1, 2)),                       # even kernel, unequal padding
+    layer(1, 2, 7, 7, 2, 2, stride=(2, 2)),                    # even kernel, stride 2
+    layer(2, 2, 11, 11, 3, 3, pad=(2, 2), dilation=(2, 2)),    # dilation
+    layer(2, 2, 13, 12, 3, 2, stride=(2, 2), pad=(3, 1), dilation=(3, 2)),   # dilation with stride
+    layer(2, 2, 9, 9, 1, 1, stride=(2, 2)),                    # 1x1: phases no tap reads
+    layer(1, 2, 5, 5, 3, 3, pad=(3, 3)),                       # padding larger than the kernel reach
+    layer(2, 3, 8, 7, 3, 3, pad=(1, 1), m=2),                  # channel multiplier 2
+    layer(1, 2, 9, 9, 3, 3, stride=(2, 2), pad=(1, 1), m=3),   # multiplier 3, strided
+    layer(1, 2, 6, 70, 3, 3, pad=(1, 1)),                      # wide images
+    layer(1, 1, 3, 3, 3, 3),                                   # one output pixel
+]
+
+
+@pytest.mark.parametrize('g', CASES, ids=lambda g: g.describe().replace(' ', '_'))
+def test_sweeps_match_reference(g, device, rng):
+    xp = backend.array_module_for(device)
+    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
+    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
+    gy = rng.standard_normal(g.output_shape)
+    y, saved = depthwise.forward(xp.asarray(x), xp.asarray(w), g)
+    ctx = depthwise.backward_setup(saved, xp.asarray(gy), g)
+    got = (y, depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g))
+    for name, a, want in zip(('y', 'gx', 'gw'), got, depthwise_reference(x, w, gy, g)):
+        assert backend.get_array_module(a) is xp, name
+        a = backend.to_numpy(a)
+        assert a.shape == want.shape and a.dtype == numpy.float64, name
+        assert numpy.abs(a - want).max() <= 1e-10 * max(numpy.abs(want).max(), 1.0), name
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('g', [CASES[0], CASES[5], CASES[12], CASES[13]], ids=lambda g: g.describe().replace(' ', '_'))
+def test_blas_rows_match_reference(g, dtype, monkeypatch, rng):
+    """The CPU's BLAS axpy and dot path (long rows), forced on for small layers."""
+    monkeypatch.setattr(depthwise, 'AXPY_MIN_LENGTH', 1)
+    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
+    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
+    gy = rng.standard_normal(g.output_shape)
+    y, saved = depthwise.forward(x.astype(dtype), w.astype(dtype), g)
+    ctx = depthwise.backward_setup(saved, gy.astype(dtype), g)
+    got = (y, depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g))
+    tolerance = 1e-10 if dtype == numpy.float64 else 1e-4
+    for name, a, want in zip(('y', 'gx', 'gw'), got, depthwise_reference(x, w, gy, g)):
+        assert a.dtype == dtype, name
+        assert numpy.abs(a - want).max() <= tolerance * max(numpy.abs(want).max(), 1.0), name
+
+
+@pytest.mark.parametrize('budget, blocks', [(1, 30), (10000, 3)])   # one sample each; two channels each
+def test_blocks_of_channels_and_samples_give_the_same_result(budget, blocks, monkeypatch, rng):
+    """Small BLOCK_BYTES: blocks of one channel's samples, or of several channels, on the thread pool."""
+    g = layer(5, 6, 9, 8, 3, 3, stride=(2, 1), pad=(1, 1), m=2)
+    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width)).astype(numpy.float32)
+    w = rng.standard_normal((g.out_channels, 1, 3, 3)).astype(numpy.float32)
+    gy = rng.standard_normal(g.output_shape).astype(numpy.float32)
+    whole = (depthwise.forward(x, w, g)[0],) + training_step(conv.get('direct'), x, w, gy, g)
+    monkeypatch.setattr(depthwise, 'BLOCK_BYTES', budget)
+    plan = depthwise._plan(g)
+    assert len(depthwise._blocks(g, depthwise._input_image_bytes(g, plan, 4))) == blocks
+    blocked = (depthwise.forward(x, w, g)[0],) + training_step(conv.get('direct'), x, w, gy, g)
+    want = depthwise_reference(x.astype(float), w.astype(float), gy.astype(float), g)
+    for a, b, c in zip(whole, blocked, want):
+        assert a.dtype == b.dtype == numpy.float32
+        numpy.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+        numpy.testing.assert_allclose(b, c, rtol=1e-4, atol=1e-4 * numpy.abs(c).max())
+
+
+@pytest.mark.parametrize('g', [CASES[0], CASES[5], CASES[9], CASES[13]], ids=lambda g: g.describe().replace(' ', '_'))
+def test_gradients_by_finite_differences(g, device, rng):
+    arrays = [rng.standard_normal((g.batch, g.in_channels, g.height, g.width)),
+              rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))]
+    check_backward(lambda x, w: F.conv2d(x, w, stride=(g.stride_h, g.stride_w), padding=(g.pad_h, g.pad_w),
+                                         dilation=(g.dilation_h, g.dilation_w), groups=g.groups, algo='direct'),
+                   [backend.to_device(a, device) for a in arrays])
+
+
+def test_direct_takes_the_sweeps_for_depthwise_layers_only(monkeypatch, rng):
+    calls = []
+    real = depthwise.forward
+    monkeypatch.setattr(depthwise, 'forward', lambda *a: calls.append(a[2]) or real(*a))
+    for g in (layer(1, 4, 6, 6, 3, 3), layer(1, 4, 6, 6, 3, 3, m=2),
+              dataclasses.replace(layer(1, 4, 6, 6, 3, 3), groups=2, out_channels=4)):
+        x = rng.standard_normal((1, 4, 6, 6))
+        w = rng.standard_normal((g.out_channels, g.group_in, 3, 3))
+        y = F.conv2d(Tensor(x), Tensor(w), groups=g.groups, algo='direct')
+        assert y.shape == g.output_shape
+    assert [g.groups for g in calls] == [4, 4]
+
+
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize('budget', [1, 400000, 2 ** 30])   # one image, a few, one block of all
+@pytest.mark.parametrize('g', [layer(8, 8, 40, 36, 3, 3, pad=(1, 1)),
+                               layer(6, 4, 52, 50, 3, 2, stride=(2, 2), pad=(3, 1), dilation=(3, 2)),
+                               layer(4, 4, 41, 41, 3, 3, stride=(2, 2), pad=(1, 1), m=3)],
+                         ids=lambda g: g.describe().replace(' ', '_'))
+def test_workspace_bounds_what_one_worker_allocates(g, budget, monkeypatch, rng):
+    """On one worker each pass allocates at most the estimate beyond its output; nothing is kept."""
+    monkeypatch.setattr(depthwise, 'BLOCK_BYTES', budget)
+    monkeypatch.setattr(depthwise, 'cpu_thread_pool', lambda: None)
+    monkeypatch.setattr(depthwise, 'cpu_workers', lambda: 1)
+    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
+    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
+    gy = rng.standard_normal(g.output_shape)
+    space = conv.get('direct').workspace(g, 8, 'cpu')
+    assert space.kept == 0
+    y, saved = depthwise.forward(x, w, g)
+    assert saved.x is x
+    ctx = depthwise.backward_setup(saved, gy, g)
+    # Python objects, and NumPy's iterator buffers (up to bufsize elements per operand, any array size)
+    small = 32768 + 3 * numpy.getbufsize() * 8
+    for name, fn, out in (('forward', lambda: depthwise.forward(x, w, g), y.nbytes),
+                          ('input gradient', lambda: depthwise.backward_input(ctx, g), x.nbytes),
+                          ('weight gradient', lambda: depthwise.backward_weight(ctx, g),
+                           (g.batch + 1) * w.nbytes * 2)):
+        used = _peak_bytes(fn) - out
+        assert used <= space.terms[name] + small, name
+        assert space.terms[name] <= 3 * used + small, name
+
+
+def test_workspace_on_the_gpu_is_one_block_of_everything(monkeypatch):
+    g = layer(4, 3, 9, 10, 3, 3, stride=(2, 2), pad=(1, 1), m=2)
+    gpu = conv.get('direct').workspace(g, 4, 'cuda')
+    assert gpu.kept == 0
+    assert gpu.terms == depthwise._block_bytes(g, depthwise._plan(g), 4, g.in_channels, g.batch)
+    assert gpu.peak == max(gpu.terms.values()) >= conv.get('direct').workspace(g, 4, 'cpu').peak
+
+
+def test_no_host_reads_on_the_device(host_reads, rng):
+    """The device path never reads device data back to the host (no synchronisation per pass)."""
+    import cupy
+    g = layer(2, 3, 9, 8, 3, 3, stride=(2, 1), pad=(1, 1), m=2)
+    x, w, gy = (cupy.asarray(rng.standard_normal(shape)) for shape in
+                ((g.batch, g.in_channels, g.height, g.width), (g.out_channels, 1, 3, 3), g.output_shape))
+    before = host_reads()
+    y, saved = depthwise.forward(x, w, g)
+    ctx = depthwise.backward_setup(saved, gy, g)
+    gx, gw = depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g)
+    assert host_reads() == before
+    assert all(isinstance(a, cupy.ndarray) for a in (y, gx, gw))
