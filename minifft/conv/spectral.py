@@ -53,14 +53,29 @@ def run_in_chunks(run, n, pieces, one_blas_thread=True):
             pass
 
 
+def one_blas_thread():
+    """A context in which BLAS runs on the calling thread only (a no-op without the thread pool).
+
+    minifft's CPU work is parallel through its own pool, never through BLAS's threads: after one
+    multi-threaded OpenBLAS call its workers busy-wait for about 0.1 s, taking a core from the pool
+    on a 2-core machine (80-95 ms of CPU per call measured; 0.1 ms with one BLAS thread)."""
+    pool = cpu_thread_pool()
+    return contextlib.nullcontext() if pool is None else pool[1].limit(limits=1, user_api='blas')
+
+
+def _gemm_flops(M, K, N, dtype):
+    return (8 if numpy.dtype(dtype).kind == 'c' else 2) * M * K * N
+
+
 def _matmul_over_bins(a, b):
     """numpy.matmul(a, b) of (*bins, ..., M, K) x (*bins, ..., K, N), chunks of the first bin axis
     in parallel threads with one BLAS thread each (see the module docstring)."""
     pool = cpu_thread_pool()
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     if (pool is None or a.shape[0] < 2 or a.shape[0] != b.shape[0]
-            or 8 * M * K * N * (a.size // (M * K)) < THREADED_MIN_FLOPS):
-        return numpy.matmul(a, b)
+            or _gemm_flops(M, K, N, numpy.result_type(a, b)) * (a.size // (M * K)) < THREADED_MIN_FLOPS):
+        with one_blas_thread():
+            return numpy.matmul(a, b)
     workers = pool[2]
     out = numpy.empty(numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N), numpy.result_type(a, b))
     n = a.shape[0]
@@ -74,14 +89,19 @@ def batched_matmul(a, b):
     return _matmul_over_bins(a, b) if get_array_module(a, b) is numpy else get_array_module(a, b).matmul(a, b)
 
 
-def cpu_matmul(a, b):
-    """numpy.matmul(a, b) of 2-D a (M, K) and b (K, N), in row (or column) chunks across the thread pool
-    with one BLAS thread each: on the shared CPU a multi-threaded GEMM of a few MFLOP varied 4-9 ms
-    from call to call where one thread took 0.8-1 ms (the DFT-matrix transforms of fft.py)."""
+def matmul2d(a, b):
+    """a @ b for 2-D arrays on either device; on the CPU in row (or column) chunks across the thread
+    pool with one BLAS thread each, and small products on one BLAS thread: on the shared CPU a
+    multi-threaded GEMM of a few MFLOP varied 4-9 ms from call to call where one thread took
+    0.8-1 ms (the DFT-matrix transforms of fft.py), and (64, 512) x (512, 64) took 0.05 ms at the
+    median but 20-40 ms in one call of ten (Linear)."""
+    if get_array_module(a, b) is not numpy:
+        return a @ b
     pool = cpu_thread_pool()
     M, K, N = a.shape[0], a.shape[1], b.shape[1]
-    if pool is None or 8 * M * K * N < THREADED_MIN_FLOPS:
-        return numpy.matmul(a, b)
+    if pool is None or _gemm_flops(M, K, N, numpy.result_type(a, b)) < THREADED_MIN_FLOPS:
+        with one_blas_thread():
+            return numpy.matmul(a, b)
     out = numpy.empty((M, N), numpy.result_type(a, b))
     rows = M >= N
 
@@ -131,3 +151,4 @@ DEFAULT_PRODUCT = {'cpu': 'matmul', 'cuda': 'rawkernel'}
 def spectral_product(a, b, conj_a=False, conj_b=False):
     """The product through the device's default backend (RawKernel on the GPU, BLAS on the CPU)."""
     return PRODUCTS[DEFAULT_PRODUCT[device_of(a)]](a, b, conj_a, conj_b)
+cpu_matmul = matmul2d   # TEMP until the fft branch is merged

@@ -30,7 +30,7 @@ from ..backend import get_array_module
 from . import profiler
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
-from .spectral import batched_matmul, cpu_thread_pool, run_in_chunks
+from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks
 
 # Lavin & Gray's matrices, interpolation points 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), plus infinity
 TRANSFORMS = {
@@ -284,7 +284,7 @@ class WinogradConvolution(ConvAlgorithm):
                            transpose_a=True).reshape(a, a, g.in_channels, g.out_channels)
         with profiler.part('transforms', _device(xp)):
             # gw = G^T dU G for every channel pair: one GEMM, (G kron G)^T (9, a*a) @ dU (a*a, f*f')
-            gw = xp.asarray(T['GG']).T @ du.reshape(a * a, -1)
+            gw = matmul2d(xp.asarray(T['GG']).T, du.reshape(a * a, -1))
         return xp.ascontiguousarray(gw.reshape(KERNEL, KERNEL, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
 
 
@@ -298,4 +298,4 @@ def _kernel_transform(xp, w, GG):
     fo, f = w.shape[:2]
     taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KERNEL * KERNEL, f * fo)
     a = int(round(GG.shape[0] ** 0.5))
-    return (GG @ taps).reshape(a, a, f, fo)
+    return matmul2d(GG, taps).reshape(a, a, f, fo)

@@ -1,28 +1,13 @@
 """Fully connected layer: y = x @ W.T + b.
 
-On the CPU its GEMMs never run on BLAS's own threads. At the usual sizes (a few MFLOP) those gain
-little, and one thread descheduled on a busy machine stalls the whole call: after the conv thread
-pool had run, (64, 512) x (512, 64) took 0.05 ms at the median but 20-40 ms in one call of ten,
-where one BLAS thread took 0.1 ms every time. Larger products go to the thread pool in row
-chunks with one BLAS thread each (spectral.cpu_matmul).
+On the CPU its GEMMs never run on BLAS's own threads (spectral.matmul2d): at the usual sizes
+(a few MFLOP) those gain little, and one thread descheduled on a busy machine stalls the whole
+call: after the conv thread pool had run, (64, 512) x (512, 64) took 0.05 ms at the median but
+20-40 ms in one call of ten, where one BLAS thread took 0.1 ms every time.
 """
-import numpy
-
-from ..backend import get_array_module
-from ..conv.spectral import THREADED_MIN_FLOPS, cpu_matmul, cpu_thread_pool
+from ..conv.spectral import matmul2d as _matmul
 from ..tensor import Function, as_tensor
 from ._validation import check_ndim
-
-
-def _matmul(a, b):
-    """a @ b for 2-D arrays (see the module docstring for the CPU)."""
-    pool = cpu_thread_pool() if get_array_module(a) is numpy else None
-    if pool is None:
-        return a @ b
-    if 2 * a.shape[0] * a.shape[1] * b.shape[1] >= THREADED_MIN_FLOPS:
-        return cpu_matmul(a, b)
-    with pool[1].limit(limits=1, user_api='blas'):
-        return a @ b
 
 
 class Linear(Function):
