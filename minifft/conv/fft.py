@@ -270,10 +270,11 @@ class _Spectra:
                 out = cpu_matmul(m, flat).real                                  # (rows*cols, lead)
             out = out.reshape((rows[2], cols[2]) + lead).transpose(tuple(range(2, 2 + len(lead))) + (0, 1))
             return self.xp.ascontiguousarray(out)
+        if self.staged:
+            return self._staged_gather(spectrum, s, rows, cols)
         if self.bins_first:
             to, back = _bins_first(spectrum.ndim)
-            # the spectrum is a product's output, used once: the first stage may overwrite it
-            full = self._transform('ifft', spectrum.transpose(to), axis=0, overwrite_x=self.staged).transpose(back)
+            full = self._transform('ifft', spectrum.transpose(to), axis=0).transpose(back)
         else:
             full = self._transform('ifft', spectrum, axis=-2)
         row_runs = list(progression_runs(*rows, s[0]))
@@ -285,6 +286,26 @@ class _Spectra:
         out = self.xp.empty(real.shape[:-1] + (cols[2],), real.dtype)
         for dst, src in progression_runs(*cols, s[1]):
             out[..., dst] = real[..., src]
+        return out
+
+    def _staged_gather(self, spectrum, s, rows, cols):
+        """irfft2_gather on the CPU, bins-first: the first stage (ifft over H) overwrites the
+        spectrum (a product's output, used once); the second (irfft over W) runs on the kept rows
+        with the leading axes iterated fastest, so that the lines pocketfft reads together lie side
+        by side (0.6x the time of the (..., rows, W) order, interleaved micro-timings at N=32, 64);
+        the gather of the kept columns then moves the rows axis behind the leading ones."""
+        to, _ = _bins_first(spectrum.ndim)
+        full = self._transform('ifft', spectrum.transpose(to), axis=0, overwrite_x=True)   # (N0, N1h, ...)
+        row_runs = list(progression_runs(*rows, s[0]))
+        if len(row_runs) == 1:
+            half = full[row_runs[0][1]]                                # a view: no copy
+        else:
+            half = self.xp.concatenate([full[dst] for _, dst in row_runs], axis=0)
+        lead = tuple(range(2, spectrum.ndim))
+        real = self._transform('irfft', half.transpose((0,) + lead + (1,)), n=s[1], axis=-1)  # (rows, ..., N1)
+        out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), real.dtype)
+        for dst, src in progression_runs(*cols, s[1]):
+            out[..., dst] = self.xp.moveaxis(real[..., src], 0, -2)
         return out
 
 
