@@ -305,7 +305,8 @@ class _Spectra:
         real = self._transform('irfft', half.transpose((0,) + lead + (1,)), n=s[1], axis=-1)  # (rows, ..., N1)
         out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), real.dtype)
         for dst, src in progression_runs(*cols, s[1]):
-            out[..., dst] = self.xp.moveaxis(real[..., src], 0, -2)
+            for i in range(rows[2]):  # one row plane at a time: 0.3-0.4x NumPy's own order for the whole
+                out[..., i, dst] = real[i, ..., src]
         return out
 
 
