@@ -158,3 +158,41 @@ def test_any_input_memory_order_on_every_algorithm(algo, device, rng):
         results.append([backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)])
     for c_order, f_order in zip(*results):
         numpy.testing.assert_allclose(f_order, c_order, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('step', [(1, 1), (2, 3)])
+@pytest.mark.parametrize('s', [(12, 10), (9, 7), (16, 16)])
+def test_staged_transforms_match_the_library_rfft2(s, step, rng):
+    """The CPU's two-stage transforms (real along W, complex along H in place; the reversed signal's
+    first stage on its data rows only) against scipy's rfft2 of the same padded, reversed signal."""
+    from minifft.conv.fft import _Spectra
+    a = rng.standard_normal((3, 2, 4, 3))
+    sp = _Spectra(a, bins_first=True)
+    assert sp.staged
+    numpy.testing.assert_allclose(sp.rfft2(a, s), scipy.fft.rfft2(a, s=s), atol=1e-12)
+    placed = numpy.zeros((3, 2) + s)
+    for i in range(4):
+        for j in range(3):
+            placed[..., (-i * step[0]) % s[0], (-j * step[1]) % s[1]] = a[..., i, j]
+    numpy.testing.assert_allclose(sp.rfft2_reversed(a, s, step), scipy.fft.rfft2(placed), atol=1e-12)
+
+
+@pytest.mark.parametrize('positions', ['kernel', 'output'])   # DFT-matrix GEMM, two-stage FFT
+@pytest.mark.parametrize('memory', [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, memory, rng):
+    """A product may store the spectrum's leading axes in another order than their logical one (the
+    CPU product's transposed GEMM keeps the batch fastest): the inverse reads them in memory order and
+    gives the logical result, with the spectrum it may overwrite taken as used."""
+    from minifft.conv.fft import _Spectra
+    s = (16, 16)
+    lead = (2, 3, 4)
+    spectrum = scipy.fft.rfft2(rng.standard_normal(lead + s))
+    rows, cols = ((-1, 1, 3), (-1, 1, 3)) if positions == 'kernel' else ((-3, 1, 11), (-2, -1, 13))
+    at = [[(start + i * step) % 16 for i in range(count)] for start, step, count in (rows, cols)]
+    want = scipy.fft.irfft2(spectrum, s=s)[..., at[0], :][..., at[1]]
+    stored = numpy.ascontiguousarray(spectrum.transpose((3, 4) + memory))          # bins first, then `memory`
+    view = stored.transpose(tuple(2 + memory.index(i) for i in range(3)) + (0, 1))  # logical (2, 3, 4, 16, 9)
+    assert view.shape == spectrum.shape
+    got = _Spectra(view, bins_first=True).irfft2_gather(view, s, rows, cols)
+    assert got.shape == lead + (rows[2], cols[2]) and got.flags.c_contiguous
+    numpy.testing.assert_allclose(got, want, atol=1e-12)
