@@ -196,3 +196,20 @@ def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, me
     got = _Spectra(view, bins_first=True).irfft2_gather(view, s, rows, cols)
     assert got.shape == lead + (rows[2], cols[2]) and got.flags.c_contiguous
     numpy.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize('share', [0.0, 1.0])   # never / always pruned
+def test_reversed_spectrum_with_and_without_pruned_rows(monkeypatch, share, rng):
+    """Both ways of the staged reversed transform (first stage on the data rows only, or on all
+    rows) give the library's rfft2 of the reversed, dilated signal."""
+    from minifft.conv import fft as fft_module
+    from minifft.conv.fft import _Spectra
+    monkeypatch.setattr(fft_module, 'PRUNE_MAX_SHARE', share)
+    a = rng.standard_normal((2, 3, 5, 4))
+    s, step = (13, 12), (2, 1)
+    placed = numpy.zeros((2, 3) + s)
+    for i in range(5):
+        for j in range(4):
+            placed[..., (-i * step[0]) % s[0], (-j * step[1]) % s[1]] = a[..., i, j]
+    got = _Spectra(a, bins_first=True).rfft2_reversed(a, s, step)
+    numpy.testing.assert_allclose(got, scipy.fft.rfft2(placed), atol=1e-12)
