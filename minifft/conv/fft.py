@@ -27,6 +27,16 @@ transpose rides on the copy the FFT makes to pad), bins-last for the GPU ``rawke
 coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
 order (C, F, non-contiguous) and whatever order the FFT library returns.
 
+On the CPU (pocketfft, bins-first) every 2-D transform runs as two 1-D stages whose costs we
+control: forward, the real stage along W, then the complex stage along H in place (pocketfft's
+rfft2 allocates a second output for it); the reversed kernel and output gradient run their real
+stage on the rows that hold data only, when those are at most half the transform's rows (pruned
+transforms). Inverse, the complex stage along H overwrites the product's output (used once), and
+the real stage runs on the kept rows only, with the leading axes iterated fastest so that the
+lines pocketfft reads together are adjacent in memory. A product may store the leading axes in
+another order than their logical one (spectral.MatmulProduct's transposed GEMM); the inverse reads
+them in memory order.
+
 cuFFT plans: every transform goes through _Spectra._transform, which records its (function,
 shape, strides, dtype, arguments) key and grows CuPy's plan cache to hold them all, so after the
 first step a whole network's plans stay resident and none is rebuilt (CuPy's default cache keeps

@@ -12,7 +12,10 @@ spectrum layout it wants, and the FFT algorithm's transforms write that layout (
   synchronise per bin, and on a loaded machine one descheduled thread stalls every bin (measured
   0.8-68 GFLOP/s on paper layer 3's shapes from run to run). So a large product is split instead
   into chunks of bins run by a thread pool (numpy releases the GIL in BLAS), each with
-  single-threaded BLAS: 31-46 GFLOP/s on the same shapes, whatever the load.
+  single-threaded BLAS: 31-46 GFLOP/s on the same shapes, whatever the load. Where the output's
+  rows are its short side (M = S = 16 in fprop and bprop of the paper's layers) the CPU computes
+  C^T = B^T A^T, which OpenBLAS runs faster, and returns it as a transposed view: the output's
+  memory order is then not its logical one, and its readers (fft._Spectra) take any order.
 * ``rawkernel``: the RawKernel in minifft/kernels on bins-last spectra (bins contiguous, any
   strides on m, n, k, so its loads coalesce). GPU only.
 """
