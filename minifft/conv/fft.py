@@ -310,24 +310,23 @@ class _Spectra:
 
     def _staged_gather(self, spectrum, s, rows, cols):
         """irfft2_gather on the CPU, bins-first: the first stage (ifft over H) overwrites the
-        spectrum (a product's output, used once); the second (irfft over W) runs on the kept rows
-        with the leading axes iterated fastest, so that the lines pocketfft reads together lie side
-        by side (0.6x the time of the (..., rows, W) order, interleaved micro-timings at N=32, 64);
-        the gather of the kept columns then moves the rows axis behind the leading ones."""
+        spectrum (a product's output, used once); the second (irfft over W) runs on each run of
+        kept rows as a view (no gathering copy of the complex rows), with the leading axes iterated
+        fastest, so that the lines pocketfft reads together lie side by side (0.6x the time of the
+        (..., rows, W) order, interleaved micro-timings at N=32, 64); the gather of the kept
+        columns then moves the rows axis behind the leading ones, one row plane at a time (up to
+        0.3x NumPy's own order for the whole copy on a loaded machine)."""
         t, order = _in_memory_order(spectrum)
         full = self._transform('ifft', t, axis=0, overwrite_x=True)    # (N0, N1h, ...)
-        row_runs = list(progression_runs(*rows, s[0]))
-        if len(row_runs) == 1:
-            half = full[row_runs[0][1]]                                # a view: no copy
-        else:
-            half = self.xp.concatenate([full[dst] for _, dst in row_runs], axis=0)
         lead = tuple(range(2, spectrum.ndim))
-        real = self._transform('irfft', half.transpose((0,) + lead + (1,)), n=s[1], axis=-1)  # (rows, ..., N1)
-        real = real.transpose((0,) + tuple(1 + order.index(i) for i in range(len(order))) + (len(order) + 1,))
-        out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), real.dtype)
-        for dst, src in progression_runs(*cols, s[1]):
-            for i in range(rows[2]):  # one row plane at a time: 0.3-0.4x NumPy's own order for the whole
-                out[..., i, dst] = real[i, ..., src]
+        logical = (0,) + tuple(1 + order.index(i) for i in range(len(order))) + (len(order) + 1,)
+        out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), full.real.dtype)
+        for at, run in progression_runs(*rows, s[0]):
+            real = self._transform('irfft', full[run].transpose((0,) + lead + (1,)), n=s[1], axis=-1)
+            real = real.transpose(logical)                              # (rows of the run, ..., N1)
+            for dst, src in progression_runs(*cols, s[1]):
+                for k, i in enumerate(range(at.start, at.stop)):
+                    out[..., i, dst] = real[k, ..., src]
         return out
 
 

@@ -39,8 +39,11 @@ def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padd
         counter.calls.clear()
         F.conv2d(x, w, stride=stride, padding=padding, algo='fft').sum().backward()
         # forward sets: x, w, gy; inverse sets: y, dx, dw; on the CPU every set runs in two
-        # stages (real along W, then complex along H)
-        assert counter.calls == Counter(rfft=3, fft=3, ifft=3, irfft=3), f"step {step}: {dict(counter.calls)}"
+        # stages (real along W, then complex along H); an inverse's real stage runs once per run
+        # of kept rows (at most two: a wrap-around, as dx's reversed rows)
+        calls = dict(counter.calls)
+        irfft = calls.pop('irfft')
+        assert calls == dict(rfft=3, fft=3, ifft=3) and 3 <= irfft <= 6, f"step {step}: {dict(counter.calls)}"
 
 
 def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
@@ -58,8 +61,8 @@ def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
         y = F.conv2d(xt, wt, padding=1, algo='fft')
         (y * y).sum().backward()
         grads[ratio] = (y.data, xt.grad, wt.grad)
-        if ratio:
-            assert counter.calls == Counter(rfft=2, fft=2, ifft=2, irfft=2)
+        if ratio:   # y's rows (from offset -1) wrap around: two runs of its real stage
+            assert counter.calls == Counter(rfft=2, fft=2, ifft=2, irfft=3)
     for a, b in zip(*grads.values()):
         numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
@@ -73,9 +76,10 @@ def test_plans_are_made_in_the_first_step_only(rng):
     fft.PLAN_KEYS.clear()
     model(x).sum().backward()
     first = set(fft.PLAN_KEYS)
-    # per layer: 3 forward and 3 inverse sets of 2 stages each (on the CPU); the first layer's input
-    # needs no gradient, so its dx inverse (2 transforms) is skipped; equal shapes share a plan
-    assert 0 < len(first) <= 12 + 10
+    # per layer: 3 forward and 3 inverse sets of 2 stages each (on the CPU), an inverse's second
+    # stage once per run of kept rows (at most 2); the first layer's input needs no gradient, so
+    # its dx inverse is skipped; equal shapes share a plan
+    assert 0 < len(first) <= 15 + 12
     for _ in range(2):
         model(x).sum().backward()
     assert fft.PLAN_KEYS == first
