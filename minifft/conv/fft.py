@@ -27,6 +27,16 @@ transpose rides on the copy the FFT makes to pad), bins-last for the GPU ``rawke
 coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
 order (C, F, non-contiguous) and whatever order the FFT library returns.
 
+On the CPU (pocketfft, bins-first) every 2-D transform runs as two 1-D stages whose costs we
+control: forward, the real stage along W, then the complex stage along H in place (pocketfft's
+rfft2 allocates a second output for it); the reversed kernel and output gradient run their real
+stage on the rows that hold data only, when those are at most half the transform's rows (pruned
+transforms). Inverse, the complex stage along H overwrites the product's output (used once), and
+the real stage runs on the kept rows only, with the leading axes iterated fastest so that the
+lines pocketfft reads together are adjacent in memory. A product may store the leading axes in
+another order than their logical one (spectral.MatmulProduct's transposed GEMM); the inverse reads
+them in memory order.
+
 cuFFT plans: every transform goes through _Spectra._transform, which records its (function,
 shape, strides, dtype, arguments) key and grows CuPy's plan cache to hold them all, so after the
 first step a whole network's plans stay resident and none is rebuilt (CuPy's default cache keeps
@@ -120,6 +130,12 @@ def _dft_matrix(s, rows, cols, sign, dtype):
     return numpy.ascontiguousarray(m.conj().T).astype(dtype)
 
 
+# The reversed kernel or gradient's first (real) stage runs on its data rows only when they are at
+# most this share of the transform's rows (see _Spectra.rfft2_reversed). Measured per call
+# (interleaved): 7, 9, 11 rows of 32-64 ran 1.4-1.6x faster pruned; 54 of 64 and 26 of 32 ran
+# 1.05-1.09x slower (the spectrum's copy), 24 of 32 level.
+PRUNE_MAX_SHARE = 0.5
+
 PLAN_KEYS = set()  # every distinct transform asked for in this process: one cuFFT plan each
 
 
@@ -175,6 +191,9 @@ class _Spectra:
         self.options = backend.fft_options(like)
         self.device = backend.device_of(like)
         self.bins_first = bins_first
+        # On the CPU a 2-D transform runs as two 1-D stages, the complex one in place: pocketfft's
+        # own rfft2 allocates a second output for it (1.2-2.3x slower, interleaved timings).
+        self.staged = bins_first and self.device == 'cpu'
 
     def _transform(self, name, a, **kwargs):
         key = (name, a.shape, a.strides, a.dtype.str, tuple(sorted(kwargs.items())))
@@ -189,18 +208,31 @@ class _Spectra:
         cdtype = numpy.result_type(dtype, numpy.complex64).str
         return self.xp.asarray(_dft_matrix(tuple(s), rows, cols, sign, cdtype))
 
-    def _spectrum(self, a, **kwargs):
-        """rfft2 of ``a`` over the axes its layout puts the bins on, as the layout promises: the FFT
-        library may return another order (CuPy keeps an F-ordered input's order)."""
+    def _spectrum(self, a, s=None):
+        """rfft2 of ``a`` (zero-padded to ``s`` at offset 0) over the axes its layout puts the bins
+        on, as the layout promises: the FFT library may return another order (CuPy keeps an
+        F-ordered input's order)."""
+        kwargs = {} if s is None else {'s': tuple(s)}
+        if self.staged:
+            to, back = _bins_first(a.ndim)
+            t = a.transpose(to)
+            half = self._transform('rfft', t, axis=1, n=t.shape[1] if s is None else s[1])
+            return self._rows(half, t.shape[0] if s is None else s[0]).transpose(back)
         if self.bins_first:
             to, back = _bins_first(a.ndim)
             out = self._transform('rfft2', a.transpose(to), axes=(0, 1), **kwargs)
             return self.xp.ascontiguousarray(out).transpose(back)
         return self.xp.ascontiguousarray(self._transform('rfft2', a, axes=(-2, -1), **kwargs))
 
+    def _rows(self, half, n0):
+        """The second (complex, along axis 0) stage of a staged bins-first rfft2, in place on ``half``
+        (ours to overwrite: the first stage's output), zero-padded to n0 rows at the end."""
+        out = self._transform('fft', half, axis=0, n=n0, overwrite_x=True)
+        return self.xp.ascontiguousarray(out)
+
     def rfft2(self, a, s):
         """Spectrum (..., N0, N1//2+1) of real a (..., H, W) zero-padded to s at offset 0."""
-        return self._spectrum(a, s=tuple(s))
+        return self._spectrum(a, s)
 
     def rfft2_reversed(self, a, s, step):
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
@@ -213,12 +245,31 @@ class _Spectra:
             with profiler.part('transforms', self.device):
                 out = cpu_matmul(k, cols)                                       # (bins, lead)
             return out.reshape(tuple(s[:1]) + (s[1] // 2 + 1,) + tuple(lead)).transpose(_bins_first(a.ndim)[1])
+        col_runs = list(progression_runs(0, -step[1], w, s[1]))
+        row_runs = list(progression_runs(0, -step[0], h, s[0]))
+        if self.staged:
+            # Pruned when the data is at most PRUNE_MAX_SHARE of the rows: the first stage runs on
+            # the h rows that hold data, not on all N0; its rows then go to their reversed places in
+            # a zero spectrum for the second stage. Otherwise that spectrum's copy costs more than
+            # the first stage saves, and the rows are placed before it.
+            to, back = _bins_first(a.ndim)
+            pruned = h <= PRUNE_MAX_SHARE * s[0]
+            view = self.xp.zeros((h if pruned else s[0], s[1]) + tuple(lead), a.dtype).transpose(back)
+            for src_r, dst_r in [(slice(None), slice(None))] if pruned else row_runs:
+                for src_c, dst_c in col_runs:
+                    view[..., dst_r, dst_c] = a[..., src_r, src_c]
+            full = self._transform('rfft', view.transpose(to), axis=1)         # (h or N0, N1//2+1, ...)
+            if pruned:
+                half, full = full, self.xp.zeros((s[0],) + full.shape[1:], full.dtype)
+                for src_r, dst_r in row_runs:
+                    full[dst_r] = half[src_r]
+            return self._rows(full, s[0]).transpose(back)
         if self.bins_first:  # built in bins-first memory, so the transform reads it contiguously
             view = self.xp.zeros(tuple(s) + tuple(lead), a.dtype).transpose(_bins_first(a.ndim)[1])
         else:
             view = self.xp.zeros(tuple(lead) + tuple(s), a.dtype)
-        for src_r, dst_r in progression_runs(0, -step[0], h, s[0]):
-            for src_c, dst_c in progression_runs(0, -step[1], w, s[1]):
+        for src_r, dst_r in row_runs:
+            for src_c, dst_c in col_runs:
                 view[..., dst_r, dst_c] = a[..., src_r, src_c]
         return self._spectrum(view)
 
@@ -233,13 +284,14 @@ class _Spectra:
             at = [tuple((start + i * step) % n for i in range(count)) for (start, step, count), n in
                   zip((rows, cols), s)]
             m = self._matrix(s, at[0], at[1], -1, spectrum.dtype)
-            to, _ = _bins_first(spectrum.ndim)
-            lead = spectrum.shape[:-2]
-            flat = spectrum.transpose(to).reshape(m.shape[1], -1)                # (bins, lead): a view
+            t, order = _in_memory_order(spectrum)
+            flat = t.reshape(m.shape[1], -1)                                    # (bins, lead): a view
             with profiler.part('transforms', self.device):
                 out = cpu_matmul(m, flat).real                                  # (rows*cols, lead)
-            out = out.reshape((rows[2], cols[2]) + lead).transpose(tuple(range(2, 2 + len(lead))) + (0, 1))
-            return self.xp.ascontiguousarray(out)
+            out = out.reshape((rows[2], cols[2]) + t.shape[2:])
+            return self.xp.ascontiguousarray(out.transpose(tuple(2 + order.index(i) for i in range(len(order))) + (0, 1)))
+        if self.staged:
+            return self._staged_gather(spectrum, s, rows, cols)
         if self.bins_first:
             to, back = _bins_first(spectrum.ndim)
             full = self._transform('ifft', spectrum.transpose(to), axis=0).transpose(back)
@@ -255,6 +307,36 @@ class _Spectra:
         for dst, src in progression_runs(*cols, s[1]):
             out[..., dst] = real[..., src]
         return out
+
+    def _staged_gather(self, spectrum, s, rows, cols):
+        """irfft2_gather on the CPU, bins-first: the first stage (ifft over H) overwrites the
+        spectrum (a product's output, used once); the second (irfft over W) runs on each run of
+        kept rows as a view (no gathering copy of the complex rows), with the leading axes iterated
+        fastest, so that the lines pocketfft reads together lie side by side (0.6x the time of the
+        (..., rows, W) order, interleaved micro-timings at N=32, 64); the gather of the kept
+        columns then moves the rows axis behind the leading ones, one row plane at a time (up to
+        0.3x NumPy's own order for the whole copy on a loaded machine)."""
+        t, order = _in_memory_order(spectrum)
+        full = self._transform('ifft', t, axis=0, overwrite_x=True)    # (N0, N1h, ...)
+        lead = tuple(range(2, spectrum.ndim))
+        logical = (0,) + tuple(1 + order.index(i) for i in range(len(order))) + (len(order) + 1,)
+        out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), full.real.dtype)
+        for at, run in progression_runs(*rows, s[0]):
+            real = self._transform('irfft', full[run].transpose((0,) + lead + (1,)), n=s[1], axis=-1)
+            real = real.transpose(logical)                              # (rows of the run, ..., N1)
+            for dst, src in progression_runs(*cols, s[1]):
+                for k, i in enumerate(range(at.start, at.stop)):
+                    out[..., i, dst] = real[k, ..., src]
+        return out
+
+
+def _in_memory_order(spectrum):
+    """A bins-first view (N0, N1h, ...) of spectrum (..., N0, N1h) with its leading axes in memory
+    order (a product may store them in another order than their logical one), and that order."""
+    to, _ = _bins_first(spectrum.ndim)
+    t = spectrum.transpose(to)
+    order = sorted(range(spectrum.ndim - 2), key=lambda i: -t.strides[2 + i])
+    return t.transpose((0, 1) + tuple(2 + i for i in order)), order
 
 
 def _grouped(spectrum, groups):

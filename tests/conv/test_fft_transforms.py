@@ -38,8 +38,12 @@ def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padd
     for step in range(2):
         counter.calls.clear()
         F.conv2d(x, w, stride=stride, padding=padding, algo='fft').sum().backward()
-        # forward sets: x, w, gy; inverse sets (two stages each): y, dx, dw
-        assert counter.calls == Counter(rfft2=3, ifft=3, irfft=3), f"step {step}: {dict(counter.calls)}"
+        # forward sets: x, w, gy; inverse sets: y, dx, dw; on the CPU every set runs in two
+        # stages (real along W, then complex along H); an inverse's real stage runs once per run
+        # of kept rows (at most two: a wrap-around, as dx's reversed rows)
+        calls = dict(counter.calls)
+        irfft = calls.pop('irfft')
+        assert calls == dict(rfft=3, fft=3, ifft=3) and 3 <= irfft <= 6, f"step {step}: {dict(counter.calls)}"
 
 
 def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
@@ -57,8 +61,8 @@ def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
         y = F.conv2d(xt, wt, padding=1, algo='fft')
         (y * y).sum().backward()
         grads[ratio] = (y.data, xt.grad, wt.grad)
-        if ratio:
-            assert counter.calls == Counter(rfft2=2, ifft=2, irfft=2)
+        if ratio:   # y's rows (from offset -1) wrap around: two runs of its real stage
+            assert counter.calls == Counter(rfft=2, fft=2, ifft=2, irfft=3)
     for a, b in zip(*grads.values()):
         numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
@@ -72,9 +76,10 @@ def test_plans_are_made_in_the_first_step_only(rng):
     fft.PLAN_KEYS.clear()
     model(x).sum().backward()
     first = set(fft.PLAN_KEYS)
-    # per layer: 3 forward transforms + 3 inverse sets of 2 stages; the first layer's input needs
-    # no gradient, so its dx inverse (2 transforms) is skipped; equal shapes share a plan
-    assert 0 < len(first) <= 9 + 7
+    # per layer: 3 forward and 3 inverse sets of 2 stages each (on the CPU), an inverse's second
+    # stage once per run of kept rows (at most 2); the first layer's input needs no gradient, so
+    # its dx inverse is skipped; equal shapes share a plan
+    assert 0 < len(first) <= 15 + 12
     for _ in range(2):
         model(x).sum().backward()
     assert fft.PLAN_KEYS == first
@@ -157,3 +162,58 @@ def test_any_input_memory_order_on_every_algorithm(algo, device, rng):
         results.append([backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)])
     for c_order, f_order in zip(*results):
         numpy.testing.assert_allclose(f_order, c_order, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('step', [(1, 1), (2, 3)])
+@pytest.mark.parametrize('s', [(12, 10), (9, 7), (16, 16)])
+def test_staged_transforms_match_the_library_rfft2(s, step, rng):
+    """The CPU's two-stage transforms (real along W, complex along H in place; the reversed signal's
+    first stage on its data rows only) against scipy's rfft2 of the same padded, reversed signal."""
+    from minifft.conv.fft import _Spectra
+    a = rng.standard_normal((3, 2, 4, 3))
+    sp = _Spectra(a, bins_first=True)
+    assert sp.staged
+    numpy.testing.assert_allclose(sp.rfft2(a, s), scipy.fft.rfft2(a, s=s), atol=1e-12)
+    placed = numpy.zeros((3, 2) + s)
+    for i in range(4):
+        for j in range(3):
+            placed[..., (-i * step[0]) % s[0], (-j * step[1]) % s[1]] = a[..., i, j]
+    numpy.testing.assert_allclose(sp.rfft2_reversed(a, s, step), scipy.fft.rfft2(placed), atol=1e-12)
+
+
+@pytest.mark.parametrize('positions', ['kernel', 'output'])   # DFT-matrix GEMM, two-stage FFT
+@pytest.mark.parametrize('memory', [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, memory, rng):
+    """A product may store the spectrum's leading axes in another order than their logical one (the
+    CPU product's transposed GEMM keeps the batch fastest): the inverse reads them in memory order and
+    gives the logical result, with the spectrum it may overwrite taken as used."""
+    from minifft.conv.fft import _Spectra
+    s = (16, 16)
+    lead = (2, 3, 4)
+    spectrum = scipy.fft.rfft2(rng.standard_normal(lead + s))
+    rows, cols = ((-1, 1, 3), (-1, 1, 3)) if positions == 'kernel' else ((-3, 1, 11), (-2, -1, 13))
+    at = [[(start + i * step) % 16 for i in range(count)] for start, step, count in (rows, cols)]
+    want = scipy.fft.irfft2(spectrum, s=s)[..., at[0], :][..., at[1]]
+    stored = numpy.ascontiguousarray(spectrum.transpose((3, 4) + memory))          # bins first, then `memory`
+    view = stored.transpose(tuple(2 + memory.index(i) for i in range(3)) + (0, 1))  # logical (2, 3, 4, 16, 9)
+    assert view.shape == spectrum.shape
+    got = _Spectra(view, bins_first=True).irfft2_gather(view, s, rows, cols)
+    assert got.shape == lead + (rows[2], cols[2]) and got.flags.c_contiguous
+    numpy.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize('share', [0.0, 1.0])   # never / always pruned
+def test_reversed_spectrum_with_and_without_pruned_rows(monkeypatch, share, rng):
+    """Both ways of the staged reversed transform (first stage on the data rows only, or on all
+    rows) give the library's rfft2 of the reversed, dilated signal."""
+    from minifft.conv import fft as fft_module
+    from minifft.conv.fft import _Spectra
+    monkeypatch.setattr(fft_module, 'PRUNE_MAX_SHARE', share)
+    a = rng.standard_normal((2, 3, 5, 4))
+    s, step = (13, 12), (2, 1)
+    placed = numpy.zeros((2, 3) + s)
+    for i in range(5):
+        for j in range(4):
+            placed[..., (-i * step[0]) % s[0], (-j * step[1]) % s[1]] = a[..., i, j]
+    got = _Spectra(a, bins_first=True).rfft2_reversed(a, s, step)
+    numpy.testing.assert_allclose(got, scipy.fft.rfft2(placed), atol=1e-12)

@@ -81,5 +81,6 @@ def test_no_transform_at_full_resolution(monkeypatch, rng):
     x = Tensor(rng.standard_normal((2, 3, 64, 64)), requires_grad=True)
     w = Tensor(rng.standard_normal((4, 3, 11, 11)), requires_grad=True)
     F.conv2d(x, w, stride=2, algo='fft').sum().backward()
-    assert len(recorder.lengths) == 3 * 2 + 3 * 2   # 3 forward 2-D sets, 3 inverse sets of 2 stages
+    # 3 forward 2-D sets, 3 inverse sets of 2 stages (the second once per run of kept rows: up to 2)
+    assert 3 * 2 + 3 * 2 <= len(recorder.lengths) <= 3 * 2 + 3 * 3
     assert max(recorder.lengths) == 32

@@ -61,3 +61,18 @@ def test_the_cublas_variant_code_runs_the_reference_on_any_device(stride, paddin
     ctx2 = direct.backward_setup(saved2, gyd, g)
     for a, b in zip(got, (y2, direct.backward_input(ctx2, g), direct.backward_weight(ctx2, g))):
         numpy.testing.assert_allclose(a, backend.to_numpy(b), atol=1e-10)
+
+
+@pytest.mark.parametrize('M,N', [(4, 64), (64, 4), (16, 16)])
+def test_cpu_matmul_product_either_orientation_through_the_thread_pool(M, N, rng):
+    """The CPU product computes C^T = B^T A^T when M < N (its output then stored with M fastest):
+    both orientations, large enough to run in bin chunks on the thread pool, give the einsum's
+    values in the (G, M, N, *bins) shape."""
+    K, bins = 40, (16, 9)
+    assert 8 * M * K * N * 16 * 9 >= spectral.THREADED_MIN_FLOPS
+    a = (rng.standard_normal((1, M, K) + bins) + 1j * rng.standard_normal((1, M, K) + bins)).astype(numpy.complex64)
+    b = (rng.standard_normal((1, N, K) + bins) + 1j * rng.standard_normal((1, N, K) + bins)).astype(numpy.complex64)
+    got = spectral.PRODUCTS['matmul'](a, b)
+    assert got.shape == (1, M, N) + bins and got.dtype == numpy.complex64
+    want = numpy.einsum('gmk...,gnk...->gmn...', a.astype(numpy.complex128), b.astype(numpy.complex128))
+    numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
