@@ -53,7 +53,7 @@ import scipy.fft
 from .. import backend
 from . import profiler
 from .base import DEVICES, PASSES, ConvAlgorithm, OpCount, Workspace
-from .spectral import DEFAULT_PRODUCT, PRODUCTS, cpu_matmul
+from .spectral import DEFAULT_PRODUCT, PRODUCTS, matmul2d
 
 
 def transform_size(n, k, p, fft_module):
@@ -243,7 +243,7 @@ class _Spectra:
                              1, a.dtype)
             cols = self.xp.ascontiguousarray(a.reshape(-1, h * w).T).astype(k.dtype)
             with profiler.part('transforms', self.device):
-                out = cpu_matmul(k, cols)                                       # (bins, lead)
+                out = matmul2d(k, cols)                                       # (bins, lead)
             return out.reshape(tuple(s[:1]) + (s[1] // 2 + 1,) + tuple(lead)).transpose(_bins_first(a.ndim)[1])
         col_runs = list(progression_runs(0, -step[1], w, s[1]))
         row_runs = list(progression_runs(0, -step[0], h, s[0]))
@@ -287,7 +287,7 @@ class _Spectra:
             t, order = _in_memory_order(spectrum)
             flat = t.reshape(m.shape[1], -1)                                    # (bins, lead): a view
             with profiler.part('transforms', self.device):
-                out = cpu_matmul(m, flat).real                                  # (rows*cols, lead)
+                out = matmul2d(m, flat).real                                  # (rows*cols, lead)
             out = out.reshape((rows[2], cols[2]) + t.shape[2:])
             return self.xp.ascontiguousarray(out.transpose(tuple(2 + order.index(i) for i in range(len(order))) + (0, 1)))
         if self.staged:

@@ -161,4 +161,3 @@ DEFAULT_PRODUCT = {'cpu': 'matmul', 'cuda': 'rawkernel'}
 def spectral_product(a, b, conj_a=False, conj_b=False):
     """The product through the device's default backend (RawKernel on the GPU, BLAS on the CPU)."""
     return PRODUCTS[DEFAULT_PRODUCT[device_of(a)]](a, b, conj_a, conj_b)
-cpu_matmul = matmul2d   # TEMP until the fft branch is merged

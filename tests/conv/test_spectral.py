@@ -64,7 +64,7 @@ def test_the_cublas_variant_code_runs_the_reference_on_any_device(stride, paddin
 
 
 @pytest.mark.parametrize('M,N', [(4, 64), (64, 4), (16, 16)])
-def test_cpu_matmul_product_either_orientation_through_the_thread_pool(M, N, rng):
+def test_cpu_product_either_orientation_through_the_thread_pool(M, N, rng):
     """The CPU product computes C^T = B^T A^T when M < N (its output then stored with M fastest):
     both orientations, large enough to run in bin chunks on the thread pool, give the einsum's
     values in the (G, M, N, *bins) shape."""
