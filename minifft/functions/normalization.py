@@ -22,21 +22,31 @@ def _channel_shape(x):
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
-def _reduce_axes(x):
-    return (0,) + tuple(range(2, x.ndim))
+def _channel_sum(a):
+    """Per-channel sums of (N, C, ...): the contiguous trailing axes first, then the batch, which
+    NumPy reduces several times faster than all of them at once."""
+    a = a.reshape(a.shape[0], a.shape[1], -1)
+    return a.sum(axis=2).sum(axis=0)
+
+
+def _channel_dot(a, b):
+    """Per-channel sums of a * b without the product as a temporary."""
+    xp = get_array_module(a)
+    n, c = a.shape[:2]
+    return xp.einsum('ncm,ncm->c', a.reshape(n, c, -1), b.reshape(n, c, -1))
 
 
 class BatchNormalization(Function):
     def forward(self, x, gamma=None, beta=None):
         xp = get_array_module(x)
-        axes, shape = _reduce_axes(x), _channel_shape(x)
+        shape = _channel_shape(x)
         eps = x.dtype.type(self.eps)
+        m = x.dtype.type(x.size // x.shape[1])
         if self.training:
-            mean = x.mean(axis=axes)
+            mean = _channel_sum(x) / m
             xc = x - mean.reshape(shape)
-            var = (xc * xc).mean(axis=axes)
+            var = _channel_dot(xc, xc) / m
             if self.running_mean is not None:
-                m = x.size // x.shape[1]
                 f = self.factor
                 self.running_mean *= 1 - f
                 self.running_mean += f * mean
@@ -46,17 +56,18 @@ class BatchNormalization(Function):
             xc = x - self.running_mean.reshape(shape).astype(x.dtype, copy=False)
             var = self.running_var.astype(x.dtype, copy=False)
         self.inv_std = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
-        self.xhat = xc * self.inv_std
+        xc *= self.inv_std     # xc is this op's own temporary: xhat in place
+        self.xhat = xc
         self.gamma = gamma
         y = self.xhat if gamma is None else self.xhat * gamma.reshape(shape)
         if beta is not None:
-            y = y + beta.reshape(shape)
+            y = y + beta.reshape(shape) if y is self.xhat else xp.add(y, beta.reshape(shape), out=y)
         return y
 
     def backward(self, gy):
-        axes, shape = _reduce_axes(gy), _channel_shape(gy)
-        gbeta = gy.sum(axis=axes)
-        ggamma = (gy * self.xhat).sum(axis=axes)
+        shape = _channel_shape(gy)
+        gbeta = _channel_sum(gy)
+        ggamma = _channel_dot(gy, self.xhat)
         scale = self.inv_std if self.gamma is None else self.inv_std * self.gamma.reshape(shape)
         if self.training:
             m = gy.dtype.type(gy.size // gy.shape[1])
