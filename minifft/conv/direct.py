@@ -37,10 +37,10 @@ WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, 
 
 
 def _padded(xp, x, g):
-    """x zero-padded by (pad_h, pad_w), or x itself without padding."""
+    """x (any batch) zero-padded by (pad_h, pad_w), or x itself without padding."""
     if g.pad_h == 0 and g.pad_w == 0:
         return x
-    xpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
+    xpad = xp.empty((x.shape[0], g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), x.dtype)
     xpad[:, :, :g.pad_h] = 0
     xpad[:, :, g.pad_h + g.height:] = 0
     xpad[:, :, g.pad_h:g.pad_h + g.height, :g.pad_w] = 0
@@ -53,16 +53,16 @@ def _correlate(xp, x, w, g, keep_columns=False):
     """(y, columns) of layer g: im2col and one GEMM per sample and group. The columns are
     (S, f, kh, kw, oh, ow) when kept, else made per chunk of samples and dropped (None)."""
     S, f = g.batch, g.in_channels
-    xpad = _padded(xp, x, g)
     shape = (f, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
     cols = xp.empty((S,) + shape, x.dtype) if keep_columns else None
     y = xp.empty((S, g.out_channels, g.out_h, g.out_w), xp.result_type(x.dtype, w.dtype))
     wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
 
-    def run(s):   # im2col of these samples, then their GEMMs while the columns are in cache
+    def run(s):   # pad and im2col these samples, then their GEMMs while the columns are in cache
         c = cols[s] if keep_columns else xp.empty((len(range(*s.indices(S))),) + shape, x.dtype)
+        xpad = _padded(xp, x[s], g)
         for a, b, window in _offsets(g):
-            c[:, :, a, b] = xpad[(s, slice(None)) + window]
+            c[:, :, a, b] = xpad[(slice(None), slice(None)) + window]
         xp.matmul(wg, _per_group(c, g), out=yg[s])
     _per_sample_chunks(xp, run, S)
     return y, cols
