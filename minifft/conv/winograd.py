@@ -195,16 +195,15 @@ class WinogradConvolution(ConvAlgorithm):
         return Workspace(kept, max(forward, backward), terms)
 
     def _matrices(self, g, dtype):
+        """m, the transform matrices in ``dtype``, a = m + 2, and the tiling (th, tw, hp, wp)."""
         m = self.output_tile(g)
         T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
         T['GG'] = numpy.kron(T['G'], T['G'])     # [(i, j), (k, l)] = G[i, k] G[j, l]
-        return m, T
+        return m, T, m + KERNEL - 1, _tiling(g, m)
 
     def forward(self, x, w, g):
         xp = get_array_module(x)
-        m, T = self._matrices(g, x.dtype)
-        a = m + KERNEL - 1
-        th, tw, hp, wp = _tiling(g, m)
+        m, T, a, (th, tw, hp, wp) = self._matrices(g, x.dtype)
         S, f = g.batch, g.in_channels
         with profiler.part('copies', _device(xp)):
             # (hp, wp, S, f): channels last, zero border (padding, and the last tile's overhang)
@@ -240,9 +239,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def backward_setup(self, saved, gy, g):
         xp = get_array_module(gy)
-        m, T = self._matrices(g, gy.dtype)
-        a = m + KERNEL - 1
-        th, tw, hp, wp = _tiling(g, m)
+        m, T, a, (th, tw, hp, wp) = self._matrices(g, gy.dtype)
         S, fo = g.batch, g.out_channels
         with profiler.part('copies', _device(xp)):
             # (m, m, th, tw, S, f'): gy tiles, zero past the output's edge
@@ -257,9 +254,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def backward_input(self, ctx, g):
         xp = get_array_module(ctx.dm)
-        m, T = self._matrices(g, ctx.dm.dtype)
-        a = m + KERNEL - 1
-        th, tw, hp, wp = _tiling(g, m)
+        m, T, a, (th, tw, hp, wp) = self._matrices(g, ctx.dm.dtype)
         S, f = g.batch, g.in_channels
         dv = self._product(xp, ctx.dm.reshape(a * a, -1, g.out_channels), ctx.u.reshape(a * a, f, -1),
                            transpose_b=True).reshape(a, a, th, tw, S, f)
@@ -278,8 +273,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def backward_weight(self, ctx, g):
         xp = get_array_module(ctx.dm)
-        m, T = self._matrices(g, ctx.dm.dtype)
-        a = m + KERNEL - 1
+        m, T, a, _ = self._matrices(g, ctx.dm.dtype)
         du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
                            transpose_a=True).reshape(a, a, g.in_channels, g.out_channels)
         with profiler.part('transforms', _device(xp)):

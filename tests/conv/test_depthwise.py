@@ -1,6 +1,5 @@
 """Depthwise sweeps (minifft/conv/depthwise.py) against the naive reference, channel by channel."""
 import dataclasses
-import tracemalloc
 
 import numpy
 import pytest
@@ -9,6 +8,7 @@ from minifft import Tensor, backend, conv
 from minifft import functions as F
 from minifft.conv import depthwise
 from minifft.conv.base import training_step
+from tests.conv.test_workspace import traced_peak
 from minifft.conv.geometry import ConvGeometry
 from minifft.testing import check_backward
 from tests.conv.reference import conv2d_reference
@@ -122,15 +122,6 @@ def test_direct_takes_the_sweeps_for_depthwise_layers_only(monkeypatch, rng):
     assert [g.groups for g in calls] == [4, 4]
 
 
-def _peak_bytes(fn):
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize('budget', [1, 400000, 2 ** 30])   # one image, a few, one block of all
 @pytest.mark.parametrize('g', [layer(8, 8, 40, 36, 3, 3, pad=(1, 1)),
                                layer(6, 4, 52, 50, 3, 2, stride=(2, 2), pad=(3, 1), dilation=(3, 2)),
@@ -155,7 +146,7 @@ def test_workspace_bounds_what_one_worker_allocates(g, budget, monkeypatch, rng)
                           ('input gradient', lambda: depthwise.backward_input(ctx, g), x.nbytes),
                           ('weight gradient', lambda: depthwise.backward_weight(ctx, g),
                            (g.batch + 1) * w.nbytes * 2)):
-        used = _peak_bytes(fn) - out
+        used = traced_peak(fn) - out
         assert used <= space.terms[name] + small, name
         assert space.terms[name] <= 3 * used + small, name
 
