@@ -122,3 +122,19 @@ def test_tile_follows_the_output_size():
     assert algorithm.output_tile(ConvGeometry(1, 16, 32, 32, 32, 3, 3)) == 2   # transforms dominate
     assert conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3), 'cpu')
     assert not conv.get('winograd').supports(ConvGeometry(1, 1, 1, 8, 8, 3, 3, 2, 2), 'cpu')
+
+
+@pytest.mark.parametrize('tile', [2, 4])
+@pytest.mark.parametrize('case', [(8, 16, 32, 32, 1), (4, 64, 64, 16, 1), (2, 8, 8, 9, 0)])
+def test_workspace_estimate_covers_what_a_step_allocates(tile, case):
+    """A step's traced peak stays within workspace().peak plus its outputs (y, gx, gw), which the
+    estimate leaves to the caller, and a tenth for the transforms' scratch rows."""
+    from tests.conv.test_workspace import traced_peak
+    S, f, fo, n, p = case
+    g = ConvGeometry(S, f, fo, n, n, 3, 3, pad_h=p, pad_w=p)
+    x, w = numpy.ones((S, f, n, n), numpy.float32), numpy.ones((fo, f, 3, 3), numpy.float32)
+    gy = numpy.ones(g.output_shape, numpy.float32)
+    algorithm = WinogradConvolution(tile=tile)
+    outputs = gy.nbytes + x.nbytes + w.nbytes
+    peak = traced_peak(lambda: training_step(algorithm, x, w, gy, g))
+    assert peak <= 1.1 * (algorithm.workspace(g, 4).peak + outputs)
