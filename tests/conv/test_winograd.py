@@ -128,7 +128,8 @@ def test_tile_follows_the_output_size():
 @pytest.mark.parametrize('case', [(8, 16, 32, 32, 1), (4, 64, 64, 16, 1), (2, 8, 8, 9, 0)])
 def test_workspace_estimate_covers_what_a_step_allocates(tile, case):
     """A step's traced peak stays within workspace().peak plus its outputs (y, gx, gw), which the
-    estimate leaves to the caller, and a tenth for the transforms' scratch rows."""
+    estimate leaves to the caller, a tenth for the transforms' scratch rows and 32 KiB of Python
+    objects (which decide the smallest case)."""
     from tests.conv.test_workspace import traced_peak
     S, f, fo, n, p = case
     g = ConvGeometry(S, f, fo, n, n, 3, 3, pad_h=p, pad_w=p)
@@ -136,5 +137,6 @@ def test_workspace_estimate_covers_what_a_step_allocates(tile, case):
     gy = numpy.ones(g.output_shape, numpy.float32)
     algorithm = WinogradConvolution(tile=tile)
     outputs = gy.nbytes + x.nbytes + w.nbytes
+    training_step(algorithm, x, w, gy, g)    # first-use objects (thread pool, BLAS controller) outside the trace
     peak = traced_peak(lambda: training_step(algorithm, x, w, gy, g))
-    assert peak <= 1.1 * (algorithm.workspace(g, 4).peak + outputs)
+    assert peak <= 1.1 * (algorithm.workspace(g, 4).peak + outputs) + 32 * 1024   # + Python objects
