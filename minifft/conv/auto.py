@@ -30,8 +30,9 @@ from .timing import measure
 
 # Relative throughput of each kind of work against a large real GEMM (1.0), measured on our
 # 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth,
-# elementwise array arithmetic (winograd's transforms) at a few percent.
-RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2, 'elementwise': 0.03}
+# elementwise array arithmetic (winograd's transforms) at a few percent, depthwise sweeps (BLAS axpy
+# over long rows) at about a tenth (21 GFLOP/s on the depthwise layer).
+RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2, 'elementwise': 0.03, 'sweep': 0.1}
 REPEATS = 3
 NOISE = 0.10
 EXTRA_ROUNDS = 2

@@ -31,7 +31,8 @@ class OpCount:
 
     Kinds: 'gemm' (real matrix products), 'spectral' (per-frequency complex products, 8 flops per
     complex multiply-add), 'fft' (real 2-D transforms, 2.5 N log2 N each), 'elementwise' (adds and
-    scalings of whole arrays: winograd's transforms). With channel groups G
+    scalings of whole arrays: winograd's transforms), 'sweep' (multiply-adds of one weight over long
+    rows: depthwise layers). With channel groups G
     every product counts f/G input channels per output channel, in every algorithm.
     """
 

@@ -41,6 +41,7 @@ import numpy
 import scipy.linalg
 
 from ..backend import cpu_workers, get_array_module
+from .geometry import ceil_div
 from .spectral import cpu_thread_pool, run_in_chunks
 
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
@@ -50,10 +51,6 @@ AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (s
 def supports(g):
     """Whether layer ``g`` takes the depthwise sweeps: one input channel per group."""
     return g.group_in == 1
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,14 +103,14 @@ def _plan(g):
             qa, pa = divmod(a * g.dilation_h, g.stride_h)
             qb, pb = divmod(b * g.dilation_w, g.stride_w)
             taps.append(_Tap(phases.index((pa, pb)), qa, qb))
-    return _Plan(phases, tuple(taps), _ceil_div(g.height + 2 * g.pad_h, g.stride_h),
-                 _ceil_div(g.width + 2 * g.pad_w, g.stride_w), max(t.qa for t in taps), max(t.qb for t in taps))
+    return _Plan(phases, tuple(taps), ceil_div(g.height + 2 * g.pad_h, g.stride_h),
+                 ceil_div(g.width + 2 * g.pad_w, g.stride_w), max(t.qa for t in taps), max(t.qb for t in taps))
 
 
 def _phase_span(pad, size, stride, phase):
     """(first phase row, first input row, count) of the input rows that land on ``phase``: padded
     row i*stride + phase holds input row i*stride + phase - pad."""
-    first = max(0, _ceil_div(pad - phase, stride))
+    first = max(0, ceil_div(pad - phase, stride))
     start = first * stride + phase - pad
     return first, start, len(range(start, size, stride))
 

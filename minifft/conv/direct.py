@@ -126,8 +126,10 @@ class DirectConvolution(ConvAlgorithm):
     name = 'direct'
 
     def cost(self, g, device='cpu'):
-        gemm = 2 * g.batch * g.group_in * g.out_channels * g.out_h * g.out_w * g.kernel_h * g.kernel_w
-        return OpCount({p: {'gemm': gemm} for p in PASSES})
+        flops = 2 * g.batch * g.group_in * g.out_channels * g.out_h * g.out_w * g.kernel_h * g.kernel_w
+        # depthwise sweeps are multiply-adds over whole rows (axpy), not GEMMs
+        kind = 'sweep' if depthwise.supports(g) else 'gemm'
+        return OpCount({p: {kind: flops} for p in PASSES})
 
     def workspace(self, g, itemsize, device='cpu'):
         """Columns kept from forward to backward; forward also holds the padded input, backward the

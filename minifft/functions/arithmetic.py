@@ -1,5 +1,8 @@
 """Elementwise arithmetic with broadcasting, and matrix product."""
+import numpy
+
 from ..backend import get_array_module
+from ..conv.spectral import matmul2d, one_blas_thread
 from ..tensor import Function, unbroadcast
 from ._validation import binary_operands
 
@@ -67,7 +70,7 @@ class Neg(Function):
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        return _matmul(a, b)
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -82,9 +85,20 @@ class MatMul(Function):
             ga = gy[..., :, None] * b
             gb = (xp.swapaxes(a, -1, -2) @ gy[..., None])[..., 0]
             return ga, unbroadcast(gb, b.shape)
-        ga = gy @ xp.swapaxes(b, -1, -2)
-        gb = xp.swapaxes(a, -1, -2) @ gy
+        ga = _matmul(gy, xp.swapaxes(b, -1, -2))
+        gb = _matmul(xp.swapaxes(a, -1, -2), gy)
         return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+
+
+def _matmul(a, b):
+    """a @ b; 2-D products through spectral.matmul2d, the others on one BLAS thread on the CPU
+    (minifft's CPU parallelism comes from its thread pool: see spectral.one_blas_thread)."""
+    if a.ndim == 2 and b.ndim == 2:
+        return matmul2d(a, b)
+    if get_array_module(a, b) is not numpy:
+        return a @ b
+    with one_blas_thread():
+        return a @ b
 
 
 def add(x, y):
