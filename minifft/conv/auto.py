@@ -93,6 +93,8 @@ def choose(g, x, w):
                              f"'{device}' (registered: {registry.names()})")
         # never time (or pick) one whose smallest pieces exceed the workspace limit, unless none fits
         candidates = {n: a for n, a in candidates.items() if a.fits(g, device, x.dtype.itemsize)} or candidates
+        # nor one that does another candidate's work under another name (fft-tiled with one tile)
+        candidates = {n: a for n, a in candidates.items() if a.same_work_as(g, device) not in candidates}
         if autotune_enabled():
             xp = backend.get_array_module(x)
             gy = xp.ones(g.output_shape, x.dtype)

@@ -79,6 +79,11 @@ class ConvAlgorithm:
         pieces); auto times only candidates that fit. Unbounded algorithms say True."""
         return True
 
+    def same_work_as(self, g, device):
+        """The name of another registered algorithm that does in effect this one's work on layer ``g``
+        (fft-tiled with one whole-image tile is the fft), or None; auto then times only that one."""
+        return None
+
     def forward(self, x, w, g):
         """y (S, f', oh, ow) and the saved state backward needs."""
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -116,3 +121,8 @@ class Wrapper(ConvAlgorithm):
 
     def fits(self, g, device, itemsize):
         return self.inner.fits(g, device, itemsize)
+
+    def same_work_as(self, g, device):
+        # wrappers that change the layer (strides into phases, dilated kernels) would need to
+        # translate g first; on the layers they pass through unchanged, ask the inner algorithm
+        return None if g.strided or g.dilated else self.inner.same_work_as(g, device)

@@ -119,6 +119,11 @@ class TiledFFT(ConvAlgorithm):
     def supports(self, g, device):
         return device in self.devices and not g.strided and not g.dilated
 
+    def same_work_as(self, g, device):
+        """'fft' where both axes are one whole tile: the same transforms and products."""
+        rows, cols = self.tiling(g, fft_module_for(device))
+        return 'fft' if rows.count == cols.count == 1 else None
+
     def tiling(self, g, fft_module):
         """(rows, cols) TileAxis of layer ``g``."""
         T0 = tile_size(g.height, g.kernel_h, g.pad_h, fft_module, self.min_tile, self.share, self.min_tiles)

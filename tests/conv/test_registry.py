@@ -86,7 +86,8 @@ def test_auto_times_and_can_choose_a_registered_algorithm(registered, rng, monke
     x = Tensor(rng.standard_normal((2, 2, 8, 8)).astype(numpy.float32))
     w = Tensor(rng.standard_normal((3, 2, 3, 3)).astype(numpy.float32), requires_grad=True)
     F.conv2d(x, w, algo='auto')
-    assert registered in timed and set(timed) == set(conv.names('cpu'))
+    # every registered algorithm but fft-tiled, which is one whole tile here (the fft's work)
+    assert registered in timed and set(timed) == set(conv.names('cpu')) - {'fft-tiled'}
     [entry] = auto.plan()
     auto.reset()
     auto.set_plan([dict(entry, choice=registered)])
@@ -96,7 +97,7 @@ def test_auto_times_and_can_choose_a_registered_algorithm(registered, rng, monke
         auto.reset()
         timed.clear()
         F.conv2d(x, w, algo='auto')
-        assert registered not in timed and set(timed) == set(conv.names('cpu'))
+        assert registered not in timed and set(timed) == set(conv.names('cpu')) - {'fft-tiled'}
     finally:
         conv.register(DirectCopy)
 

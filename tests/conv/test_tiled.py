@@ -143,3 +143,24 @@ def test_strided_dilated_on_many_tiles_through_the_wrappers(device, rng):
     got = (y, algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g))
     for a, want in zip(got, conv2d_reference(x, w, gy, (2, 3), (3, 1), (2, 3))):
         numpy.testing.assert_allclose(backend.to_numpy(a), want, atol=1e-10)
+
+
+def test_one_tile_is_the_fft_for_auto(rng, monkeypatch):
+    """Where both axes are one whole tile fft-tiled does the fft's work: auto leaves it out; where
+    it tiles, auto times it."""
+    from minifft.conv import auto
+    one = ConvGeometry(2, 3, 4, 32, 32, 5, 5)
+    tiled = ConvGeometry(1, 2, 2, 128, 128, 3, 3)
+    assert conv.get('fft-tiled').same_work_as(one, 'cpu') == 'fft'
+    assert conv.get('fft-tiled').same_work_as(tiled, 'cpu') is None
+    assert conv.get('fft-tiled').same_work_as(ConvGeometry(2, 3, 4, 32, 32, 5, 5, 2, 2), 'cpu') is None  # strided
+    timed = []
+    real = auto._timed_steps
+    monkeypatch.setattr(auto, '_timed_steps', lambda algorithm, *a, **k: timed.append(algorithm.name) or
+                        real(algorithm, *a, **k))
+    for g in (one, tiled):
+        x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width)).astype(numpy.float32)
+        w = rng.standard_normal((g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)).astype(numpy.float32)
+        timed.clear()
+        auto.choose(g, x, w)
+        assert ('fft-tiled' in timed) == (g is tiled), (g.describe(), timed)
