@@ -64,9 +64,12 @@ def _device(value, source):
     return text
 
 
+HOST_MEMORY_POLICIES = ('keep', 'system')   # minifft/host_memory.py applies them
+
+
 def _host_memory(value, source):
     text = value.strip().lower() if isinstance(value, str) else value
-    if text not in ('keep', 'system'):
+    if text not in HOST_MEMORY_POLICIES:
         raise ValueError(f"{source}: expected 'keep' or 'system', got {value!r}")
     return text
 

@@ -21,7 +21,7 @@ import functools
 
 from . import config
 
-POLICIES = ('keep', 'system')
+POLICIES = config.HOST_MEMORY_POLICIES
 MMAP_THRESHOLD = 1 << 30       # blocks above this still get their own mapping (and go back on free)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3    # mallopt parameters, <malloc.h>
 _SYSTEM = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_THRESHOLD: 128 * 1024}

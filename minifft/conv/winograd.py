@@ -23,10 +23,11 @@ step is a handful of adds of strided views whose inner (sample, channel) block i
 every V_xi, M_xi, dM_xi is a plain (P, channels) matrix that BLAS takes without a copy.
 """
 import dataclasses
+import functools
 
 import numpy
 
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from . import profiler
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
@@ -48,29 +49,29 @@ WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 
 
+def _on_pool(xp, run, n, size):
+    """run(slice) over range(n): on the CPU in one chunk per thread of the pool (NumPy's elementwise
+    loops and copies are single-threaded but release the GIL), whole below THREADED_MIN_ELEMENTS."""
+    pool = cpu_thread_pool() if xp is numpy else None
+    if pool is None or n < 2 or size < THREADED_MIN_ELEMENTS:
+        run(slice(None))
+    else:
+        run_in_chunks(run, n, min(n, pool[2]), one_blas_thread=False)
+
+
 def _combine(xp, coefficients, views, out):
     """out[i] = sum_j coefficients[i][j] * views[j] for each i, skipping zeros (the matrices are
     sparse); +-1 terms are adds and subtracts, no multiply. Views are (tile rows, ...) and out
-    (len(coefficients), tile rows, ...); on the CPU chunks of tile rows run on the thread pool
-    (numpy's elementwise loops are single-threaded but release the GIL)."""
-    pool = cpu_thread_pool() if xp is numpy else None
-    rows = out.shape[1]
-    if pool is None or rows < 2 or out.size < THREADED_MIN_ELEMENTS:
-        return _combine_chunk(xp, coefficients, views, out)
-    run_in_chunks(lambda c: _combine_chunk(xp, coefficients, [v[c] for v in views], out[:, c]),
-                  rows, min(rows, pool[2]), one_blas_thread=False)
+    (len(coefficients), tile rows, ...); on the CPU chunks of tile rows run on the thread pool."""
+    _on_pool(xp, lambda c: _combine_chunk(xp, coefficients, [v[c] for v in views], out[:, c]),
+             out.shape[1], out.size)
     return out
 
 
 def _copy(xp, out, src):
     """out[...] = src, for the layout changes between (S, C, H, W) and the channels-last tiles: a
     transposing copy, on the CPU in chunks of the first axis on the thread pool."""
-    pool = cpu_thread_pool() if xp is numpy else None
-    if pool is None or out.shape[0] < 2 or out.size < THREADED_MIN_ELEMENTS:
-        out[...] = src
-        return
-    run_in_chunks(lambda c: out.__setitem__(c, src[c]), out.shape[0], min(out.shape[0], pool[2]),
-                  one_blas_thread=False)
+    _on_pool(xp, lambda c: out.__setitem__(c, src[c]), out.shape[0], out.size)
 
 
 def _combine_chunk(xp, coefficients, views, out):
@@ -118,6 +119,14 @@ def _scaled_sum(xp, terms, scale, out):
         out[...] = v0
     else:
         xp.multiply(v0, out.dtype.type(scale), out=out)
+
+
+@functools.lru_cache(maxsize=None)
+def _transform_matrices(m, dtype):
+    """BT, G, AT of F(m x m, 3 x 3) in ``dtype``, and GG = G kron G (made once, read only)."""
+    T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
+    T['GG'] = numpy.kron(T['G'], T['G'])     # [(i, j), (k, l)] = G[i, k] G[j, l]
+    return T
 
 
 def _tiling(g, m):
@@ -197,19 +206,18 @@ class WinogradConvolution(ConvAlgorithm):
     def _matrices(self, g, dtype):
         """m, the transform matrices in ``dtype``, a = m + 2, and the tiling (th, tw, hp, wp)."""
         m = self.output_tile(g)
-        T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
-        T['GG'] = numpy.kron(T['G'], T['G'])     # [(i, j), (k, l)] = G[i, k] G[j, l]
-        return m, T, m + KERNEL - 1, _tiling(g, m)
+        return m, _transform_matrices(m, numpy.dtype(dtype).str), m + KERNEL - 1, _tiling(g, m)
 
     def forward(self, x, w, g):
         xp = get_array_module(x)
+        device = device_of(x)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, x.dtype)
         S, f = g.batch, g.in_channels
-        with profiler.part('copies', _device(xp)):
+        with profiler.part('copies', device):
             # (hp, wp, S, f): channels last, zero border (padding, and the last tile's overhang)
             xpad = xp.zeros((hp, wp, S, f), x.dtype)
             _copy(xp, xpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width], x.transpose(2, 3, 0, 1))
-        with profiler.part('transforms', _device(xp)):
+        with profiler.part('transforms', device):
             rows = _combine(xp, T['BT'], [xpad[j:j + m * th:m] for j in range(a)],
                             xp.empty((a, th, wp, S, f), x.dtype))
             v = xp.empty((a, a, th, tw, S, f), x.dtype)
@@ -221,11 +229,11 @@ class WinogradConvolution(ConvAlgorithm):
 
     def _output(self, xp, mm, T, g, m):
         """y (S, f', oh, ow) from the products M (a, a, th, tw, S, f')."""
-        a = m + KERNEL - 1
-        with profiler.part('transforms', _device(xp)):
+        a, device = m + KERNEL - 1, device_of(mm)
+        with profiler.part('transforms', device):
             cols = _combine(xp, T['AT'], [mm[:, j] for j in range(a)], xp.empty((m,) + mm.shape[:1] + mm.shape[2:], mm.dtype))
             tiles = _combine(xp, T['AT'], [cols[:, i] for i in range(a)], xp.empty((m,) + cols.shape[:1] + cols.shape[2:], mm.dtype))
-        with profiler.part('copies', _device(xp)):
+        with profiler.part('copies', device):
             th, tw, S, fo = tiles.shape[2:]
             y = xp.empty((S, fo, th * m, tw * m), mm.dtype)
             # tiles[r, q, t, u, s, o] is output pixel (t*m + r, u*m + q) of sample s, channel o
@@ -234,19 +242,20 @@ class WinogradConvolution(ConvAlgorithm):
 
     @staticmethod
     def _product(xp, a, b, transpose_a=False, transpose_b=False):
-        with profiler.part('products', _device(xp)):
+        with profiler.part('products', device_of(a)):
             return batched_matmul(a.swapaxes(1, 2) if transpose_a else a, b.swapaxes(1, 2) if transpose_b else b)
 
     def backward_setup(self, saved, gy, g):
         xp = get_array_module(gy)
+        device = device_of(gy)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, gy.dtype)
         S, fo = g.batch, g.out_channels
-        with profiler.part('copies', _device(xp)):
+        with profiler.part('copies', device):
             # (m, m, th, tw, S, f'): gy tiles, zero past the output's edge
             tiles = xp.zeros((th, m, tw, m, S, fo), gy.dtype)
             _copy(xp, tiles.reshape(th * m, tw * m, S, fo)[:g.out_h, :g.out_w], gy.transpose(2, 3, 0, 1))
             tiles = tiles.transpose(1, 3, 0, 2, 4, 5)
-        with profiler.part('transforms', _device(xp)):
+        with profiler.part('transforms', device):
             # the adjoint of y = A^T M A is dM = A gy A^T: the transposed coefficients
             cols = _combine(xp, T['AT'].T, [tiles[:, j] for j in range(m)], xp.empty((a, m, th, tw, S, fo), gy.dtype))
             dm = _combine(xp, T['AT'].T, [cols[:, i] for i in range(m)], xp.empty((a, a, th, tw, S, fo), gy.dtype))
@@ -254,11 +263,12 @@ class WinogradConvolution(ConvAlgorithm):
 
     def backward_input(self, ctx, g):
         xp = get_array_module(ctx.dm)
+        device = device_of(ctx.dm)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, ctx.dm.dtype)
         S, f = g.batch, g.in_channels
         dv = self._product(xp, ctx.dm.reshape(a * a, -1, g.out_channels), ctx.u.reshape(a * a, f, -1),
                            transpose_b=True).reshape(a, a, th, tw, S, f)
-        with profiler.part('transforms', _device(xp)):
+        with profiler.part('transforms', device):
             # adjoint of V = B^T d B: d = B dV B^T, then every tile adds into its place
             cols = _combine(xp, T['BT'].T, [dv[:, j] for j in range(a)], xp.empty((a, a, th, tw, S, f), dv.dtype))
             d = _combine(xp, T['BT'].T, [cols[:, i] for i in range(a)], xp.empty((a, a, th, tw, S, f), dv.dtype))
@@ -266,24 +276,21 @@ class WinogradConvolution(ConvAlgorithm):
             for r in range(a):
                 for q in range(a):   # pixel (r, q) of every tile
                     gxpad[r:r + m * th:m, q:q + m * tw:m] += d[r, q]
-        with profiler.part('copies', _device(xp)):
+        with profiler.part('copies', device):
             gx = xp.empty((S, f, g.height, g.width), dv.dtype)
             _copy(xp, gx, gxpad[g.pad_h:g.pad_h + g.height, g.pad_w:g.pad_w + g.width].transpose(2, 3, 0, 1))
             return gx
 
     def backward_weight(self, ctx, g):
         xp = get_array_module(ctx.dm)
+        device = device_of(ctx.dm)
         m, T, a, _ = self._matrices(g, ctx.dm.dtype)
         du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
                            transpose_a=True).reshape(a, a, g.in_channels, g.out_channels)
-        with profiler.part('transforms', _device(xp)):
+        with profiler.part('transforms', device):
             # gw = G^T dU G for every channel pair: one GEMM, (G kron G)^T (9, a*a) @ dU (a*a, f*f')
             gw = matmul2d(xp.asarray(T['GG']).T, du.reshape(a * a, -1))
         return xp.ascontiguousarray(gw.reshape(KERNEL, KERNEL, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
-
-
-def _device(xp):
-    return 'cpu' if xp is numpy else 'cuda'
 
 
 def _kernel_transform(xp, w, GG):
