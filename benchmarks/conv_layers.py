@@ -85,11 +85,8 @@ def op_counts(g, device, names):
 def machine_peaks(xp, device, dtype):
     """GFLOP/s of a large GEMM, a large complex GEMM (the spectral product's peak) and a large
     batched real 2-D FFT, timed in this run."""
-    n = 2048
-    a = xp.ones((n, n), dtype)
-    gemm = 2 * n ** 3 / median_seconds(lambda: a @ a, device, repeats=3)
-    c = xp.ones((n // 2, n // 2), numpy.result_type(dtype, numpy.complex64))
-    cgemm = 8 * (n // 2) ** 3 / median_seconds(lambda: conv.spectral.matmul2d(c, c), device, repeats=3)
+    gemm, cgemm = (flops / median_seconds(timer, device, repeats=3)
+                   for timer, flops in (gemm_timer(xp, dtype, 2048), gemm_timer(xp, dtype, 1024, complex_=True)))
     batch = xp.ones((512, 64, 64), dtype)
     fft = backend.fft_module(batch)
     opts = backend.fft_options(batch)
@@ -134,11 +131,12 @@ def fft_time_split(x, w, gy, g, device, repeats):
     return {k: float(numpy.median([r[k] for r in runs])) for k in runs[0]}
 
 
-def cgemm_seconds(xp, device, dtype, n=1024):
-    """A function timing one n^3 complex GEMM the way minifft runs CPU GEMMs (spectral.matmul2d:
-    chunks on the thread pool, one BLAS thread each), and its flop count."""
-    c = xp.ones((n, n), numpy.result_type(dtype, numpy.complex64))
-    return (lambda: median_seconds(lambda: conv.spectral.matmul2d(c, c), device, repeats=1, warmup=0)), 8 * n ** 3
+def gemm_timer(xp, dtype, n, complex_=False):
+    """(run, flops): ``run()`` does one n^3 GEMM (complex with ``complex_``) the way minifft runs CPU
+    GEMMs (spectral.matmul2d: chunks on the thread pool, one BLAS thread each, so no BLAS threads
+    are left spinning to slow what is timed next)."""
+    a = xp.ones((n, n), numpy.result_type(dtype, numpy.complex64) if complex_ else dtype)
+    return (lambda: conv.spectral.matmul2d(a, a)), (8 if complex_ else 2) * n ** 3
 
 
 def product_gflops(x, w, gy, g, device, repeats):
@@ -148,7 +146,7 @@ def product_gflops(x, w, gy, g, device, repeats):
     CGEMM back to back, so a shared machine's load hits both alike; medians over the rounds."""
     algorithm = conv.get('fft')
     flops = sum(kinds.get('spectral', 0) for kinds in algorithm.cost(g, device).passes.values())
-    peak, peak_flops = cgemm_seconds(backend.get_array_module(x), device, x.dtype)
+    peak, peak_flops = gemm_timer(backend.get_array_module(x), x.dtype, 1024, complex_=True)
     training_step(algorithm, x, w, gy, g)
     peak()
     rates, shares = [], []
@@ -156,7 +154,7 @@ def product_gflops(x, w, gy, g, device, repeats):
         with conv.profiler.breakdown() as parts:
             training_step(algorithm, x, w, gy, g)
         rates.append(flops / parts['products'] / 1e9)
-        shares.append(rates[-1] * 1e9 / (peak_flops / peak()))
+        shares.append(rates[-1] * 1e9 / (peak_flops / median_seconds(peak, device, repeats=1, warmup=0)))
     return float(numpy.median(rates)), float(numpy.median(shares))
 
 
