@@ -7,6 +7,7 @@
     device            MINIFFT_DEVICE             'auto', 'cpu' or 'cuda' (default 'auto')
     dtype             -                          a floating dtype (default float32)
     host_memory       MINIFFT_HOST_MEMORY        'keep' (reuse freed arrays, default) or 'system'
+    cpu_kernels       MINIFFT_CPU_KERNELS        'auto' (C kernels where they build, default), 'on', 'off'
 
 Each environment variable is read and validated once, the first time its setting is asked for; a
 bad value raises ValueError naming the variable and the values it accepts. ``set(**settings)``
@@ -74,6 +75,16 @@ def _host_memory(value, source):
     return text
 
 
+CPU_KERNEL_SETTINGS = ('auto', 'on', 'off')   # minifft/kernels/host.py reads them
+
+
+def _cpu_kernels(value, source):
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in CPU_KERNEL_SETTINGS:
+        raise ValueError(f"{source}: expected one of {CPU_KERNEL_SETTINGS}, got {value!r}")
+    return text
+
+
 def _dtype(value, source):
     try:
         dtype = numpy.dtype(value)
@@ -92,6 +103,7 @@ SETTINGS = {
     'device': ('MINIFFT_DEVICE', 'auto', _device),
     'dtype': (None, numpy.dtype(numpy.float32), _dtype),
     'host_memory': ('MINIFFT_HOST_MEMORY', 'keep', _host_memory),
+    'cpu_kernels': ('MINIFFT_CPU_KERNELS', 'auto', _cpu_kernels),
 }
 _values = {}
 _appliers = {}   # name: function(value) that makes a setting take effect (settings read only when used need none)

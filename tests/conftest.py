@@ -93,6 +93,17 @@ def device(request):
     return request.param
 
 
+@pytest.fixture(params=['compiled', 'numpy'])
+def cpu_kernels(request):
+    """Each test using it runs with the CPU's C kernels (minifft/kernels/host.py) and with the NumPy
+    code they replace; the name of the variant, on the CPU."""
+    from minifft.kernels import host
+    if request.param == 'compiled' and host.compiler() is None:
+        pytest.skip("no C compiler: the CPU kernels cannot be built here")
+    with minifft.config.using(cpu_kernels='on' if request.param == 'compiled' else 'off'):
+        yield request.param
+
+
 @pytest.fixture
 def xp(device):
     """The array module of ``device``."""

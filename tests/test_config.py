@@ -20,6 +20,7 @@ def test_environment_is_read_once(monkeypatch):
     ('MINIFFT_CONV_WORKSPACE', '-3M', r"MINIFFT_CONV_WORKSPACE: expected a byte count"),
     ('MINIFFT_CONV_AUTOTUNE', '2', r"MINIFFT_CONV_AUTOTUNE: expected one of 1, true"),
     ('MINIFFT_DEVICE', 'gpu', r"MINIFFT_DEVICE: expected one of \('auto', 'cpu', 'cuda'\)"),
+    ('MINIFFT_CPU_KERNELS', 'fast', r"MINIFFT_CPU_KERNELS: expected one of \('auto', 'on', 'off'\), got 'fast'"),
 ])
 def test_bad_environment_values_name_the_variable(monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
