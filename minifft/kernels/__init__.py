@@ -1,4 +1,5 @@
-"""CUDA C sources for RawKernels and their launch code.
+"""CUDA C sources for RawKernels and their launch code; C sources for the CPU (``.c``), which
+host.py builds with the host compiler and loads with ctypes.
 
 Each kernel is one ``.cu`` file beside this module with thin ``extern "C"`` entry points per
 template instantiation (dtype, and e.g. conjugation flags); the launch code validates in Python,
