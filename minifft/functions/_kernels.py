@@ -1,0 +1,31 @@
+"""How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
+and running a kernel over chunks of its rows on the CPU thread pool."""
+import numpy
+
+from ..conv.spectral import cpu_thread_pool, run_in_chunks
+from ..kernels import host
+
+PARALLEL_MIN_ELEMENTS = 1 << 16   # below this a hand-off to the pool costs more than a second core saves
+
+
+def library(name, *arrays):
+    """(the compiled ``<name>.c``, entry-point suffix) when every array is a NumPy array of one
+    dtype the kernels are instantiated for and the setting ``cpu_kernels`` allows them; else
+    (None, None): use the NumPy code (also on CuPy arrays)."""
+    if not all(isinstance(a, numpy.ndarray) for a in arrays):
+        return None, None
+    suffix = host.suffix(arrays[0].dtype)
+    if suffix is None or any(a.dtype != arrays[0].dtype for a in arrays):
+        return None, None
+    lib = host.library(name)
+    return (lib, suffix) if lib is not None else (None, None)
+
+
+def run_rows(run, rows, elements):
+    """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
+    whole call touches at least PARALLEL_MIN_ELEMENTS elements (ctypes releases the GIL)."""
+    pool = cpu_thread_pool()
+    if pool is None or rows < 2 or elements < PARALLEL_MIN_ELEMENTS:
+        run(0, rows)
+        return
+    run_in_chunks(lambda c: run(c.start, c.stop), rows, min(rows, pool[2]), one_blas_thread=False)
