@@ -5,7 +5,10 @@ import numpy
 from ..conv.spectral import cpu_thread_pool, run_in_chunks
 from ..kernels import host
 
-PARALLEL_MIN_ELEMENTS = 1 << 16   # below this a hand-off to the pool costs more than a second core saves
+# Below this much work (elements touched, window visits) one thread beats the pool: these kernels
+# are memory-bound, and on the shared 2-core machine a hand-off cost 50-70 us while a 1M-element
+# ReLU or 2x2 pooling pass took 0.1-0.2 ms on one thread (threads measured 1.3-2.5x slower there).
+PARALLEL_MIN_WORK = 1 << 22
 
 
 def library(name, *arrays):
@@ -21,11 +24,11 @@ def library(name, *arrays):
     return (lib, suffix) if lib is not None else (None, None)
 
 
-def run_rows(run, rows, elements):
+def run_rows(run, rows, work):
     """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
-    whole call touches at least PARALLEL_MIN_ELEMENTS elements (ctypes releases the GIL)."""
+    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL)."""
     pool = cpu_thread_pool()
-    if pool is None or rows < 2 or elements < PARALLEL_MIN_ELEMENTS:
+    if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
         run(0, rows)
         return
     run_in_chunks(lambda c: run(c.start, c.stop), rows, min(rows, pool[2]), one_blas_thread=False)

@@ -86,7 +86,7 @@ class MaxPool2d(Function):
         run = host.function(self.lib, f'max_pool_forward_{self.suffix}', P, P, P, *(ctypes.c_ssize_t,) * 12)
         px, py, pa = host.pointer(x), host.pointer(y), host.pointer(self.argmax)
         _kernels.run_rows(lambda lo, hi: run(px, py, pa, lo, hi, h, w, oh, ow, kh, kw, sh, sw, ph, pw),
-                          n * c, x.size)
+                          n * c, y.size * kh * kw)
         return y
 
     def _backward_compiled(self, gy):

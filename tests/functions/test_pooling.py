@@ -153,3 +153,19 @@ def test_max_pool_kernels_nan_wins_over_infinity(cpu_kernels):
     y = F.max_pool2d(Tensor(x), 2).numpy()
     assert numpy.isnan(y[0, 0, 0, 0]) and y[0, 0, 0, 1] == numpy.inf
     numpy.testing.assert_array_equal(y[0, 1], [[-numpy.inf, -numpy.inf]])
+
+
+@pytest.mark.parametrize('k,s,p', [(2, None, 0), (3, 1, 1)])
+def test_max_pool_kernels_in_chunks_on_the_thread_pool(k, s, p, rng, cpu_kernels, monkeypatch):
+    """Planes split across the thread pool give what one piece gives."""
+    x = rng.standard_normal((3, 5, 9, 8))
+    gy = rng.standard_normal(F.max_pool2d(Tensor(x), k, s, p).shape)
+    results = []
+    for work in (float('inf'), 0):
+        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', work)
+        t = Tensor(x, requires_grad=True)
+        y = F.max_pool2d(t, k, s, p)
+        y.backward(gy)
+        results.append((y.numpy(), t.grad))
+    numpy.testing.assert_array_equal(results[0][0], results[1][0])
+    numpy.testing.assert_array_equal(results[0][1], results[1][1])
