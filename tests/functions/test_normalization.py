@@ -1,6 +1,7 @@
 import numpy
 import pytest
 
+import minifft
 from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.testing import check_backward
@@ -136,3 +137,18 @@ def test_running_statistics_on_another_device_are_refused():
         pytest.skip("needs 'cuda' (a GPU or the stand-in)")
     with pytest.raises(ValueError, match="running_mean is on 'cpu' but x is on 'cuda'"):
         F.batch_norm(Tensor(backend.to_device(numpy.ones((4, 3)), 'cuda')), numpy.zeros(3), numpy.ones(3))
+
+
+def test_batch_norm_auto_takes_the_kernels_only_where_they_pay(rng):
+    """Under cpu_kernels='auto' small inputs take the NumPy code (the call's fixed cost is larger
+    than the pass it saves); 'on' takes the kernels whatever the size."""
+    from minifft.functions import normalization
+    from minifft.kernels import host
+    if host.compiler() is None:
+        pytest.skip("no C compiler: the CPU kernels cannot be built here")
+    small = rng.standard_normal((2, 3, 4, 4))
+    large = rng.standard_normal((2, 4, normalization.MIN_KERNEL_SIZE // 8, 1))
+    for setting, x, compiled in (('auto', small, False), ('auto', large, True), ('on', small, True)):
+        with minifft.config.using(cpu_kernels=setting):
+            y = F.batch_norm(Tensor(x, requires_grad=True), training=True)
+        assert (y.creator.lib is not None) == compiled, (setting, x.shape)
