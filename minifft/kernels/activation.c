@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define ACTIVATION(T, SUF)                                                                       \
-void relu_forward_##SUF(const T *restrict x, T *restrict y, uint8_t *restrict mask,             \
+void relu_forward_##SUF(const T *restrict x, T *restrict y, uint8_t *restrict mask,              \
                         ptrdiff_t i0, ptrdiff_t i1)                                              \
 {                                                                                                \
     for (ptrdiff_t i = i0; i < i1; i++) {                                                        \
@@ -21,7 +21,7 @@ void relu_forward_##SUF(const T *restrict x, T *restrict y, uint8_t *restrict ma
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-void relu_backward_##SUF(const T *restrict gy, const uint8_t *restrict mask, T *restrict gx,    \
+void relu_backward_##SUF(const T *restrict gy, const uint8_t *restrict mask, T *restrict gx,     \
                          ptrdiff_t i0, ptrdiff_t i1)                                             \
 {                                                                                                \
     for (ptrdiff_t i = i0; i < i1; i++)                                                          \

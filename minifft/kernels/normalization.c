@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #define NORMALIZATION(T, SUF)                                                                    \
-void batch_norm_stats_##SUF(const T *restrict x, T *restrict mean, T *restrict var,             \
+void batch_norm_stats_##SUF(const T *restrict x, T *restrict mean, T *restrict var,              \
                             ptrdiff_t N, ptrdiff_t C, ptrdiff_t HW, ptrdiff_t c0, ptrdiff_t c1)  \
 {                                                                                                \
     double M = (double)(N * HW);                                                                 \
@@ -46,8 +46,8 @@ void batch_norm_stats_##SUF(const T *restrict x, T *restrict mean, T *restrict v
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-void batch_norm_forward_##SUF(const T *restrict x, T *restrict y, const T *restrict mean,       \
-                              const T *restrict inv_std, const T *restrict gamma,               \
+void batch_norm_forward_##SUF(const T *restrict x, T *restrict y, const T *restrict mean,        \
+                              const T *restrict inv_std, const T *restrict gamma,                \
                               const T *restrict beta, ptrdiff_t N, ptrdiff_t C, ptrdiff_t HW,    \
                               ptrdiff_t c0, ptrdiff_t c1)                                        \
 {                                                                                                \
@@ -64,8 +64,8 @@ void batch_norm_forward_##SUF(const T *restrict x, T *restrict y, const T *restr
         }                                                                                        \
 }                                                                                                \
                                                                                                  \
-void batch_norm_backward_##SUF(const T *restrict x, const T *restrict gy, T *restrict gx,       \
-                               const T *restrict mean, const T *restrict inv_std,               \
+void batch_norm_backward_##SUF(const T *restrict x, const T *restrict gy, T *restrict gx,        \
+                               const T *restrict mean, const T *restrict inv_std,                \
                                const T *restrict gamma, T *restrict gbeta, T *restrict ggamma,   \
                                int training, ptrdiff_t N, ptrdiff_t C, ptrdiff_t HW,             \
                                ptrdiff_t c0, ptrdiff_t c1)                                       \

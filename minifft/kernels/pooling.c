@@ -39,7 +39,7 @@
     } while (0)
 
 /* one window clipped by the plane's border: only its real elements take part */
-#define EDGE_WINDOW(T, U)                                                                           \
+#define EDGE_WINDOW(T, U)                                                                        \
     do {                                                                                         \
         ptrdiff_t c0 = j * sw - pw, c1 = c0 + kw;                                                \
         if (c0 < 0) c0 = 0;                                                                      \
@@ -55,8 +55,8 @@
         ar[j] = (int32_t)best;                                                                   \
     } while (0)
 
-#define MAX_POOL_FORWARD_PLANE(T, U, NAME)                                                          \
-static inline void NAME(const T *restrict x, T *restrict y, int32_t *restrict arg,                \
+#define MAX_POOL_FORWARD_PLANE(T, U, NAME)                                                       \
+static inline void NAME(const T *restrict x, T *restrict y, int32_t *restrict arg,               \
                         ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW,                    \
                         ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,                  \
                         ptrdiff_t ph, ptrdiff_t pw)                                              \
@@ -69,7 +69,7 @@ static inline void NAME(const T *restrict x, T *restrict y, int32_t *restrict ar
         T *yr = y + i * OW;                                                                      \
         int32_t *ar = arg + i * OW;                                                              \
         ptrdiff_t j0 = 0, j1 = OW;                                                               \
-        if (inside) {   /* the columns whose windows lie inside the plane */                    \
+        if (inside) {   /* the columns whose windows lie inside the plane */                     \
             while (j0 < OW && j0 * sw - pw < 0) j0++;                                            \
             while (j1 > j0 && (j1 - 1) * sw - pw + kw > W) j1--;                                 \
         } else                                                                                   \
@@ -81,7 +81,7 @@ static inline void NAME(const T *restrict x, T *restrict y, int32_t *restrict ar
         /* whole windows, a loop over output columns that vectorises where the caller made the */ \
         /* window's size constant (the compiler then unrolls the window's loops); 8 lanes, as */ \
         /* rows are short and their remainder runs scalar (simdlen(8): 1.6-2x faster than 16) */ \
-        _Pragma("omp simd simdlen(8)")                                                                      \
+        _Pragma("omp simd simdlen(8)")                                                           \
         for (ptrdiff_t j = j0; j < j1; j++) {                                                    \
             int32_t start = (int32_t)(r0 * W + j * sw - pw), best = start;                       \
             T m = x[start];                                                                      \
@@ -131,9 +131,9 @@ static inline void NAME(const T *restrict x, T *restrict y, int32_t *restrict ar
     }                                                                                            \
 }
 
-#define POOLING(T, U, SUF)                                                                          \
-MAX_POOL_FORWARD_PLANE(T, U, plane_forward_##SUF)                                                   \
-MAX_POOL_FORWARD_2X2(T, U, plane_forward_2x2_##SUF)                                                 \
+#define POOLING(T, U, SUF)                                                                       \
+MAX_POOL_FORWARD_PLANE(T, U, plane_forward_##SUF)                                                \
+MAX_POOL_FORWARD_2X2(T, U, plane_forward_2x2_##SUF)                                              \
                                                                                                  \
 void max_pool_forward_##SUF(const T *x, T *y, int32_t *arg, ptrdiff_t p0, ptrdiff_t p1,          \
                             ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW,                \
@@ -160,7 +160,7 @@ void max_pool_forward_##SUF(const T *x, T *y, int32_t *arg, ptrdiff_t p0, ptrdif
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-void max_pool_backward_##SUF(const T *gy, const int32_t *arg, T *gx, ptrdiff_t p0, ptrdiff_t p1,  \
+void max_pool_backward_##SUF(const T *gy, const int32_t *arg, T *gx, ptrdiff_t p0, ptrdiff_t p1, \
                              ptrdiff_t HW, ptrdiff_t OHW)                                        \
 {                                                                                                \
     for (ptrdiff_t p = p0; p < p1; p++) {                                                        \
