@@ -4,9 +4,19 @@ Both loop over the kh*kw window offsets with strided slices, so they are a handf
 whole-array ops on either device rather than a Python loop over outputs. Backward assigns each
 window's gradient where windows do not overlap (the common stride == kernel case) and adds it
 where they do.
+
+On the CPU, max pooling runs in C (minifft/kernels/pooling.c) where the kernels are built: one
+pass over the input per window instead of five whole-array ufuncs per window offset, and a
+scatter of the gradient by the kept flat indices.
 """
+import ctypes
+
+import numpy
+
 from ..backend import get_array_module
 from ..tensor import Function
+from ..kernels import host
+from . import _kernels
 from ._validation import check_ndim, pair
 
 
@@ -36,6 +46,10 @@ class MaxPool2d(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.x_shape = x.shape
+        self.lib, self.suffix = _kernels.library('pooling', x)
+        if self.lib is not None and x.shape[2] * x.shape[3] < 2 ** 31:
+            return self._forward_compiled(x)
+        self.lib = None
         xpad = _pad(x, self.padding, -xp.inf)
         kh, kw = self.kernel
         index_dtype = xp.uint8 if kh * kw <= 256 else xp.int32  # offsets 0 .. kh*kw - 1
@@ -59,7 +73,36 @@ class MaxPool2d(Function):
             xp.maximum(self.argmax, won, out=self.argmax)
         return y
 
+    def _forward_compiled(self, x):
+        """y and self.argmax (flat indices into each (H, W) plane, int32) from pooling.c."""
+        x = numpy.ascontiguousarray(x)
+        self.dtype = x.dtype
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        y = numpy.empty((n, c, oh, ow), x.dtype)
+        self.argmax = numpy.empty(y.shape, numpy.int32)
+        P = ctypes.c_void_p
+        run = host.function(self.lib, f'max_pool_forward_{self.suffix}', P, P, P, *(ctypes.c_ssize_t,) * 12)
+        px, py, pa = host.pointer(x), host.pointer(y), host.pointer(self.argmax)
+        _kernels.run_rows(lambda lo, hi: run(px, py, pa, lo, hi, h, w, oh, ow, kh, kw, sh, sw, ph, pw),
+                          n * c, y.size * kh * kw)
+        return y
+
+    def _backward_compiled(self, gy):
+        gy = numpy.ascontiguousarray(gy, dtype=self.dtype)
+        n, c, h, w = self.x_shape
+        gx = numpy.empty(self.x_shape, gy.dtype)   # the kernel zeroes each plane before its scatter
+        P = ctypes.c_void_p
+        run = host.function(self.lib, f'max_pool_backward_{self.suffix}', P, P, P, *(ctypes.c_ssize_t,) * 4)
+        pg, pa, px = host.pointer(gy), host.pointer(self.argmax), host.pointer(gx)
+        ohw = gy.shape[2] * gy.shape[3]
+        _kernels.run_rows(lambda lo, hi: run(pg, pa, px, lo, hi, h * w, ohw), n * c, gx.size)
+        return gx
+
     def backward(self, gy):
+        if self.lib is not None:   # the forward's flat indices: its path decides backward's
+            return self._backward_compiled(gy)
         xp = get_array_module(gy)
         gx, overlap = _input_gradient(xp, self.x_shape, gy, self.kernel, self.stride, self.padding)
         hit = xp.empty(gy.shape, xp.bool_)

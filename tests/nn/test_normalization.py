@@ -35,7 +35,7 @@ def test_momentum_none_is_the_cumulative_average(device):
     numpy.testing.assert_allclose(backend.to_numpy(bn.running_var), [5, 20], rtol=1e-6)
 
 
-def test_batchnorm2d_normalises_each_channel_over_batch_and_space(rng, device):
+def test_batchnorm2d_normalises_each_channel_over_batch_and_space(rng, device, cpu_kernels):
     bn = nn.BatchNorm2d(3).to(device)
     bn.weight.data[...] = backend.to_device(numpy.array([1, 2, 3], numpy.float32), device)
     x = rng.standard_normal((4, 3, 5, 5)).astype(numpy.float32) * 3 + 2
@@ -64,7 +64,7 @@ def test_state_dict_has_pytorch_keys_and_round_trips():
 
 
 @pytest.mark.parametrize('training', [True, False])
-def test_layer_gradient_check(training, rng, device):
+def test_layer_gradient_check(training, rng, device, cpu_kernels):
     bn = nn.BatchNorm2d(2)
     bn.running_mean[...] = [0.5, -0.2]
     bn.running_var[...] = [1.5, 0.7]

@@ -1,0 +1,41 @@
+"""How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
+and running a kernel over chunks of its rows on the CPU thread pool."""
+import numpy
+
+from .. import config
+from ..conv.spectral import cpu_thread_pool, run_in_chunks
+from ..kernels import host
+
+# Below this much work (elements touched, window visits) one thread beats the pool: these kernels
+# are memory-bound, and on the shared 2-core machine a hand-off cost 50-70 us while a 1M-element
+# ReLU or 2x2 pooling pass took 0.1-0.2 ms on one thread (threads measured 1.3-2.5x slower there).
+PARALLEL_MIN_WORK = 1 << 22
+
+
+def library(name, *arrays, min_size=0):
+    """(the compiled ``<name>.c``, entry-point suffix) when every array is a NumPy array of one
+    dtype the kernels are instantiated for and the setting ``cpu_kernels`` allows them; else
+    (None, None): use the NumPy code (also on CuPy arrays).
+
+    ``min_size``: under cpu_kernels='auto', arrays of fewer elements take the NumPy code, where
+    the kernel call's fixed cost in Python (a few microseconds per pointer and call) exceeds what
+    the fused pass saves; 'on' always takes the kernels (so tests reach them on small shapes)."""
+    if not all(isinstance(a, numpy.ndarray) for a in arrays):
+        return None, None
+    if arrays[0].size < min_size and config.get('cpu_kernels') == 'auto':
+        return None, None
+    suffix = host.suffix(arrays[0].dtype)
+    if suffix is None or any(a.dtype != arrays[0].dtype for a in arrays):
+        return None, None
+    lib = host.library(name)
+    return (lib, suffix) if lib is not None else (None, None)
+
+
+def run_rows(run, rows, work):
+    """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
+    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL)."""
+    pool = cpu_thread_pool()
+    if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
+        run(0, rows)
+        return
+    run_in_chunks(lambda c: run(c.start, c.stop), rows, min(rows, pool[2]), one_blas_thread=False)
