@@ -164,4 +164,4 @@ def pointer(a):
     if not isinstance(a, numpy.ndarray) or not a.flags.c_contiguous:
         raise ValueError(f"cpu kernels: expected a C-contiguous numpy array, got "
                          f"{type(a).__name__}{'' if not isinstance(a, numpy.ndarray) else ' with strides ' + str(a.strides)}")
-    return a.ctypes.data
+    return a.__array_interface__['data'][0]   # half the cost of a.ctypes.data (1.1 against 2 us)
