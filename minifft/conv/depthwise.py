@@ -34,6 +34,7 @@ cache, so a pass reads its inputs from memory and writes its outputs about once,
 kept from forward to backward but x. Blocks run across the CPU thread pool (NumPy's loops and
 BLAS release the GIL); on the GPU the same code runs once, as one block of all channels.
 """
+import ctypes
 import dataclasses
 import functools
 
@@ -41,11 +42,13 @@ import numpy
 import scipy.linalg
 
 from ..backend import cpu_workers, get_array_module
+from ..kernels import host
 from .geometry import ceil_div
 from .spectral import cpu_thread_pool, run_in_chunks
 
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
 AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
+WEIGHT_UNITS = 16          # the C weight gradient splits the batch into blocks until channels x blocks reach this
 
 
 def supports(g):
@@ -240,6 +243,93 @@ def _gradient_image_bytes(g, plan, itemsize):
     return (g.group_out + 2) * plan.grad_size * itemsize
 
 
+# ---- the C kernels (minifft/kernels/depthwise.c): the CPU path for float32 and float64 ----
+
+_SIZE = ctypes.c_ssize_t
+_PTR = ctypes.c_void_p
+_ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 16,
+               'input_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 16,
+               'weight_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 18}
+
+
+def _kernel(xp, name, *arrays):
+    """The C entry point ``depthwise_<name>_<f32|f64>`` for these arrays, or None: the NumPy code
+    (CuPy arrays, other dtypes, mixed dtypes, cpu_kernels='off', no compiler)."""
+    if xp is not numpy:
+        return None
+    dtype = arrays[0].dtype
+    kind = host.suffix(dtype)
+    if kind is None or any(a.dtype != dtype for a in arrays):
+        return None
+    lib = host.library('depthwise')
+    if lib is None:
+        return None
+    return host.function(lib, f'depthwise_{name}_{kind}', *_ENTRY_ARGS[name])
+
+
+def _geometry_args(g):
+    """The layer's sizes in the order the kernels take them (after f, m)."""
+    return (g.height, g.width, g.kernel_h, g.kernel_w, g.out_h, g.out_w, g.stride_h, g.stride_w,
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w)
+
+
+def _run_chunks(run, n):
+    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL)."""
+    pool = cpu_thread_pool()
+    if pool is None or n < 2:
+        run(slice(0, n))
+    else:   # a few chunks per thread even out the load; the kernels call no BLAS
+        run_in_chunks(run, n, min(n, 4 * pool[2]), one_blas_thread=False)
+
+
+def _weight_blocks(g):
+    """(samples per block, blocks) the C weight gradient sums the batch in: whole batches when there
+    are channels enough to share out, else blocks of samples; fixed by the layer alone, so the
+    sums (per block in order, then over the blocks in order) do not depend on the threads."""
+    blocks = min(g.batch, ceil_div(WEIGHT_UNITS, g.in_channels))
+    per_block = ceil_div(g.batch, blocks)
+    return per_block, ceil_div(g.batch, per_block)
+
+
+def _forward_compiled(kernel, x, w, g):
+    x, w = numpy.ascontiguousarray(x), numpy.ascontiguousarray(w)
+    y = numpy.empty(g.output_shape, x.dtype)
+    args = (host.pointer(x), host.pointer(w), host.pointer(y), g.in_channels, g.group_out) + _geometry_args(g)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels)
+    return y, DepthwiseSaved(x, w)
+
+
+def _input_grad_compiled(kernel, gy, w, g):
+    gy, w = numpy.ascontiguousarray(gy), numpy.ascontiguousarray(w)
+    gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
+    args = (host.pointer(gy), host.pointer(w), host.pointer(gx), g.in_channels, g.group_out) + _geometry_args(g)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels)
+    return gx
+
+
+def _weight_grad_compiled(kernel, x, gy, g):
+    x, gy = numpy.ascontiguousarray(x), numpy.ascontiguousarray(gy)
+    per_block, blocks = _weight_blocks(g)
+    partial = numpy.empty((blocks, g.out_channels, g.kernel_h * g.kernel_w), gy.dtype)
+    args = ((host.pointer(x), host.pointer(gy), host.pointer(partial), g.batch, g.in_channels, g.group_out)
+            + _geometry_args(g) + (per_block,))
+    _run_chunks(lambda v: kernel(*args, v.start, v.stop), blocks * g.in_channels)
+    gw = partial[0] if blocks == 1 else partial.sum(axis=0)
+    return gw.reshape(g.out_channels, 1, g.kernel_h, g.kernel_w)
+
+
+def _compiled_itemsize(itemsize):
+    """Whether the CPU runs a layer of this item size through the C kernels (float32, float64)."""
+    return itemsize in (4, 8) and host.library('depthwise') is not None
+
+
+def _compiled_bytes(g, itemsize):
+    """{pass: bytes} the C kernels allocate beyond their outputs: the weight gradient's per-block sums."""
+    per_block, blocks = _weight_blocks(g)
+    return {'forward': 0, 'input gradient': 0,
+            'weight gradient': (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h * g.kernel_w * itemsize}
+
+
 @dataclasses.dataclass
 class DepthwiseSaved:
     x: object         # the input itself: blocks are padded again in backward, while in cache
@@ -255,8 +345,11 @@ class DepthwiseContext:
 
 def forward(x, w, g):
     """y (S, f', oh, ow) of a depthwise layer, and what backward needs."""
-    xp, plan = get_array_module(x), _plan(g)
-    m = g.group_out
+    xp = get_array_module(x)
+    kernel = _kernel(xp, 'forward', x, w)
+    if kernel is not None:
+        return _forward_compiled(kernel, x, w, g)
+    plan, m = _plan(g), g.group_out
     weights = w.reshape(g.in_channels, m, -1)
     y = xp.empty(g.output_shape, x.dtype)
     out = y.reshape(g.batch, g.in_channels, m, g.out_h, g.out_w)
@@ -282,8 +375,11 @@ def backward_setup(saved, gy, g):
 
 def backward_input(ctx, g):
     """gx (S, f, H, W): per input phase, the output gradient correlated with that phase's taps."""
-    gy, xp, plan = ctx.gy, get_array_module(ctx.gy), _plan(g)
-    m = g.group_out
+    gy, xp = ctx.gy, get_array_module(ctx.gy)
+    kernel = _kernel(xp, 'input_grad', gy, ctx.w)
+    if kernel is not None:
+        return _input_grad_compiled(kernel, gy, ctx.w, g)
+    plan, m = _plan(g), g.group_out
     weights = ctx.w.reshape(g.in_channels, m, -1)
     untouched = len({t.phase for t in plan.taps}) < len(plan.phases)   # phases no tap reads
     gx = (xp.zeros if untouched else xp.empty)((g.batch, g.in_channels, g.height, g.width), gy.dtype)
@@ -313,8 +409,11 @@ def backward_input(ctx, g):
 def backward_weight(ctx, g):
     """gw (f', 1, kh, kw): per tap, each channel's dot product of the output gradient (padded to
     the phase grid) with the tap's view of its input phase, summed over the batch."""
-    gy, xp, plan = ctx.gy, get_array_module(ctx.gy), _plan(g)
-    m = g.group_out
+    gy, xp = ctx.gy, get_array_module(ctx.gy)
+    kernel = _kernel(xp, 'weight_grad', ctx.x, gy)
+    if kernel is not None:
+        return _weight_grad_compiled(kernel, ctx.x, gy, g)
+    plan, m = _plan(g), g.group_out
     # a row per block's first sample (blocks split the batch when one channel is too large)
     partial = xp.zeros((g.batch, g.out_channels, len(plan.taps)), gy.dtype)
 
@@ -345,9 +444,12 @@ def _block_bytes(g, plan, itemsize, kc, ns):
 def workspace(g, itemsize, device):
     """(kept, peak, {pass: bytes}) of the depthwise sweeps for layer ``g``: nothing is kept but x;
     each pass holds the buffers of the blocks in flight: one block of all channels on the GPU, on
-    the CPU its largest block once per worker."""
+    the CPU its largest block once per worker; the CPU's C kernels (float32, float64) need no
+    buffers but the weight gradient's per-block sums."""
     plan = _plan(g)
-    if device != 'cpu':
+    if device == 'cpu' and _compiled_itemsize(itemsize):
+        terms = _compiled_bytes(g, itemsize)
+    elif device != 'cpu':
         terms = _block_bytes(g, plan, itemsize, g.in_channels, g.batch)
     else:
         terms = {}

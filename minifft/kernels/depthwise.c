@@ -1,0 +1,343 @@
+/* Depthwise convolution on the CPU (minifft/conv/depthwise.py): one input channel per group,
+ * m output channels per input channel, any stride, padding and dilation; float32 and float64.
+ *
+ * Layouts are dense NCHW: x (S, f, H, W), w (f*m, kh, kw), y (S, f*m, oh, ow). Images are
+ * counted by u = s*f + c: the input image u is x + u*H*W and its m output images follow each
+ * other from y + u*m*oh*ow, so a caller's chunk of work is a range of u.
+ *
+ * Forward and the input gradient are both "each output row is a weighted sum of source rows":
+ *
+ *   forward    y[i, j]          = sum_{a,b} w[a,b] x[i*sh - ph + a*dh, j*sw - pw + b*dw]
+ *   gradient   gx[p, q0 + t*sw] = sum_{r,a,b} w[r,a,b] gy[r, i, jb + t]
+ *              where i*sh = p + ph - a*dh and jb*sw = q0 + pw - b*dw (exact divisions only)
+ *
+ * The input gradient gathers, per input row p and column phase q0, from the output gradient:
+ * no scatter, no zeroing, each gx element written once, and its sources are contiguous at any
+ * stride. Padding is never materialised: a row's tap list leaves out source rows outside the
+ * image, and each tap has the column range [lo, hi) where its source is inside it. On the
+ * interior, where every tap is inside, the sums of a block of columns stay in vector registers
+ * while the taps are added one by one (GCC vector extensions: the loop vectoriser left alone
+ * chose gathers across taps, 5x slower); the border columns are summed tap by tap.
+ *
+ * The weight gradient is, per tap, the dot product of the output gradient with the tap's shifted
+ * view of the input over the valid rows and columns, in vector partial sums (one horizontal sum
+ * per tap and image), summed in double over a block's samples in order: the result does not
+ * depend on how the caller spreads the blocks over threads.
+ *
+ * No fast-math: products and sums are IEEE (NaN and infinity propagate as in NumPy; masked lanes
+ * are zeroed after the product, so an infinity outside a tap's columns never meets a zero).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VEC_BYTES 32   /* AVX2 vectors (two per AVX-512 op when the compiler prefers those) */
+
+typedef float vec_f32 __attribute__((vector_size(VEC_BYTES)));
+typedef double vec_f64 __attribute__((vector_size(VEC_BYTES)));
+typedef int32_t mask_f32 __attribute__((vector_size(VEC_BYTES)));
+typedef int64_t mask_f64 __attribute__((vector_size(VEC_BYTES)));
+
+static inline ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) {
+    ptrdiff_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline ptrdiff_t max_p(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
+static inline ptrdiff_t min_p(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+
+/* Columns t in [0, n) whose source column t*step + off lies in [0, width): [*lo, *hi). */
+static inline void valid_columns(ptrdiff_t n, ptrdiff_t step, ptrdiff_t off, ptrdiff_t width,
+                                 ptrdiff_t *lo, ptrdiff_t *hi) {
+    ptrdiff_t a = max_p(0, floor_div(-off + step - 1, step));
+    ptrdiff_t b = min_p(n, floor_div(width - 1 - off, step) + 1);
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+#define DEFINE_DEPTHWISE(T, SUF)                                                                    \
+                                                                                                    \
+typedef vec_##SUF V_##SUF;                                                                          \
+enum { VL_##SUF = VEC_BYTES / sizeof(T) };                                                          \
+                                                                                                    \
+static inline V_##SUF load_##SUF(const T *p) {                                                      \
+    V_##SUF v;                                                                                      \
+    memcpy(&v, p, sizeof v);                                                                        \
+    return v;                                                                                       \
+}                                                                                                   \
+                                                                                                    \
+static inline void store_##SUF(T *p, ptrdiff_t os, V_##SUF v) {                                     \
+    if (os == 1) memcpy(p, &v, sizeof v);                                                           \
+    else for (int l = 0; l < VL_##SUF; l++) p[l * os] = v[l];                                       \
+}                                                                                                   \
+                                                                                                    \
+/* A row's taps: every source row (its data, its kernel row of weights) with every column tap    \
+   (the weight's column, where it reads: src[t*ss + off], the columns [lo, hi) where it may). */    \
+typedef struct {                                                                                    \
+    ptrdiff_t nrows, ncols;                                                                         \
+    const T *const *rows, *const *wrows;                                                            \
+    const ptrdiff_t *col, *off, *lo, *hi;                                                           \
+} taps_##SUF;                                                                                       \
+                                                                                                    \
+/* out[t*os] for the NV*VL columns t from t0, every tap inside: sums kept in registers */           \
+static inline __attribute__((always_inline)) void block_cols_##SUF(                                 \
+        T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const ptrdiff_t ncols,           \
+        const taps_##SUF *tp) {                                                                     \
+    V_##SUF acc[4] = {{0}};                                                                         \
+    for (ptrdiff_t ra = 0; ra < tp->nrows; ra++) {                                                  \
+        const T *row = tp->rows[ra], *wr = tp->wrows[ra];                                           \
+        for (ptrdiff_t e = 0; e < ncols; e++) {                                                     \
+            const V_##SUF wv = (V_##SUF){0} + wr[tp->col[e]];                                       \
+            const T *sp = row + (tp->off[e] + t0);                                                  \
+            for (int v = 0; v < NV; v++) acc[v] += wv * load_##SUF(sp + v * VL_##SUF);              \
+        }                                                                                           \
+    }                                                                                               \
+    for (int v = 0; v < NV; v++) store_##SUF(out + (t0 + v * VL_##SUF) * os, os, acc[v]);          \
+}                                                                                                   \
+                                                                                                    \
+/* the same, unrolled over the columns of 3-wide kernels (the common case) */                       \
+static inline __attribute__((always_inline)) void block_##SUF(                                      \
+        T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const taps_##SUF *tp) {          \
+    if (tp->ncols == 3) block_cols_##SUF(out, os, t0, NV, 3, tp);                                   \
+    else block_cols_##SUF(out, os, t0, NV, tp->ncols, tp);                                          \
+}                                                                                                   \
+                                                                                                    \
+/* out[t*os] = sum over the taps of weight * src[t*ss + off] for t in [0, n); a tap counts where    \
+   lo <= t < hi, and every tap counts in [L, R). */                                                 \
+static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptrdiff_t os, ptrdiff_t n, const taps_##SUF *tp,             \
+                      ptrdiff_t ss, ptrdiff_t L, ptrdiff_t R) {                                     \
+    const ptrdiff_t VL = VL_##SUF;                                                                  \
+    if (ss != 1 || R - L < VL) { L = R = n; }  /* strided sources: all tap by tap */                \
+    /* the border columns [0, L) and [R, n), tap by tap over each tap's valid columns */            \
+    for (ptrdiff_t t = 0; t < L; t++) out[t * os] = 0;                                              \
+    for (ptrdiff_t t = R; t < n; t++) out[t * os] = 0;                                              \
+    for (ptrdiff_t ra = 0; ra < tp->nrows && (L > 0 || R < n); ra++) {                              \
+        const T *row = tp->rows[ra], *wr = tp->wrows[ra];                                           \
+        for (ptrdiff_t e = 0; e < tp->ncols; e++) {                                                 \
+            const T wk = wr[tp->col[e]];                                                            \
+            const ptrdiff_t o = tp->off[e], lo = tp->lo[e], hi = tp->hi[e];                         \
+            for (ptrdiff_t t = lo; t < min_p(hi, L); t++) out[t * os] += wk * row[t * ss + o];      \
+            for (ptrdiff_t t = max_p(lo, R); t < hi; t++) out[t * os] += wk * row[t * ss + o];      \
+        }                                                                                           \
+    }                                                                                               \
+    /* the interior in blocks of 4, 2 or 1 vectors; a last block that would run past R is moved    \
+       back to end at R (its first columns are computed twice, to the same values) */               \
+    ptrdiff_t len = R - L;                                                                          \
+    if (len >= 4 * VL) {                                                                            \
+        for (ptrdiff_t t = L; t < R; t += 4 * VL) block_##SUF(out, os, min_p(t, R - 4 * VL), 4, tp); \
+    } else if (len >= 2 * VL) {                                                                     \
+        block_##SUF(out, os, L, 2, tp);                                                             \
+        if (len > 2 * VL) block_##SUF(out, os, R - 2 * VL, 2, tp);                                  \
+    } else if (len >= VL) {                                                                         \
+        block_##SUF(out, os, L, 1, tp);                                                             \
+        if (len > VL) block_##SUF(out, os, R - VL, 1, tp);                                          \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* rows of width elements (one after the other from src) into buf, whose rows of                 \
+   pl + width + pr elements were zeroed once: the padding columns stay zero */                      \
+static void pad_rows_##SUF(T *restrict buf, const T *restrict src, ptrdiff_t nrows,                 \
+                           ptrdiff_t width, ptrdiff_t pl, ptrdiff_t pr) {                           \
+    for (ptrdiff_t i = 0; i < nrows; i++)                                                           \
+        memcpy(buf + i * (pl + width + pr) + pl, src + i * width, width * sizeof(T));               \
+}                                                                                                   \
+                                                                                                    \
+/* y for images u in [u0, u1). */                                                                   \
+void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restrict y,              \
+        ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
+        ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
+        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t u0, ptrdiff_t u1) {                                   \
+    ptrdiff_t blo[kw], bhi[kw], boff[kw], col[kw];                                                  \
+    ptrdiff_t L = 0, R = ow;                                                                        \
+    for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
+        col[b] = b;                                                                                 \
+        boff[b] = b * dw - pw;                                                                      \
+        valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
+        L = max_p(L, blo[b]);                                                                       \
+        R = min_p(R, bhi[b]);                                                                       \
+    }                                                                                               \
+    R = max_p(L, R);                                                                                \
+    /* stride 1: each image copied between zero columns (in cache, once), so that every column     \
+       of every row is interior */                                                                  \
+    ptrdiff_t pl = max_p(0, pw), pr = max_p(0, ow + (kw - 1) * dw - pw - W), wp = pl + W + pr;      \
+    T *buf = sw == 1 && (pl > 0 || pr > 0) ? calloc(H * wp, sizeof(T)) : NULL;                      \
+    if (buf) {                                                                                      \
+        for (ptrdiff_t b = 0; b < kw; b++) { boff[b] += pl; blo[b] = 0; bhi[b] = ow; }              \
+        L = 0; R = ow;                                                                              \
+    }                                                                                               \
+    const T *rows[kh], *wrows[kh];                                                                  \
+    taps_##SUF tp = {0, kw, rows, wrows, col, boff, blo, bhi};                                      \
+    for (ptrdiff_t u = u0; u < u1; u++) {                                                           \
+        const T *xi = x + u * H * W;                                                                \
+        ptrdiff_t rs = W;                                                                           \
+        if (buf) { pad_rows_##SUF(buf, xi, H, W, pl, pr); xi = buf; rs = wp; }                      \
+        ptrdiff_t c = u % f;                                                                        \
+        for (ptrdiff_t r = 0; r < m; r++) {                                                         \
+            const T *wr = w + (c * m + r) * kh * kw;                                                \
+            T *yo = y + (u * m + r) * oh * ow;                                                      \
+            for (ptrdiff_t i = 0; i < oh; i++) {                                                    \
+                tp.nrows = 0;                                                                       \
+                for (ptrdiff_t a = 0; a < kh; a++) {                                                \
+                    ptrdiff_t ih = i * sh - ph + a * dh;                                            \
+                    if (ih < 0 || ih >= H) continue;                                                \
+                    rows[tp.nrows] = xi + ih * rs;                                                  \
+                    wrows[tp.nrows++] = wr + a * kw;                                                \
+                }                                                                                   \
+                if (sw == 1) row_##SUF(yo + i * ow, 1, ow, &tp, 1, L, R);                           \
+                else row_##SUF(yo + i * ow, 1, ow, &tp, sw, L, R);                                  \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    free(buf);                                                                                      \
+}                                                                                                   \
+                                                                                                    \
+/* gx for images u in [u0, u1), from gy. */                                                         \
+void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *restrict gx,         \
+        ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
+        ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
+        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t u0, ptrdiff_t u1) {                                   \
+    /* per column phase q0: the taps b that reach it, where they read (jb), their columns */        \
+    ptrdiff_t nb[sw], pL[sw], pR[sw], pn[sw];                                                       \
+    ptrdiff_t bb[sw * kw], bjb[sw * kw], blo[sw * kw], bhi[sw * kw];                                \
+    for (ptrdiff_t q0 = 0; q0 < sw; q0++) {                                                         \
+        pn[q0] = q0 < W ? (W - q0 + sw - 1) / sw : 0;                                               \
+        nb[q0] = 0; pL[q0] = 0; pR[q0] = pn[q0];                                                    \
+        for (ptrdiff_t b = 0; b < kw; b++) {                                                        \
+            ptrdiff_t v = q0 + pw - b * dw;                                                         \
+            if (v - floor_div(v, sw) * sw != 0) continue;                                           \
+            ptrdiff_t e = q0 * kw + nb[q0]++;                                                       \
+            bb[e] = b;                                                                              \
+            bjb[e] = floor_div(v, sw);                                                              \
+            valid_columns(pn[q0], 1, bjb[e], ow, &blo[e], &bhi[e]);                                 \
+            pL[q0] = max_p(pL[q0], blo[e]);                                                         \
+            pR[q0] = min_p(pR[q0], bhi[e]);                                                         \
+        }                                                                                           \
+        pR[q0] = max_p(pL[q0], pR[q0]);                                                             \
+    }                                                                                               \
+    /* the output gradient images copied between zero columns (in cache, once per image), so      \
+       that every column of every row is interior */                                                \
+    ptrdiff_t pl = 0, pr = 0;                                                                       \
+    for (ptrdiff_t q0 = 0; q0 < sw && q0 < W; q0++)                                                 \
+        for (ptrdiff_t e = q0 * kw; e < q0 * kw + nb[q0]; e++) {                                    \
+            pl = max_p(pl, -bjb[e]);                                                                \
+            pr = max_p(pr, pn[q0] + bjb[e] - ow);                                                   \
+        }                                                                                           \
+    ptrdiff_t wp = pl + ow + pr;                                                                    \
+    T *buf = pl > 0 || pr > 0 ? calloc(m * oh * wp, sizeof(T)) : NULL;                              \
+    if (buf) {                                                                                      \
+        for (ptrdiff_t q0 = 0; q0 < sw; q0++) {                                                     \
+            for (ptrdiff_t e = q0 * kw; e < q0 * kw + nb[q0]; e++) {                                \
+                bjb[e] += pl; blo[e] = 0; bhi[e] = pn[q0];                                          \
+            }                                                                                       \
+            pL[q0] = 0; pR[q0] = pn[q0];                                                            \
+        }                                                                                           \
+    }                                                                                               \
+    const T *rows[m * kh], *wrows[m * kh];                                                          \
+    for (ptrdiff_t u = u0; u < u1; u++) {                                                           \
+        T *gxi = gx + u * H * W;                                                                    \
+        const T *gyu = gy + u * m * oh * ow;                                                        \
+        ptrdiff_t rs = ow;                                                                          \
+        if (buf) { pad_rows_##SUF(buf, gyu, m * oh, ow, pl, pr); gyu = buf; rs = wp; }              \
+        const T *wc = w + (u % f) * m * kh * kw;                                                    \
+        for (ptrdiff_t p = 0; p < H; p++) {                                                         \
+            ptrdiff_t nrows = 0;                                                                    \
+            for (ptrdiff_t a = 0; a < kh; a++) {                                                    \
+                ptrdiff_t i = p + ph - a * dh;                                                      \
+                if (sh > 1) {   /* (divisions cost more than the rest of the row's set-up) */       \
+                    if (i < 0 || i % sh != 0) continue;                                             \
+                    i /= sh;                                                                        \
+                }                                                                                   \
+                if (i < 0 || i >= oh) continue;                                                     \
+                for (ptrdiff_t r = 0; r < m; r++) {                                                 \
+                    rows[nrows] = gyu + (r * oh + i) * rs;                                          \
+                    wrows[nrows++] = wc + (r * kh + a) * kw;                                        \
+                }                                                                                   \
+            }                                                                                       \
+            for (ptrdiff_t q0 = 0; q0 < sw && q0 < W; q0++) {                                       \
+                ptrdiff_t e = q0 * kw;                                                              \
+                taps_##SUF tp = {nrows, nb[q0], rows, wrows, bb + e, bjb + e, blo + e, bhi + e};    \
+                if (sw == 1) row_##SUF(gxi + p * W, 1, pn[0], &tp, 1, pL[0], pR[0]);                \
+                else row_##SUF(gxi + p * W + q0, sw, pn[q0], &tp, 1, pL[q0], pR[q0]);               \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    free(buf);                                                                                      \
+}                                                                                                   \
+                                                                                                    \
+/* sum_j g[j] * xs[j*step] for j in [0, n), added to two vector partial sums (stride 1) or to      \
+   *scalar (other strides, short rows); the last vector block is moved back to end at n with the   \
+   lanes already counted zeroed after the product. */                                               \
+static inline __attribute__((always_inline)) void dot_row_##SUF(                                    \
+        V_##SUF *acc, T *scalar, const T *g, const T *xs, ptrdiff_t step, ptrdiff_t j1,             \
+        mask_##SUF lanes) {                                                                         \
+    const ptrdiff_t VL = VL_##SUF;                                                                  \
+    if (step != 1 || j1 < VL) {                                                                     \
+        T s = 0;                                                                                    \
+        for (ptrdiff_t j = 0; j < j1; j++) s += g[j] * xs[j * step];                                \
+        *scalar += s;                                                                               \
+        return;                                                                                     \
+    }                                                                                               \
+    ptrdiff_t j = 0;                                                                                \
+    for (; j + 2 * VL <= j1; j += 2 * VL) {                                                         \
+        acc[0] += load_##SUF(g + j) * load_##SUF(xs + j);                                           \
+        acc[1] += load_##SUF(g + j + VL) * load_##SUF(xs + j + VL);                                 \
+    }                                                                                               \
+    if (j + VL <= j1) {                                                                             \
+        acc[0] += load_##SUF(g + j) * load_##SUF(xs + j);                                           \
+        j += VL;                                                                                    \
+    }                                                                                               \
+    if (j < j1) {                                                                                   \
+        ptrdiff_t e = j1 - VL;                                                                      \
+        V_##SUF prod = load_##SUF(g + e) * load_##SUF(xs + e);                                      \
+        acc[1] += (V_##SUF)((mask_##SUF)prod & (lanes >= (__typeof__(lanes[0]))(j - e)));           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* partial[v, c*m + r, a*kw + b] for v in [v0, v1), v = block*f + c: the weight gradient summed    \
+   over the samples [block*sb, min(S, (block+1)*sb)) of channel c. */                               \
+void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *restrict partial,   \
+        ptrdiff_t S, ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,              \
+        ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,         \
+        ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t sb, ptrdiff_t v0, ptrdiff_t v1) {       \
+    ptrdiff_t K = kh * kw;                                                                          \
+    ptrdiff_t blo[kw], bhi[kw], boff[kw];                                                           \
+    for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
+        boff[b] = b * dw - pw;                                                                      \
+        valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
+    }                                                                                               \
+    mask_##SUF lanes;                                                                               \
+    for (int l = 0; l < VL_##SUF; l++) lanes[l] = l;                                                \
+    double sums[m * K];                                                                             \
+    for (ptrdiff_t v = v0; v < v1; v++) {                                                           \
+        ptrdiff_t block = v / f, c = v % f;                                                         \
+        for (ptrdiff_t e = 0; e < m * K; e++) sums[e] = 0;                                          \
+        for (ptrdiff_t s = block * sb; s < S && s < (block + 1) * sb; s++) {                        \
+            const T *xi = x + (s * f + c) * H * W;                                                  \
+            for (ptrdiff_t r = 0; r < m; r++) {                                                     \
+                const T *g = gy + ((s * f + c) * m + r) * oh * ow;                                  \
+                for (ptrdiff_t a = 0; a < kh; a++) {                                                \
+                    /* output rows i whose input row i*sh - ph + a*dh is inside the image */        \
+                    ptrdiff_t i0, i1;                                                               \
+                    valid_columns(oh, sh, a * dh - ph, H, &i0, &i1);                                \
+                    for (ptrdiff_t b = 0; b < kw; b++) {                                            \
+                        V_##SUF acc[2] = {{0}};                                                     \
+                        T scalar = 0;                                                               \
+                        for (ptrdiff_t i = i0; i < i1; i++)                                         \
+                            dot_row_##SUF(acc, &scalar, g + i * ow + blo[b],                        \
+                                          xi + (i * sh - ph + a * dh) * W + blo[b] * sw + boff[b],  \
+                                          sw, bhi[b] - blo[b], lanes);                              \
+                        double t = scalar;                                                          \
+                        for (int l = 0; l < VL_##SUF; l++) t += (double)acc[0][l] + acc[1][l];      \
+                        sums[r * K + a * kw + b] += t;                                              \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        T *out = partial + (block * f + c) * m * K;                                                 \
+        for (ptrdiff_t e = 0; e < m * K; e++) out[e] = (T)sums[e];                                  \
+    }                                                                                               \
+}
+
+DEFINE_DEPTHWISE(float, f32)
+DEFINE_DEPTHWISE(double, f64)
