@@ -323,10 +323,31 @@ def _compiled_itemsize(itemsize):
     return itemsize in (4, 8) and host.library('depthwise') is not None
 
 
-def _compiled_bytes(g, itemsize):
-    """{pass: bytes} the C kernels allocate beyond their outputs: the weight gradient's per-block sums."""
-    per_block, blocks = _weight_blocks(g)
-    return {'forward': 0, 'input gradient': 0,
+def _padded_rows(g):
+    """(forward, input gradient) elements of the image each C kernel call copies between zero
+    columns (kernels/depthwise.c: stride-1 input images, output gradient images), 0 where none."""
+    forward = 0
+    if g.stride_w == 1:
+        left, right = g.pad_w, max(0, g.out_w + (g.kernel_w - 1) * g.dilation_w - g.pad_w - g.width)
+        forward = g.height * (left + g.width + right) if left or right else 0
+    left = right = 0
+    for q0 in range(min(g.stride_w, g.width)):
+        count = ceil_div(g.width - q0, g.stride_w)
+        for b in range(g.kernel_w):
+            jb, rest = divmod(q0 + g.pad_w - b * g.dilation_w, g.stride_w)
+            if rest == 0:
+                left, right = max(left, -jb), max(right, count + jb - g.out_w)
+    gradient = g.group_out * g.out_h * (left + g.out_w + right) if left or right else 0
+    return forward, gradient
+
+
+def _compiled_bytes(g, itemsize, workers):
+    """{pass: bytes} the C kernels allocate beyond their outputs: a padded image per call in
+    flight (C's heap) and the weight gradient's per-block sums."""
+    _, blocks = _weight_blocks(g)
+    forward, gradient = _padded_rows(g)
+    in_flight = min(workers, g.batch * g.in_channels)
+    return {'forward': in_flight * forward * itemsize, 'input gradient': in_flight * gradient * itemsize,
             'weight gradient': (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h * g.kernel_w * itemsize}
 
 
@@ -448,7 +469,7 @@ def workspace(g, itemsize, device):
     buffers but the weight gradient's per-block sums."""
     plan = _plan(g)
     if device == 'cpu' and _compiled_itemsize(itemsize):
-        terms = _compiled_bytes(g, itemsize)
+        terms = _compiled_bytes(g, itemsize, cpu_workers())
     elif device != 'cpu':
         terms = _block_bytes(g, plan, itemsize, g.in_channels, g.batch)
     else:
