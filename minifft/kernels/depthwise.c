@@ -265,32 +265,45 @@ void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *re
     free(buf);                                                                                      \
 }                                                                                                   \
                                                                                                     \
-/* sum_j g[j] * xs[j*step] for j in [0, n), added to two vector partial sums (stride 1) or to      \
-   *scalar (other strides, short rows); the last vector block is moved back to end at n with the   \
-   lanes already counted zeroed after the product. */                                               \
-static inline __attribute__((always_inline)) void dot_row_##SUF(                                    \
-        V_##SUF *acc, T *scalar, const T *g, const T *xs, ptrdiff_t step, ptrdiff_t j1,             \
+/* sums[b] += sum_{i, j} g[i, j] * x[i*sh + a0, j + off[b]] over the rows i in [i0, i1), all the  \
+   columns j in [0, n) (n >= VL; every tap inside: stride 1, the image between zero columns), for   \
+   the NB column taps b: per output gradient row its vectors are loaded once for all the taps,     \
+   the taps' partial sums stay in vector registers over the rows (one horizontal sum each at the   \
+   end). A last vector block that would run past n is moved back to end at n, its lanes already    \
+   counted zeroed after the product. */                                                             \
+static inline __attribute__((always_inline)) void image_dots_##SUF(                                 \
+        double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
+        ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off, const ptrdiff_t NB, ptrdiff_t n,          \
         mask_##SUF lanes) {                                                                         \
     const ptrdiff_t VL = VL_##SUF;                                                                  \
-    if (step != 1 || j1 < VL) {                                                                     \
-        T s = 0;                                                                                    \
-        for (ptrdiff_t j = 0; j < j1; j++) s += g[j] * xs[j * step];                                \
-        *scalar += s;                                                                               \
-        return;                                                                                     \
+    V_##SUF acc[3][2];   /* NB <= 3: a fixed size, so that the sums can live in registers */        \
+    for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] = acc[b][1] = (V_##SUF){0};                        \
+    const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
+    const mask_##SUF keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                     \
+    for (ptrdiff_t i = i0; i < i1; i++) {                                                           \
+        const T *gi = g + i * n, *xr = xi + (i * sh + a0) * rs;                                     \
+        ptrdiff_t j = 0;                                                                            \
+        for (; j + 2 * VL <= n; j += 2 * VL) {                                                      \
+            const V_##SUF g0 = load_##SUF(gi + j), g1 = load_##SUF(gi + j + VL);                    \
+            for (ptrdiff_t b = 0; b < NB; b++) {                                                    \
+                acc[b][0] += g0 * load_##SUF(xr + off[b] + j);                                      \
+                acc[b][1] += g1 * load_##SUF(xr + off[b] + j + VL);                                 \
+            }                                                                                       \
+        }                                                                                           \
+        if (j + VL <= n) {                                                                          \
+            const V_##SUF g0 = load_##SUF(gi + j);                                                  \
+            for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] += g0 * load_##SUF(xr + off[b] + j);       \
+        }                                                                                           \
+        if (tail < n) {                                                                             \
+            const V_##SUF g0 = load_##SUF(gi + tail);                                               \
+            for (ptrdiff_t b = 0; b < NB; b++)                                                      \
+                acc[b][1] += (V_##SUF)((mask_##SUF)(g0 * load_##SUF(xr + off[b] + tail)) & keep);   \
+        }                                                                                           \
     }                                                                                               \
-    ptrdiff_t j = 0;                                                                                \
-    for (; j + 2 * VL <= j1; j += 2 * VL) {                                                         \
-        acc[0] += load_##SUF(g + j) * load_##SUF(xs + j);                                           \
-        acc[1] += load_##SUF(g + j + VL) * load_##SUF(xs + j + VL);                                 \
-    }                                                                                               \
-    if (j + VL <= j1) {                                                                             \
-        acc[0] += load_##SUF(g + j) * load_##SUF(xs + j);                                           \
-        j += VL;                                                                                    \
-    }                                                                                               \
-    if (j < j1) {                                                                                   \
-        ptrdiff_t e = j1 - VL;                                                                      \
-        V_##SUF prod = load_##SUF(g + e) * load_##SUF(xs + e);                                      \
-        acc[1] += (V_##SUF)((mask_##SUF)prod & (lanes >= (__typeof__(lanes[0]))(j - e)));           \
+    for (ptrdiff_t b = 0; b < NB; b++) {                                                            \
+        double t = 0;                                                                               \
+        for (int l = 0; l < VL_##SUF; l++) t += (double)acc[b][0][l] + acc[b][1][l];                \
+        sums[b] += t;                                                                               \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
@@ -301,35 +314,51 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,         \
         ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t sb, ptrdiff_t v0, ptrdiff_t v1) {       \
     ptrdiff_t K = kh * kw;                                                                          \
-    ptrdiff_t blo[kw], bhi[kw], boff[kw];                                                           \
+    ptrdiff_t blo[kw], bhi[kw], boff[kw], poff[kw];                                                 \
     for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
         boff[b] = b * dw - pw;                                                                      \
         valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
     }                                                                                               \
     mask_##SUF lanes;                                                                               \
     for (int l = 0; l < VL_##SUF; l++) lanes[l] = l;                                                \
+    /* stride 1, rows of a vector or more: vector dots over each image copied between zero        \
+       columns (when padded); otherwise scalar dots over each tap's valid columns */                \
+    ptrdiff_t pl = max_p(0, pw), pr = max_p(0, ow + (kw - 1) * dw - pw - W), wp = pl + W + pr;      \
+    int vector = sw == 1 && ow >= VL_##SUF;                                                         \
+    T *buf = vector && (pl > 0 || pr > 0) ? calloc(H * wp, sizeof(T)) : NULL;                       \
+    if (vector && (pl > 0 || pr > 0) && !buf) vector = 0;                                           \
+    for (ptrdiff_t b = 0; b < kw; b++) poff[b] = boff[b] + (buf ? pl : 0);                          \
     double sums[m * K];                                                                             \
     for (ptrdiff_t v = v0; v < v1; v++) {                                                           \
         ptrdiff_t block = v / f, c = v % f;                                                         \
         for (ptrdiff_t e = 0; e < m * K; e++) sums[e] = 0;                                          \
         for (ptrdiff_t s = block * sb; s < S && s < (block + 1) * sb; s++) {                        \
             const T *xi = x + (s * f + c) * H * W;                                                  \
+            ptrdiff_t rs = W;                                                                       \
+            if (buf) { pad_rows_##SUF(buf, xi, H, W, pl, pr); xi = buf; rs = wp; }                  \
             for (ptrdiff_t r = 0; r < m; r++) {                                                     \
                 const T *g = gy + ((s * f + c) * m + r) * oh * ow;                                  \
                 for (ptrdiff_t a = 0; a < kh; a++) {                                                \
                     /* output rows i whose input row i*sh - ph + a*dh is inside the image */        \
-                    ptrdiff_t i0, i1;                                                               \
-                    valid_columns(oh, sh, a * dh - ph, H, &i0, &i1);                                \
-                    for (ptrdiff_t b = 0; b < kw; b++) {                                            \
-                        V_##SUF acc[2] = {{0}};                                                     \
-                        T scalar = 0;                                                               \
-                        for (ptrdiff_t i = i0; i < i1; i++)                                         \
-                            dot_row_##SUF(acc, &scalar, g + i * ow + blo[b],                        \
-                                          xi + (i * sh - ph + a * dh) * W + blo[b] * sw + boff[b],  \
-                                          sw, bhi[b] - blo[b], lanes);                              \
-                        double t = scalar;                                                          \
-                        for (int l = 0; l < VL_##SUF; l++) t += (double)acc[0][l] + acc[1][l];      \
-                        sums[r * K + a * kw + b] += t;                                              \
+                    ptrdiff_t i0, i1, a0 = a * dh - ph;                                             \
+                    valid_columns(oh, sh, a0, H, &i0, &i1);                                         \
+                    double *out = sums + r * K + a * kw;                                            \
+                    if (vector) for (ptrdiff_t b = 0; b < kw; b += 3) {  /* taps 3 at a time */   \
+                        if (kw - b >= 3)                                                            \
+                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 3, ow, lanes); \
+                        else if (kw - b == 2)                                                       \
+                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 2, ow, lanes); \
+                        else                                                                        \
+                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 1, ow, lanes); \
+                    }                                                                               \
+                    else for (ptrdiff_t b = 0; b < kw; b++) {                                       \
+                        T t = 0;                                                                    \
+                        for (ptrdiff_t i = i0; i < i1; i++) {                                       \
+                            const T *gi = g + i * ow, *xr = xi + (i * sh + a0) * rs;                \
+                            for (ptrdiff_t j = blo[b]; j < bhi[b]; j++)                             \
+                                t += gi[j] * xr[j * sw + boff[b]];                                  \
+                        }                                                                           \
+                        out[b] += t;                                                                \
                     }                                                                               \
                 }                                                                                   \
             }                                                                                       \
@@ -337,6 +366,7 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         T *out = partial + (block * f + c) * m * K;                                                 \
         for (ptrdiff_t e = 0; e < m * K; e++) out[e] = (T)sums[e];                                  \
     }                                                                                               \
+    free(buf);                                                                                      \
 }
 
 DEFINE_DEPTHWISE(float, f32)
