@@ -323,13 +323,15 @@ def _compiled_itemsize(itemsize):
     return itemsize in (4, 8) and host.library('depthwise') is not None
 
 
-def _padded_rows(g):
-    """(forward, input gradient) elements of the image each C kernel call copies between zero
-    columns (kernels/depthwise.c: stride-1 input images, output gradient images), 0 where none."""
-    forward = 0
-    if g.stride_w == 1:
-        left, right = g.pad_w, max(0, g.out_w + (g.kernel_w - 1) * g.dilation_w - g.pad_w - g.width)
-        forward = g.height * (left + g.width + right) if left or right else 0
+def _copied_images(g):
+    """(input, output gradient) elements of the image copy each C kernel call works on
+    (kernels/depthwise.c): the input's column phases between zero columns (forward, weight
+    gradient; phase_layout), the output gradient between zero columns (input gradient); 0 where
+    the image itself serves."""
+    columns = ceil_div(g.width, g.stride_w)
+    shifts = [(b * g.dilation_w - g.pad_w) // g.stride_w for b in range(g.kernel_w)]
+    left, right = max(0, *(-t for t in shifts)), max(0, *(g.out_w + t - columns for t in shifts))
+    inputs = 0 if g.stride_w == 1 and left == right == 0 else g.stride_w * g.height * (left + columns + right)
     left = right = 0
     for q0 in range(min(g.stride_w, g.width)):
         count = ceil_div(g.width - q0, g.stride_w)
@@ -337,18 +339,19 @@ def _padded_rows(g):
             jb, rest = divmod(q0 + g.pad_w - b * g.dilation_w, g.stride_w)
             if rest == 0:
                 left, right = max(left, -jb), max(right, count + jb - g.out_w)
-    gradient = g.group_out * g.out_h * (left + g.out_w + right) if left or right else 0
-    return forward, gradient
+    gradients = g.group_out * g.out_h * (left + g.out_w + right) if left or right else 0
+    return inputs, gradients
 
 
 def _compiled_bytes(g, itemsize, workers):
-    """{pass: bytes} the C kernels allocate beyond their outputs: a padded image per call in
-    flight (C's heap) and the weight gradient's per-block sums."""
+    """{pass: bytes} the C kernels allocate beyond their outputs: an image copy per call in flight
+    (C's heap) and the weight gradient's per-block sums."""
     _, blocks = _weight_blocks(g)
-    forward, gradient = _padded_rows(g)
+    inputs, gradients = _copied_images(g)
     in_flight = min(workers, g.batch * g.in_channels)
-    return {'forward': in_flight * forward * itemsize, 'input gradient': in_flight * gradient * itemsize,
-            'weight gradient': (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h * g.kernel_w * itemsize}
+    return {'forward': in_flight * inputs * itemsize, 'input gradient': in_flight * gradients * itemsize,
+            'weight gradient': (in_flight * inputs + (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h
+                                * g.kernel_w) * itemsize}
 
 
 @dataclasses.dataclass

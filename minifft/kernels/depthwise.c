@@ -56,6 +56,31 @@ static inline void valid_columns(ptrdiff_t n, ptrdiff_t step, ptrdiff_t off, ptr
     *hi = b > a ? b : a;
 }
 
+/* The column phases of an input image that forward and the weight gradient read: phase q holds
+ * the columns q, q + sw, ... of every row, between pl zero columns on the left and zeros on the
+ * right, rows of wq elements, phases one after the other (sw*H rows). Column tap b reads, for
+ * output column j, phase element (q_b*H + row)*wq + off[b] + j with every j in [0, ow) inside
+ * (zeros standing for the padding), so all its loads are contiguous at any stride. Returns the
+ * elements of the copy, 0 where the image itself serves (stride 1, no column padding: off[b] then
+ * indexes the image's rows). */
+static ptrdiff_t phase_layout(ptrdiff_t H, ptrdiff_t W, ptrdiff_t kw, ptrdiff_t ow, ptrdiff_t sw,
+                              ptrdiff_t pw, ptrdiff_t dw, ptrdiff_t *pl, ptrdiff_t *wq,
+                              ptrdiff_t *off) {
+    ptrdiff_t columns = (W + sw - 1) / sw, left = 0, right = 0;
+    for (ptrdiff_t b = 0; b < kw; b++) {
+        ptrdiff_t shift = floor_div(b * dw - pw, sw);
+        left = max_p(left, -shift);
+        right = max_p(right, ow + shift - columns);
+    }
+    *pl = left;
+    *wq = left + columns + right;
+    for (ptrdiff_t b = 0; b < kw; b++) {
+        ptrdiff_t shift = floor_div(b * dw - pw, sw), q = b * dw - pw - shift * sw;
+        off[b] = q * H * *wq + shift + left;
+    }
+    return sw == 1 && left == 0 && right == 0 ? 0 : sw * H * *wq;
+}
+
 #define DEFINE_DEPTHWISE(T, SUF)                                                                    \
                                                                                                     \
 typedef vec_##SUF V_##SUF;                                                                          \
@@ -143,6 +168,30 @@ static void pad_rows_##SUF(T *restrict buf, const T *restrict src, ptrdiff_t nro
         memcpy(buf + i * (pl + width + pr) + pl, src + i * width, width * sizeof(T));               \
 }                                                                                                   \
                                                                                                     \
+/* the image (H, W) into buf as phase_layout says (buf zeroed once: its padding stays zero) */      \
+static void split_phases_##SUF(T *restrict buf, const T *restrict xi, ptrdiff_t H, ptrdiff_t W,     \
+                               ptrdiff_t sw, ptrdiff_t pl, ptrdiff_t wq) {                          \
+    if (sw == 1) { pad_rows_##SUF(buf, xi, H, W, pl, wq - pl - W); return; }                        \
+    const ptrdiff_t n0 = (W + 1) / 2, n1 = W / 2;   /* columns of phases 0 and 1 */                \
+    if (sw == 2) {                                                                                  \
+        for (ptrdiff_t i = 0; i < H; i++) {                                                         \
+            T *to = buf + i * wq + pl, *to1 = buf + (H + i) * wq + pl;                              \
+            const T *from = xi + i * W;                                                             \
+            for (ptrdiff_t j = 0; j < n0; j++) to[j] = from[2 * j];                                 \
+            for (ptrdiff_t j = 0; j < n1; j++) to1[j] = from[2 * j + 1];                            \
+        }                                                                                           \
+        return;                                                                                     \
+    }                                                                                               \
+    for (ptrdiff_t q = 0; q < sw && q < W; q++) {                                                   \
+        const ptrdiff_t count = (W - q + sw - 1) / sw;                                              \
+        for (ptrdiff_t i = 0; i < H; i++) {                                                         \
+            T *to = buf + (q * H + i) * wq + pl;                                                    \
+            const T *from = xi + i * W + q;                                                         \
+            for (ptrdiff_t j = 0; j < count; j++) to[j] = from[j * sw];                             \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
 /* y for images u in [u0, u1). */                                                                   \
 void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restrict y,              \
         ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
@@ -158,20 +207,22 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
         R = min_p(R, bhi[b]);                                                                       \
     }                                                                                               \
     R = max_p(L, R);                                                                                \
-    /* stride 1: each image copied between zero columns (in cache, once), so that every column     \
-       of every row is interior */                                                                  \
-    ptrdiff_t pl = max_p(0, pw), pr = max_p(0, ow + (kw - 1) * dw - pw - W), wp = pl + W + pr;      \
-    T *buf = sw == 1 && (pl > 0 || pr > 0) ? calloc(H * wp, sizeof(T)) : NULL;                      \
-    if (buf) {                                                                                      \
-        for (ptrdiff_t b = 0; b < kw; b++) { boff[b] += pl; blo[b] = 0; bhi[b] = ow; }              \
-        L = 0; R = ow;                                                                              \
+    /* each image split into its column phases between zero columns (in cache, once), so that     \
+       every column of every row is interior and read contiguously (else: clipped, tap by tap) */   \
+    ptrdiff_t pl, wq, poff[kw];                                                                     \
+    ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
+    T *buf = copy ? calloc(copy, sizeof(T)) : NULL;                                                 \
+    ptrdiff_t ss = sw;                                                                              \
+    if (buf || !copy) {                                                                             \
+        for (ptrdiff_t b = 0; b < kw; b++) { boff[b] = poff[b]; blo[b] = 0; bhi[b] = ow; }          \
+        L = 0; R = ow; ss = 1;                                                                      \
     }                                                                                               \
     const T *rows[kh], *wrows[kh];                                                                  \
     taps_##SUF tp = {0, kw, rows, wrows, col, boff, blo, bhi};                                      \
     for (ptrdiff_t u = u0; u < u1; u++) {                                                           \
         const T *xi = x + u * H * W;                                                                \
         ptrdiff_t rs = W;                                                                           \
-        if (buf) { pad_rows_##SUF(buf, xi, H, W, pl, pr); xi = buf; rs = wp; }                      \
+        if (buf) { split_phases_##SUF(buf, xi, H, W, sw, pl, wq); xi = buf; rs = wq; }              \
         ptrdiff_t c = u % f;                                                                        \
         for (ptrdiff_t r = 0; r < m; r++) {                                                         \
             const T *wr = w + (c * m + r) * kh * kw;                                                \
@@ -184,8 +235,8 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
                     rows[tp.nrows] = xi + ih * rs;                                                  \
                     wrows[tp.nrows++] = wr + a * kw;                                                \
                 }                                                                                   \
-                if (sw == 1) row_##SUF(yo + i * ow, 1, ow, &tp, 1, L, R);                           \
-                else row_##SUF(yo + i * ow, 1, ow, &tp, sw, L, R);                                  \
+                if (ss == 1) row_##SUF(yo + i * ow, 1, ow, &tp, 1, L, R);                           \
+                else row_##SUF(yo + i * ow, 1, ow, &tp, ss, L, R);                                  \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
@@ -314,20 +365,19 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,         \
         ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t sb, ptrdiff_t v0, ptrdiff_t v1) {       \
     ptrdiff_t K = kh * kw;                                                                          \
-    ptrdiff_t blo[kw], bhi[kw], boff[kw], poff[kw];                                                 \
+    ptrdiff_t blo[kw], bhi[kw], boff[kw];                                                           \
     for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
         boff[b] = b * dw - pw;                                                                      \
         valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
     }                                                                                               \
     mask_##SUF lanes;                                                                               \
     for (int l = 0; l < VL_##SUF; l++) lanes[l] = l;                                                \
-    /* stride 1, rows of a vector or more: vector dots over each image copied between zero        \
-       columns (when padded); otherwise scalar dots over each tap's valid columns */                \
-    ptrdiff_t pl = max_p(0, pw), pr = max_p(0, ow + (kw - 1) * dw - pw - W), wp = pl + W + pr;      \
-    int vector = sw == 1 && ow >= VL_##SUF;                                                         \
-    T *buf = vector && (pl > 0 || pr > 0) ? calloc(H * wp, sizeof(T)) : NULL;                       \
-    if (vector && (pl > 0 || pr > 0) && !buf) vector = 0;                                           \
-    for (ptrdiff_t b = 0; b < kw; b++) poff[b] = boff[b] + (buf ? pl : 0);                          \
+    /* rows of a vector or more: vector dots over each image split into its column phases between \
+       zero columns (phase_layout); else scalar dots over each tap's valid columns */               \
+    ptrdiff_t pl, wq, poff[kw];                                                                     \
+    ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
+    T *buf = ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                               \
+    int vector = ow >= VL_##SUF && (buf || !copy);                                                  \
     double sums[m * K];                                                                             \
     for (ptrdiff_t v = v0; v < v1; v++) {                                                           \
         ptrdiff_t block = v / f, c = v % f;                                                         \
@@ -335,7 +385,7 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         for (ptrdiff_t s = block * sb; s < S && s < (block + 1) * sb; s++) {                        \
             const T *xi = x + (s * f + c) * H * W;                                                  \
             ptrdiff_t rs = W;                                                                       \
-            if (buf) { pad_rows_##SUF(buf, xi, H, W, pl, pr); xi = buf; rs = wp; }                  \
+            if (buf) { split_phases_##SUF(buf, xi, H, W, sw, pl, wq); xi = buf; rs = wq; }          \
             for (ptrdiff_t r = 0; r < m; r++) {                                                     \
                 const T *g = gy + ((s * f + c) * m + r) * oh * ow;                                  \
                 for (ptrdiff_t a = 0; a < kh; a++) {                                                \
