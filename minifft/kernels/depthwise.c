@@ -38,6 +38,12 @@ typedef float vec_f32 __attribute__((vector_size(VEC_BYTES)));
 typedef double vec_f64 __attribute__((vector_size(VEC_BYTES)));
 typedef int32_t mask_f32 __attribute__((vector_size(VEC_BYTES)));
 typedef int64_t mask_f64 __attribute__((vector_size(VEC_BYTES)));
+/* half vectors for rows shorter than a vector (small images) */
+typedef float half_f32 __attribute__((vector_size(VEC_BYTES / 2)));
+typedef double half_f64 __attribute__((vector_size(VEC_BYTES / 2)));
+typedef int32_t hmask_f32 __attribute__((vector_size(VEC_BYTES / 2)));
+typedef int64_t hmask_f64 __attribute__((vector_size(VEC_BYTES / 2)));
+#define VLEN(VT, T) ((int)(sizeof(VT) / sizeof(T)))
 
 static inline ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) {
     ptrdiff_t q = a / b;
@@ -81,59 +87,104 @@ static ptrdiff_t phase_layout(ptrdiff_t H, ptrdiff_t W, ptrdiff_t kw, ptrdiff_t 
     return sw == 1 && left == 0 && right == 0 ? 0 : sw * H * *wq;
 }
 
-#define DEFINE_DEPTHWISE(T, SUF)                                                                    \
-                                                                                                    \
-typedef vec_##SUF V_##SUF;                                                                          \
-enum { VL_##SUF = VEC_BYTES / sizeof(T) };                                                          \
-                                                                                                    \
-static inline V_##SUF load_##SUF(const T *p) {                                                      \
-    V_##SUF v;                                                                                      \
-    memcpy(&v, p, sizeof v);                                                                        \
-    return v;                                                                                       \
-}                                                                                                   \
-                                                                                                    \
-static inline void store_##SUF(T *p, ptrdiff_t os, V_##SUF v) {                                     \
-    if (os == 1) memcpy(p, &v, sizeof v);                                                           \
-    else for (int l = 0; l < VL_##SUF; l++) p[l * os] = v[l];                                       \
-}                                                                                                   \
-                                                                                                    \
+#define DEFINE_TAPS(T, SUF)                                                                        \
 /* A row's taps: every source row (its data, its kernel row of weights) with every column tap    \
    (the weight's column, where it reads: src[t*ss + off], the columns [lo, hi) where it may). */    \
 typedef struct {                                                                                    \
     ptrdiff_t nrows, ncols;                                                                         \
     const T *const *rows, *const *wrows;                                                            \
     const ptrdiff_t *col, *off, *lo, *hi;                                                           \
-} taps_##SUF;                                                                                       \
+} taps_##SUF;
+
+/* The vector code, once per vector width: VS names it, VT is its vector type, MT its mask type */
+#define DEFINE_VECTOR(T, SUF, VS, VT, MT)                                                           \
+                                                                                                    \
+static inline VT load_##VS(const T *p) {                                                      \
+    VT v;                                                                                      \
+    memcpy(&v, p, sizeof v);                                                                        \
+    return v;                                                                                       \
+}                                                                                                   \
+                                                                                                    \
+static inline void store_##VS(T *p, ptrdiff_t os, VT v) {                                     \
+    if (os == 1) memcpy(p, &v, sizeof v);                                                           \
+    else for (int l = 0; l < VLEN(VT, T); l++) p[l * os] = v[l];                                       \
+}                                                                                                   \
                                                                                                     \
 /* out[t*os] for the NV*VL columns t from t0, every tap inside: sums kept in registers */           \
-static inline __attribute__((always_inline)) void block_cols_##SUF(                                 \
+static inline __attribute__((always_inline)) void block_cols_##VS(                                 \
         T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const ptrdiff_t ncols,           \
         const taps_##SUF *tp) {                                                                     \
-    V_##SUF acc[4] = {{0}};                                                                         \
+    VT acc[4] = {{0}};                                                                         \
     for (ptrdiff_t ra = 0; ra < tp->nrows; ra++) {                                                  \
         const T *row = tp->rows[ra], *wr = tp->wrows[ra];                                           \
         for (ptrdiff_t e = 0; e < ncols; e++) {                                                     \
-            const V_##SUF wv = (V_##SUF){0} + wr[tp->col[e]];                                       \
+            const VT wv = (VT){0} + wr[tp->col[e]];                                       \
             const T *sp = row + (tp->off[e] + t0);                                                  \
-            for (int v = 0; v < NV; v++) acc[v] += wv * load_##SUF(sp + v * VL_##SUF);              \
+            for (int v = 0; v < NV; v++) acc[v] += wv * load_##VS(sp + v * VLEN(VT, T));              \
         }                                                                                           \
     }                                                                                               \
-    for (int v = 0; v < NV; v++) store_##SUF(out + (t0 + v * VL_##SUF) * os, os, acc[v]);          \
+    for (int v = 0; v < NV; v++) store_##VS(out + (t0 + v * VLEN(VT, T)) * os, os, acc[v]);          \
 }                                                                                                   \
                                                                                                     \
 /* the same, unrolled over the columns of 3-wide kernels (the common case) */                       \
-static inline __attribute__((always_inline)) void block_##SUF(                                      \
+static inline __attribute__((always_inline)) void block_##VS(                                      \
         T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const taps_##SUF *tp) {          \
-    if (tp->ncols == 3) block_cols_##SUF(out, os, t0, NV, 3, tp);                                   \
-    else block_cols_##SUF(out, os, t0, NV, tp->ncols, tp);                                          \
+    if (tp->ncols == 3) block_cols_##VS(out, os, t0, NV, 3, tp);                                   \
+    else block_cols_##VS(out, os, t0, NV, tp->ncols, tp);                                          \
 }                                                                                                   \
+                                                                                                    \
+/* sums[b] += sum_{i, j} g[i, j] * x[i*sh + a0, j + off[b]] over the rows i in [i0, i1), all the  \
+   columns j in [0, n) (n >= VL; every tap inside: stride 1, the image between zero columns), for   \
+   the NB column taps b: per output gradient row its vectors are loaded once for all the taps,     \
+   the taps' partial sums stay in vector registers over the rows (one horizontal sum each at the   \
+   end). A last vector block that would run past n is moved back to end at n, its lanes already    \
+   counted zeroed after the product. */                                                             \
+static inline __attribute__((always_inline)) void image_dots_##VS(                                 \
+        double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
+        ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off, const ptrdiff_t NB, ptrdiff_t n,          \
+        MT lanes) {                                                                         \
+    const ptrdiff_t VL = VLEN(VT, T);                                                                  \
+    VT acc[3][2];   /* NB <= 3: a fixed size, so that the sums can live in registers */        \
+    for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] = acc[b][1] = (VT){0};                        \
+    const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
+    const MT keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                     \
+    for (ptrdiff_t i = i0; i < i1; i++) {                                                           \
+        const T *gi = g + i * n, *xr = xi + (i * sh + a0) * rs;                                     \
+        ptrdiff_t j = 0;                                                                            \
+        for (; j + 2 * VL <= n; j += 2 * VL) {                                                      \
+            const VT g0 = load_##VS(gi + j), g1 = load_##VS(gi + j + VL);                    \
+            for (ptrdiff_t b = 0; b < NB; b++) {                                                    \
+                acc[b][0] += g0 * load_##VS(xr + off[b] + j);                                      \
+                acc[b][1] += g1 * load_##VS(xr + off[b] + j + VL);                                 \
+            }                                                                                       \
+        }                                                                                           \
+        if (j + VL <= n) {                                                                          \
+            const VT g0 = load_##VS(gi + j);                                                  \
+            for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] += g0 * load_##VS(xr + off[b] + j);       \
+        }                                                                                           \
+        if (tail < n) {                                                                             \
+            const VT g0 = load_##VS(gi + tail);                                               \
+            for (ptrdiff_t b = 0; b < NB; b++)                                                      \
+                acc[b][1] += (VT)((MT)(g0 * load_##VS(xr + off[b] + tail)) & keep);   \
+        }                                                                                           \
+    }                                                                                               \
+    for (ptrdiff_t b = 0; b < NB; b++) {                                                            \
+        double t = 0;                                                                               \
+        for (int l = 0; l < VLEN(VT, T); l++) t += (double)acc[b][0][l] + acc[b][1][l];                \
+        sums[b] += t;                                                                               \
+    }                                                                                               \
+}
+
+#define DEFINE_DEPTHWISE(T, SUF)                                                                    \
+                                                                                                    \
+enum { VL_##SUF = VEC_BYTES / sizeof(T) };                                                          \
                                                                                                     \
 /* out[t*os] = sum over the taps of weight * src[t*ss + off] for t in [0, n); a tap counts where    \
    lo <= t < hi, and every tap counts in [L, R). */                                                 \
 static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptrdiff_t os, ptrdiff_t n, const taps_##SUF *tp,             \
                       ptrdiff_t ss, ptrdiff_t L, ptrdiff_t R) {                                     \
-    const ptrdiff_t VL = VL_##SUF;                                                                  \
-    if (ss != 1 || R - L < VL) { L = R = n; }  /* strided sources: all tap by tap */                \
+    const ptrdiff_t VL = VL_##SUF, HL = VL / 2;                                                     \
+    if (ss != 1 || R - L < HL) { L = R = n; }  /* strided sources: all tap by tap */                \
     /* the border columns [0, L) and [R, n), tap by tap over each tap's valid columns */            \
     for (ptrdiff_t t = 0; t < L; t++) out[t * os] = 0;                                              \
     for (ptrdiff_t t = R; t < n; t++) out[t * os] = 0;                                              \
@@ -157,6 +208,9 @@ static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptr
     } else if (len >= VL) {                                                                         \
         block_##SUF(out, os, L, 1, tp);                                                             \
         if (len > VL) block_##SUF(out, os, R - VL, 1, tp);                                          \
+    } else if (len >= HL) {                                                                         \
+        block_##SUF##_half(out, os, L, 1, tp);                                                      \
+        if (len > HL) block_##SUF##_half(out, os, R - HL, 1, tp);                                   \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
@@ -316,45 +370,21 @@ void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *re
     free(buf);                                                                                      \
 }                                                                                                   \
                                                                                                     \
-/* sums[b] += sum_{i, j} g[i, j] * x[i*sh + a0, j + off[b]] over the rows i in [i0, i1), all the  \
-   columns j in [0, n) (n >= VL; every tap inside: stride 1, the image between zero columns), for   \
-   the NB column taps b: per output gradient row its vectors are loaded once for all the taps,     \
-   the taps' partial sums stay in vector registers over the rows (one horizontal sum each at the   \
-   end). A last vector block that would run past n is moved back to end at n, its lanes already    \
-   counted zeroed after the product. */                                                             \
-static inline __attribute__((always_inline)) void image_dots_##SUF(                                 \
-        double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
-        ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off, const ptrdiff_t NB, ptrdiff_t n,          \
-        mask_##SUF lanes) {                                                                         \
-    const ptrdiff_t VL = VL_##SUF;                                                                  \
-    V_##SUF acc[3][2];   /* NB <= 3: a fixed size, so that the sums can live in registers */        \
-    for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] = acc[b][1] = (V_##SUF){0};                        \
-    const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
-    const mask_##SUF keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                     \
-    for (ptrdiff_t i = i0; i < i1; i++) {                                                           \
-        const T *gi = g + i * n, *xr = xi + (i * sh + a0) * rs;                                     \
-        ptrdiff_t j = 0;                                                                            \
-        for (; j + 2 * VL <= n; j += 2 * VL) {                                                      \
-            const V_##SUF g0 = load_##SUF(gi + j), g1 = load_##SUF(gi + j + VL);                    \
-            for (ptrdiff_t b = 0; b < NB; b++) {                                                    \
-                acc[b][0] += g0 * load_##SUF(xr + off[b] + j);                                      \
-                acc[b][1] += g1 * load_##SUF(xr + off[b] + j + VL);                                 \
-            }                                                                                       \
+/* image_dots for the kw column taps, three at a time, in vectors or half vectors */                \
+static void tap_dots_##SUF(double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0,       \
+                           ptrdiff_t i1, ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off,          \
+                           ptrdiff_t kw, ptrdiff_t n, mask_##SUF lanes, hmask_##SUF hlanes) {       \
+    for (ptrdiff_t b = 0; b < kw; b += 3) {                                                         \
+        ptrdiff_t nb = min_p(3, kw - b);                                                            \
+        if (n >= VL_##SUF) {                                                                        \
+            if (nb == 3) image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 3, n, lanes); \
+            else if (nb == 2) image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 2, n, lanes); \
+            else image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 1, n, lanes);       \
+        } else {                                                                                    \
+            if (nb == 3) image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 3, n, hlanes); \
+            else if (nb == 2) image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 2, n, hlanes); \
+            else image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 1, n, hlanes); \
         }                                                                                           \
-        if (j + VL <= n) {                                                                          \
-            const V_##SUF g0 = load_##SUF(gi + j);                                                  \
-            for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] += g0 * load_##SUF(xr + off[b] + j);       \
-        }                                                                                           \
-        if (tail < n) {                                                                             \
-            const V_##SUF g0 = load_##SUF(gi + tail);                                               \
-            for (ptrdiff_t b = 0; b < NB; b++)                                                      \
-                acc[b][1] += (V_##SUF)((mask_##SUF)(g0 * load_##SUF(xr + off[b] + tail)) & keep);   \
-        }                                                                                           \
-    }                                                                                               \
-    for (ptrdiff_t b = 0; b < NB; b++) {                                                            \
-        double t = 0;                                                                               \
-        for (int l = 0; l < VL_##SUF; l++) t += (double)acc[b][0][l] + acc[b][1][l];                \
-        sums[b] += t;                                                                               \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
@@ -371,13 +401,15 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
     }                                                                                               \
     mask_##SUF lanes;                                                                               \
+    hmask_##SUF hlanes;                                                                             \
     for (int l = 0; l < VL_##SUF; l++) lanes[l] = l;                                                \
+    for (int l = 0; l < VL_##SUF / 2; l++) hlanes[l] = l;                                           \
     /* rows of a vector or more: vector dots over each image split into its column phases between \
        zero columns (phase_layout); else scalar dots over each tap's valid columns */               \
     ptrdiff_t pl, wq, poff[kw];                                                                     \
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
-    T *buf = ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                               \
-    int vector = ow >= VL_##SUF && (buf || !copy);                                                  \
+    T *buf = 2 * ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                           \
+    int vector = 2 * ow >= VL_##SUF && (buf || !copy);                                              \
     double sums[m * K];                                                                             \
     for (ptrdiff_t v = v0; v < v1; v++) {                                                           \
         ptrdiff_t block = v / f, c = v % f;                                                         \
@@ -393,14 +425,8 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
                     ptrdiff_t i0, i1, a0 = a * dh - ph;                                             \
                     valid_columns(oh, sh, a0, H, &i0, &i1);                                         \
                     double *out = sums + r * K + a * kw;                                            \
-                    if (vector) for (ptrdiff_t b = 0; b < kw; b += 3) {  /* taps 3 at a time */   \
-                        if (kw - b >= 3)                                                            \
-                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 3, ow, lanes); \
-                        else if (kw - b == 2)                                                       \
-                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 2, ow, lanes); \
-                        else                                                                        \
-                            image_dots_##SUF(out + b, g, xi, rs, i0, i1, sh, a0, poff + b, 1, ow, lanes); \
-                    }                                                                               \
+                    if (vector)                                                                     \
+                        tap_dots_##SUF(out, g, xi, rs, i0, i1, sh, a0, poff, kw, ow, lanes, hlanes);  \
                     else for (ptrdiff_t b = 0; b < kw; b++) {                                       \
                         T t = 0;                                                                    \
                         for (ptrdiff_t i = i0; i < i1; i++) {                                       \
@@ -419,5 +445,12 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
     free(buf);                                                                                      \
 }
 
+DEFINE_TAPS(float, f32)
+DEFINE_VECTOR(float, f32, f32, vec_f32, mask_f32)
+DEFINE_VECTOR(float, f32, f32_half, half_f32, hmask_f32)
 DEFINE_DEPTHWISE(float, f32)
+
+DEFINE_TAPS(double, f64)
+DEFINE_VECTOR(double, f64, f64, vec_f64, mask_f64)
+DEFINE_VECTOR(double, f64, f64_half, half_f64, hmask_f64)
 DEFINE_DEPTHWISE(double, f64)
