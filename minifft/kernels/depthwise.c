@@ -13,19 +13,28 @@
  *
  * The input gradient gathers, per input row p and column phase q0, from the output gradient:
  * no scatter, no zeroing, each gx element written once, and its sources are contiguous at any
- * stride. Padding is never materialised: a row's tap list leaves out source rows outside the
- * image, and each tap has the column range [lo, hi) where its source is inside it. On the
- * interior, where every tap is inside, the sums of a block of columns stay in vector registers
- * while the taps are added one by one (GCC vector extensions: the loop vectoriser left alone
- * chose gathers across taps, 5x slower); the border columns are summed tap by tap.
+ * stride. Source rows outside the image are left out of a row's tap list. Columns: each image a
+ * kernel call reads is first copied, while in cache, between zero columns (forward and weight
+ * gradient: split into its sw column phases, phase_layout; input gradient: the output gradient
+ * images), so that every tap reads contiguous, in-range columns for every output column and no
+ * loop clips; the copy costs one pass over an image that is read kh*kw times. (Without the copy,
+ * when it cannot be allocated, taps clip to their valid columns [lo, hi): the same sums.)
  *
- * The weight gradient is, per tap, the dot product of the output gradient with the tap's shifted
- * view of the input over the valid rows and columns, in vector partial sums (one horizontal sum
- * per tap and image), summed in double over a block's samples in order: the result does not
+ * A row's columns are summed in blocks of 1-4 vectors whose sums stay in registers while the
+ * taps are added one by one, written with GCC vector extensions: the loop vectoriser, left to
+ * itself, vectorised across the taps with gathers (5x slower). A last block that would run past
+ * the row is moved back to end at it (overlapping columns are computed twice, to the same
+ * values), so no loop has a variable trip count; rows shorter than a vector take half vectors.
+ *
+ * The weight gradient is, per tap, the dot product of the output gradient with the tap's view of
+ * the input over its valid rows: an output gradient row is loaded once for three column taps,
+ * whose vector partial sums stay in registers over the rows (one horizontal sum, in double, per
+ * tap and image), then summed in double over a block's samples in order, so the result does not
  * depend on how the caller spreads the blocks over threads.
  *
- * No fast-math: products and sums are IEEE (NaN and infinity propagate as in NumPy; masked lanes
- * are zeroed after the product, so an infinity outside a tap's columns never meets a zero).
+ * No fast-math, no FMA contraction (-std=c11): products and sums are IEEE, NaN and infinity
+ * propagate as in NumPy; the lanes a moved-back dot block already counted are zeroed after the
+ * product, so they add nothing even when the product is infinite or NaN.
  */
 #include <stddef.h>
 #include <stdint.h>
