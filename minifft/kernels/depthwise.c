@@ -182,6 +182,47 @@ static inline __attribute__((always_inline)) void image_dots_##VS(              
         for (int l = 0; l < VLEN(VT, T); l++) t += (double)acc[b][0][l] + acc[b][1][l];                \
         sums[b] += t;                                                                               \
     }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* image_dots for the nine taps of a 3x3 kernel at once, over rows [i0, i1) where all three        \
+   kernel rows are inside (kernel row a reads input row i*sh + a0 + a*dh): an output gradient      \
+   vector is loaded once for all nine, each tap's partial sums stay in one register. */            \
+static inline __attribute__((always_inline)) void image_dots33_##VS(                                \
+        double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
+        ptrdiff_t sh, ptrdiff_t a0, ptrdiff_t dh, const ptrdiff_t *off, ptrdiff_t n, MT lanes) {    \
+    const ptrdiff_t VL = VLEN(VT, T);                                                               \
+    VT acc[9];                                                                                      \
+    for (int e = 0; e < 9; e++) acc[e] = (VT){0};                                                   \
+    const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
+    const MT keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                             \
+    const ptrdiff_t o0 = off[0], o1 = off[1], o2 = off[2];                                          \
+    for (ptrdiff_t i = i0; i < i1; i++) {                                                           \
+        const T *gi = g + i * n, *x0 = xi + (i * sh + a0) * rs;                                     \
+        const T *x1 = x0 + dh * rs, *x2 = x1 + dh * rs;                                             \
+        for (ptrdiff_t j = 0; j + VL <= n; j += VL) {                                               \
+            const VT gv = load_##VS(gi + j);                                                        \
+            acc[0] += gv * load_##VS(x0 + o0 + j);                                                  \
+            acc[1] += gv * load_##VS(x0 + o1 + j);                                                  \
+            acc[2] += gv * load_##VS(x0 + o2 + j);                                                  \
+            acc[3] += gv * load_##VS(x1 + o0 + j);                                                  \
+            acc[4] += gv * load_##VS(x1 + o1 + j);                                                  \
+            acc[5] += gv * load_##VS(x1 + o2 + j);                                                  \
+            acc[6] += gv * load_##VS(x2 + o0 + j);                                                  \
+            acc[7] += gv * load_##VS(x2 + o1 + j);                                                  \
+            acc[8] += gv * load_##VS(x2 + o2 + j);                                                  \
+        }                                                                                           \
+        if (tail < n) {                                                                             \
+            const VT gv = load_##VS(gi + tail);                                                     \
+            const T *xa[3] = {x0, x1, x2};                                                          \
+            for (int e = 0; e < 9; e++)                                                             \
+                acc[e] += (VT)((MT)(gv * load_##VS(xa[e / 3] + off[e % 3] + tail)) & keep);         \
+        }                                                                                           \
+    }                                                                                               \
+    for (int e = 0; e < 9; e++) {                                                                   \
+        double t = 0;                                                                               \
+        for (int l = 0; l < VLEN(VT, T); l++) t += acc[e][l];                                       \
+        sums[e] += t;                                                                               \
+    }                                                                                               \
 }
 
 #define DEFINE_DEPTHWISE(T, SUF)                                                                    \
@@ -419,6 +460,15 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
     T *buf = 2 * ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                           \
     int vector = 2 * ow >= VL_##SUF && (buf || !copy);                                              \
+    /* 3x3 kernels: the output rows [I0, I1) whose three kernel rows are all inside the image */    \
+    ptrdiff_t I0 = 0, I1 = oh;                                                                      \
+    for (ptrdiff_t a = 0; a < kh; a++) {                                                            \
+        ptrdiff_t i0, i1;                                                                           \
+        valid_columns(oh, sh, a * dh - ph, H, &i0, &i1);                                            \
+        I0 = max_p(I0, i0);                                                                         \
+        I1 = min_p(I1, i1);                                                                         \
+    }                                                                                               \
+    const int fused = vector && kh == 3 && kw == 3 && I0 < I1;                                      \
     double sums[m * K];                                                                             \
     for (ptrdiff_t v = v0; v < v1; v++) {                                                           \
         ptrdiff_t block = v / f, c = v % f;                                                         \
@@ -429,12 +479,23 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
             if (buf) { split_phases_##SUF(buf, xi, H, W, sw, pl, wq); xi = buf; rs = wq; }          \
             for (ptrdiff_t r = 0; r < m; r++) {                                                     \
                 const T *g = gy + ((s * f + c) * m + r) * oh * ow;                                  \
+                if (fused) {  /* 3x3: the rows where all kernel rows are inside, all taps at once */ \
+                    if (ow >= VL_##SUF)                                                             \
+                        image_dots33_##SUF(sums + r * K, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow, lanes); \
+                    else                                                                            \
+                        image_dots33_##SUF##_half(sums + r * K, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow, hlanes); \
+                }                                                                                   \
                 for (ptrdiff_t a = 0; a < kh; a++) {                                                \
                     /* output rows i whose input row i*sh - ph + a*dh is inside the image */        \
                     ptrdiff_t i0, i1, a0 = a * dh - ph;                                             \
                     valid_columns(oh, sh, a0, H, &i0, &i1);                                         \
                     double *out = sums + r * K + a * kw;                                            \
-                    if (vector)                                                                     \
+                    if (fused) {  /* the rows left: [i0, I0) and [I1, i1) */                        \
+                        if (i0 < I0)                                                                \
+                            tap_dots_##SUF(out, g, xi, rs, i0, I0, sh, a0, poff, kw, ow, lanes, hlanes); \
+                        if (I1 < i1)                                                                \
+                            tap_dots_##SUF(out, g, xi, rs, I1, i1, sh, a0, poff, kw, ow, lanes, hlanes); \
+                    } else if (vector)                                                              \
                         tap_dots_##SUF(out, g, xi, rs, i0, i1, sh, a0, poff, kw, ow, lanes, hlanes);  \
                     else for (ptrdiff_t b = 0; b < kw; b++) {                                       \
                         T t = 0;                                                                    \
