@@ -64,6 +64,7 @@ from .spectral import cpu_thread_pool, run_in_chunks
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
 AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
 WEIGHT_UNITS = 16          # the C weight gradient splits the batch into blocks until channels x blocks reach this
+COPY_IMAGES = True         # the C kernels copy images between zero columns (False: clip each tap; measured slower)
 
 
 def supports(g):
@@ -262,9 +263,9 @@ def _gradient_image_bytes(g, plan, itemsize):
 
 _SIZE = ctypes.c_ssize_t
 _PTR = ctypes.c_void_p
-_ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 16,
-               'input_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 16,
-               'weight_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 18}
+_ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
+               'input_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
+               'weight_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 19}
 
 
 def _kernel(xp, name, *arrays):
@@ -283,9 +284,10 @@ def _kernel(xp, name, *arrays):
 
 
 def _geometry_args(g):
-    """The layer's sizes in the order the kernels take them (after f, m)."""
+    """The layer's sizes in the order the kernels take them (after f, m), and whether they copy
+    images between zero columns (COPY_IMAGES)."""
     return (g.height, g.width, g.kernel_h, g.kernel_w, g.out_h, g.out_w, g.stride_h, g.stride_w,
-            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w)
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, int(COPY_IMAGES))
 
 
 def _run_chunks(run, n):
@@ -362,7 +364,7 @@ def _compiled_bytes(g, itemsize, workers):
     """{pass: bytes} the C kernels allocate beyond their outputs: an image copy per call in flight
     (C's heap) and the weight gradient's per-block sums."""
     _, blocks = _weight_blocks(g)
-    inputs, gradients = _copied_images(g)
+    inputs, gradients = _copied_images(g) if COPY_IMAGES else (0, 0)
     in_flight = min(workers, g.batch * g.in_channels)
     return {'forward': in_flight * inputs * itemsize, 'input gradient': in_flight * gradients * itemsize,
             'weight gradient': (in_flight * inputs + (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h

@@ -17,8 +17,9 @@
  * kernel call reads is first copied, while in cache, between zero columns (forward and weight
  * gradient: split into its sw column phases, phase_layout; input gradient: the output gradient
  * images), so that every tap reads contiguous, in-range columns for every output column and no
- * loop clips; the copy costs one pass over an image that is read kh*kw times. (Without the copy,
- * when it cannot be allocated, taps clip to their valid columns [lo, hi): the same sums.)
+ * loop clips; the copy costs one pass over an image that is read kh*kw times. Without the copy
+ * (copies = 0, or when it cannot be allocated) taps clip to their valid columns [lo, hi): the
+ * same sums, border columns and strided sources tap by tap.
  *
  * A row's columns are summed in blocks of 1-4 vectors whose sums stay in registers while the
  * taps are added one by one, written with GCC vector extensions: the loop vectoriser, left to
@@ -300,7 +301,7 @@ static void split_phases_##SUF(T *restrict buf, const T *restrict xi, ptrdiff_t 
 void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restrict y,              \
         ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
         ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
-        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t u0, ptrdiff_t u1) {                                   \
+        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t u0, ptrdiff_t u1) {                 \
     ptrdiff_t blo[kw], bhi[kw], boff[kw], col[kw];                                                  \
     ptrdiff_t L = 0, R = ow;                                                                        \
     for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
@@ -315,7 +316,7 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
        every column of every row is interior and read contiguously (else: clipped, tap by tap) */   \
     ptrdiff_t pl, wq, poff[kw];                                                                     \
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
-    T *buf = copy ? calloc(copy, sizeof(T)) : NULL;                                                 \
+    T *buf = copies && copy ? calloc(copy, sizeof(T)) : NULL;                                       \
     ptrdiff_t ss = sw;                                                                              \
     if (buf || !copy) {                                                                             \
         for (ptrdiff_t b = 0; b < kw; b++) { boff[b] = poff[b]; blo[b] = 0; bhi[b] = ow; }          \
@@ -351,7 +352,7 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
 void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *restrict gx,         \
         ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
         ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
-        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t u0, ptrdiff_t u1) {                                   \
+        ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t u0, ptrdiff_t u1) {                 \
     /* per column phase q0: the taps b that reach it, where they read (jb), their columns */        \
     ptrdiff_t nb[sw], pL[sw], pR[sw], pn[sw];                                                       \
     ptrdiff_t bb[sw * kw], bjb[sw * kw], blo[sw * kw], bhi[sw * kw];                                \
@@ -379,7 +380,7 @@ void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *re
             pr = max_p(pr, pn[q0] + bjb[e] - ow);                                                   \
         }                                                                                           \
     ptrdiff_t wp = pl + ow + pr;                                                                    \
-    T *buf = pl > 0 || pr > 0 ? calloc(m * oh * wp, sizeof(T)) : NULL;                              \
+    T *buf = copies && (pl > 0 || pr > 0) ? calloc(m * oh * wp, sizeof(T)) : NULL;                  \
     if (buf) {                                                                                      \
         for (ptrdiff_t q0 = 0; q0 < sw; q0++) {                                                     \
             for (ptrdiff_t e = q0 * kw; e < q0 * kw + nb[q0]; e++) {                                \
@@ -443,7 +444,8 @@ static void tap_dots_##SUF(double *sums, const T *g, const T *xi, ptrdiff_t rs, 
 void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *restrict partial,   \
         ptrdiff_t S, ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,              \
         ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,         \
-        ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t sb, ptrdiff_t v0, ptrdiff_t v1) {       \
+        ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t sb, ptrdiff_t v0,     \
+        ptrdiff_t v1) {                                                                             \
     ptrdiff_t K = kh * kw;                                                                          \
     ptrdiff_t blo[kw], bhi[kw], boff[kw];                                                           \
     for (ptrdiff_t b = 0; b < kw; b++) {                                                            \
@@ -458,7 +460,7 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
        zero columns (phase_layout); else scalar dots over each tap's valid columns */               \
     ptrdiff_t pl, wq, poff[kw];                                                                     \
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
-    T *buf = 2 * ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                           \
+    T *buf = copies && 2 * ow >= VL_##SUF && copy ? calloc(copy, sizeof(T)) : NULL;                 \
     int vector = 2 * ow >= VL_##SUF && (buf || !copy);                                              \
     /* 3x3 kernels: the output rows [I0, I1) whose three kernel rows are all inside the image */    \
     ptrdiff_t I0 = 0, I1 = oh;                                                                      \

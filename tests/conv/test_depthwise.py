@@ -259,3 +259,14 @@ def test_compiled_weight_gradient_is_the_same_on_any_threads(units, monkeypatch,
     for a, b in zip(threaded, alone):
         assert numpy.array_equal(a, b)
     assert_matches_reference(alone, x, w, gy, g, numpy.float32)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('g', CASES, ids=lambda g: g.describe().replace(' ', '_'))
+def test_compiled_without_image_copies_matches_reference(g, dtype, monkeypatch, rng):
+    """The C kernels' path that clips each tap to its columns (no copy between zero columns, as
+    when the copy cannot be allocated)."""
+    config.set(cpu_kernels='on')
+    monkeypatch.setattr(depthwise, 'COPY_IMAGES', False)
+    x, w, gy = random_layer(g, rng, dtype)
+    assert_matches_reference(passes(x, w, gy, g), x, w, gy, g, dtype)
