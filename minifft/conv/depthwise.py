@@ -64,6 +64,7 @@ from .spectral import cpu_thread_pool, run_in_chunks
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
 AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
 WEIGHT_UNITS = 16          # the C weight gradient splits the batch into blocks until channels x blocks reach this
+THREADED_MIN_MACS = 2 ** 20  # smaller layers run the C kernels in one call (the pool's hand-off: 30-70 us)
 COPY_IMAGES = True         # the C kernels copy images between zero columns (False: clip each tap; measured slower)
 
 
@@ -290,10 +291,16 @@ def _geometry_args(g):
             g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, int(COPY_IMAGES))
 
 
-def _run_chunks(run, n):
-    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL)."""
+def _threaded(g):
+    """Whether the C kernels run layer ``g`` in chunks across the thread pool."""
+    return g.batch * g.out_channels * g.out_h * g.out_w * g.kernel_h * g.kernel_w >= THREADED_MIN_MACS
+
+
+def _run_chunks(run, n, g):
+    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL),
+    or in one call for layers whose work would not pay the pool's hand-off."""
     pool = cpu_thread_pool()
-    if pool is None or n < 2:
+    if pool is None or n < 2 or not _threaded(g):
         run(slice(0, n))
     else:   # a few chunks per thread even out the load; the kernels call no BLAS
         run_in_chunks(run, n, min(n, 4 * pool[2]), one_blas_thread=False)
@@ -312,7 +319,7 @@ def _forward_compiled(kernel, x, w, g):
     x, w = numpy.ascontiguousarray(x), numpy.ascontiguousarray(w)
     y = numpy.empty(g.output_shape, x.dtype)
     args = (host.pointer(x), host.pointer(w), host.pointer(y), g.in_channels, g.group_out) + _geometry_args(g)
-    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels, g)
     return y, DepthwiseSaved(x, w)
 
 
@@ -320,7 +327,7 @@ def _input_grad_compiled(kernel, gy, w, g):
     gy, w = numpy.ascontiguousarray(gy), numpy.ascontiguousarray(w)
     gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
     args = (host.pointer(gy), host.pointer(w), host.pointer(gx), g.in_channels, g.group_out) + _geometry_args(g)
-    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels, g)
     return gx
 
 
@@ -330,7 +337,7 @@ def _weight_grad_compiled(kernel, x, gy, g):
     partial = numpy.empty((blocks, g.out_channels, g.kernel_h * g.kernel_w), gy.dtype)
     args = ((host.pointer(x), host.pointer(gy), host.pointer(partial), g.batch, g.in_channels, g.group_out)
             + _geometry_args(g) + (per_block,))
-    _run_chunks(lambda v: kernel(*args, v.start, v.stop), blocks * g.in_channels)
+    _run_chunks(lambda v: kernel(*args, v.start, v.stop), blocks * g.in_channels, g)
     gw = partial[0] if blocks == 1 else partial.sum(axis=0)
     return gw.reshape(g.out_channels, 1, g.kernel_h, g.kernel_w)
 
@@ -365,7 +372,7 @@ def _compiled_bytes(g, itemsize, workers):
     (C's heap) and the weight gradient's per-block sums."""
     _, blocks = _weight_blocks(g)
     inputs, gradients = _copied_images(g) if COPY_IMAGES else (0, 0)
-    in_flight = min(workers, g.batch * g.in_channels)
+    in_flight = min(workers, g.batch * g.in_channels) if _threaded(g) else 1
     return {'forward': in_flight * inputs * itemsize, 'input gradient': in_flight * gradients * itemsize,
             'weight gradient': (in_flight * inputs + (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h
                                 * g.kernel_w) * itemsize}
