@@ -97,8 +97,8 @@ static ptrdiff_t phase_layout(ptrdiff_t H, ptrdiff_t W, ptrdiff_t kw, ptrdiff_t 
     return sw == 1 && left == 0 && right == 0 ? 0 : sw * H * *wq;
 }
 
-#define DEFINE_TAPS(T, SUF)                                                                        \
-/* A row's taps: every source row (its data, its kernel row of weights) with every column tap    \
+#define DEFINE_TAPS(T, SUF)                                                                         \
+/* A row's taps: every source row (its data, its kernel row of weights) with every column tap       \
    (the weight's column, where it reads: src[t*ss + off], the columns [lo, hi) where it may). */    \
 typedef struct {                                                                                    \
     ptrdiff_t nrows, ncols;                                                                         \
@@ -109,89 +109,102 @@ typedef struct {                                                                
 /* The vector code, once per vector width: VS names it, VT is its vector type, MT its mask type */
 #define DEFINE_VECTOR(T, SUF, VS, VT, MT)                                                           \
                                                                                                     \
-static inline VT load_##VS(const T *p) {                                                      \
-    VT v;                                                                                      \
+static inline VT load_##VS(const T *p) {                                                            \
+    VT v;                                                                                           \
     memcpy(&v, p, sizeof v);                                                                        \
     return v;                                                                                       \
 }                                                                                                   \
                                                                                                     \
-static inline void store_##VS(T *p, ptrdiff_t os, VT v) {                                     \
+static inline void store_##VS(T *p, ptrdiff_t os, VT v) {                                           \
     if (os == 1) memcpy(p, &v, sizeof v);                                                           \
-    else for (int l = 0; l < VLEN(VT, T); l++) p[l * os] = v[l];                                       \
+    else for (int l = 0; l < VLEN(VT, T); l++) p[l * os] = v[l];                                    \
 }                                                                                                   \
                                                                                                     \
 /* out[t*os] for the NV*VL columns t from t0, every tap inside: sums kept in registers */           \
-static inline __attribute__((always_inline)) void block_cols_##VS(                                 \
+static inline __attribute__((always_inline)) void block_cols_##VS(                                  \
         T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const ptrdiff_t ncols,           \
         const taps_##SUF *tp) {                                                                     \
-    VT acc[4] = {{0}};                                                                         \
+    VT acc[4] = {{0}};                                                                              \
     for (ptrdiff_t ra = 0; ra < tp->nrows; ra++) {                                                  \
         const T *row = tp->rows[ra], *wr = tp->wrows[ra];                                           \
         for (ptrdiff_t e = 0; e < ncols; e++) {                                                     \
-            const VT wv = (VT){0} + wr[tp->col[e]];                                       \
+            const VT wv = (VT){0} + wr[tp->col[e]];                                                 \
             const T *sp = row + (tp->off[e] + t0);                                                  \
-            for (int v = 0; v < NV; v++) acc[v] += wv * load_##VS(sp + v * VLEN(VT, T));              \
+            for (int v = 0; v < NV; v++) acc[v] += wv * load_##VS(sp + v * VLEN(VT, T));            \
         }                                                                                           \
     }                                                                                               \
-    for (int v = 0; v < NV; v++) store_##VS(out + (t0 + v * VLEN(VT, T)) * os, os, acc[v]);          \
+    for (int v = 0; v < NV; v++) store_##VS(out + (t0 + v * VLEN(VT, T)) * os, os, acc[v]);         \
 }                                                                                                   \
                                                                                                     \
 /* the same, unrolled over the columns of 3-wide kernels (the common case) */                       \
-static inline __attribute__((always_inline)) void block_##VS(                                      \
+static inline __attribute__((always_inline)) void block_##VS(                                       \
         T *restrict out, ptrdiff_t os, ptrdiff_t t0, const int NV, const taps_##SUF *tp) {          \
-    if (tp->ncols == 3) block_cols_##VS(out, os, t0, NV, 3, tp);                                   \
-    else block_cols_##VS(out, os, t0, NV, tp->ncols, tp);                                          \
+    if (tp->ncols == 3) block_cols_##VS(out, os, t0, NV, 3, tp);                                    \
+    else block_cols_##VS(out, os, t0, NV, tp->ncols, tp);                                           \
 }                                                                                                   \
                                                                                                     \
-/* sums[b] += sum_{i, j} g[i, j] * x[i*sh + a0, j + off[b]] over the rows i in [i0, i1), all the  \
-   columns j in [0, n) (n >= VL; every tap inside: stride 1, the image between zero columns), for   \
-   the NB column taps b: per output gradient row its vectors are loaded once for all the taps,     \
-   the taps' partial sums stay in vector registers over the rows (one horizontal sum each at the   \
-   end). A last vector block that would run past n is moved back to end at n, its lanes already    \
+/* sums[b] += sum_{i, j} g[i, j] * x[i*sh + a0, j + off[b]] over the rows i in [i0, i1), all the    \
+   columns j in [0, n) (n >= VL; every tap inside: the image's phases between zero columns), for    \
+   the NB column taps b: per output gradient row its vectors are loaded once for all the taps,      \
+   the taps' partial sums stay in vector registers over the rows (one horizontal sum each at the    \
+   end). A last vector block that would run past n is moved back to end at n, its lanes already     \
    counted zeroed after the product. */                                                             \
-static inline __attribute__((always_inline)) void image_dots_##VS(                                 \
+static inline __attribute__((always_inline)) void image_dots_##VS(                                  \
         double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
-        ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off, const ptrdiff_t NB, ptrdiff_t n,          \
-        MT lanes) {                                                                         \
-    const ptrdiff_t VL = VLEN(VT, T);                                                                  \
-    VT acc[3][2];   /* NB <= 3: a fixed size, so that the sums can live in registers */        \
-    for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] = acc[b][1] = (VT){0};                        \
+        ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off, const ptrdiff_t NB, ptrdiff_t n) {        \
+    const ptrdiff_t VL = VLEN(VT, T);                                                               \
+    MT lanes;   /* 0, 1, ..., VL - 1 (a constant once compiled) */                                  \
+    for (int l = 0; l < VL; l++) lanes[l] = l;                                                      \
+    VT acc[3][2];   /* NB <= 3: a fixed size, so that the sums can live in registers */             \
+    for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] = acc[b][1] = (VT){0};                             \
     const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
-    const MT keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                     \
+    const MT keep = lanes >= (__typeof__(lanes[0]))(n - n % VL - tail);                             \
     for (ptrdiff_t i = i0; i < i1; i++) {                                                           \
         const T *gi = g + i * n, *xr = xi + (i * sh + a0) * rs;                                     \
         ptrdiff_t j = 0;                                                                            \
         for (; j + 2 * VL <= n; j += 2 * VL) {                                                      \
-            const VT g0 = load_##VS(gi + j), g1 = load_##VS(gi + j + VL);                    \
+            const VT g0 = load_##VS(gi + j), g1 = load_##VS(gi + j + VL);                           \
             for (ptrdiff_t b = 0; b < NB; b++) {                                                    \
-                acc[b][0] += g0 * load_##VS(xr + off[b] + j);                                      \
-                acc[b][1] += g1 * load_##VS(xr + off[b] + j + VL);                                 \
+                acc[b][0] += g0 * load_##VS(xr + off[b] + j);                                       \
+                acc[b][1] += g1 * load_##VS(xr + off[b] + j + VL);                                  \
             }                                                                                       \
         }                                                                                           \
         if (j + VL <= n) {                                                                          \
-            const VT g0 = load_##VS(gi + j);                                                  \
-            for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] += g0 * load_##VS(xr + off[b] + j);       \
+            const VT g0 = load_##VS(gi + j);                                                        \
+            for (ptrdiff_t b = 0; b < NB; b++) acc[b][0] += g0 * load_##VS(xr + off[b] + j);        \
         }                                                                                           \
         if (tail < n) {                                                                             \
-            const VT g0 = load_##VS(gi + tail);                                               \
+            const VT g0 = load_##VS(gi + tail);                                                     \
             for (ptrdiff_t b = 0; b < NB; b++)                                                      \
-                acc[b][1] += (VT)((MT)(g0 * load_##VS(xr + off[b] + tail)) & keep);   \
+                acc[b][1] += (VT)((MT)(g0 * load_##VS(xr + off[b] + tail)) & keep);                 \
         }                                                                                           \
     }                                                                                               \
     for (ptrdiff_t b = 0; b < NB; b++) {                                                            \
         double t = 0;                                                                               \
-        for (int l = 0; l < VLEN(VT, T); l++) t += (double)acc[b][0][l] + acc[b][1][l];                \
+        for (int l = 0; l < VLEN(VT, T); l++) t += (double)acc[b][0][l] + acc[b][1][l];             \
         sums[b] += t;                                                                               \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* image_dots for the nine taps of a 3x3 kernel at once, over rows [i0, i1) where all three        \
-   kernel rows are inside (kernel row a reads input row i*sh + a0 + a*dh): an output gradient      \
-   vector is loaded once for all nine, each tap's partial sums stay in one register. */            \
+/* image_dots for nb (1-3) column taps, nb a constant in each call */                               \
+static void dots_group_##VS(double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0,      \
+                            ptrdiff_t i1, ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off,         \
+                            ptrdiff_t nb, ptrdiff_t n) {                                            \
+    if (nb == 3) image_dots_##VS(sums, g, xi, rs, i0, i1, sh, a0, off, 3, n);                       \
+    else if (nb == 2) image_dots_##VS(sums, g, xi, rs, i0, i1, sh, a0, off, 2, n);                  \
+    else image_dots_##VS(sums, g, xi, rs, i0, i1, sh, a0, off, 1, n);                               \
+}                                                                                                   \
+                                                                                                    \
+                                                                                                    \
+/* image_dots for the nine taps of a 3x3 kernel at once, over rows [i0, i1) where all three         \
+   kernel rows are inside (kernel row a reads input row i*sh + a0 + a*dh): an output gradient       \
+   vector is loaded once for all nine, each tap's partial sums stay in one register. */             \
 static inline __attribute__((always_inline)) void image_dots33_##VS(                                \
         double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0, ptrdiff_t i1,            \
-        ptrdiff_t sh, ptrdiff_t a0, ptrdiff_t dh, const ptrdiff_t *off, ptrdiff_t n, MT lanes) {    \
+        ptrdiff_t sh, ptrdiff_t a0, ptrdiff_t dh, const ptrdiff_t *off, ptrdiff_t n) {              \
     const ptrdiff_t VL = VLEN(VT, T);                                                               \
+    MT lanes;   /* 0, 1, ..., VL - 1 (a constant once compiled) */                                  \
+    for (int l = 0; l < VL; l++) lanes[l] = l;                                                      \
     VT acc[9];                                                                                      \
     for (int e = 0; e < 9; e++) acc[e] = (VT){0};                                                   \
     const ptrdiff_t tail = n % VL ? n - VL : n;                                                     \
@@ -232,7 +245,8 @@ enum { VL_##SUF = VEC_BYTES / sizeof(T) };                                      
                                                                                                     \
 /* out[t*os] = sum over the taps of weight * src[t*ss + off] for t in [0, n); a tap counts where    \
    lo <= t < hi, and every tap counts in [L, R). */                                                 \
-static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptrdiff_t os, ptrdiff_t n, const taps_##SUF *tp,             \
+static inline __attribute__((always_inline)) void row_##SUF(                                        \
+        T *restrict out, ptrdiff_t os, ptrdiff_t n, const taps_##SUF *tp,                           \
                       ptrdiff_t ss, ptrdiff_t L, ptrdiff_t R) {                                     \
     const ptrdiff_t VL = VL_##SUF, HL = VL / 2;                                                     \
     if (ss != 1 || R - L < HL) { L = R = n; }  /* strided sources: all tap by tap */                \
@@ -248,11 +262,12 @@ static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptr
             for (ptrdiff_t t = max_p(lo, R); t < hi; t++) out[t * os] += wk * row[t * ss + o];      \
         }                                                                                           \
     }                                                                                               \
-    /* the interior in blocks of 4, 2 or 1 vectors; a last block that would run past R is moved    \
+    /* the interior in blocks of 4, 2 or 1 vectors; a last block that would run past R is moved     \
        back to end at R (its first columns are computed twice, to the same values) */               \
     ptrdiff_t len = R - L;                                                                          \
     if (len >= 4 * VL) {                                                                            \
-        for (ptrdiff_t t = L; t < R; t += 4 * VL) block_##SUF(out, os, min_p(t, R - 4 * VL), 4, tp); \
+        for (ptrdiff_t t = L; t < R; t += 4 * VL)                                                   \
+            block_##SUF(out, os, min_p(t, R - 4 * VL), 4, tp);                                      \
     } else if (len >= 2 * VL) {                                                                     \
         block_##SUF(out, os, L, 2, tp);                                                             \
         if (len > 2 * VL) block_##SUF(out, os, R - 2 * VL, 2, tp);                                  \
@@ -265,7 +280,7 @@ static inline __attribute__((always_inline)) void row_##SUF(T *restrict out, ptr
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* rows of width elements (one after the other from src) into buf, whose rows of                 \
+/* rows of width elements (one after the other from src) into buf, whose rows of                    \
    pl + width + pr elements were zeroed once: the padding columns stay zero */                      \
 static void pad_rows_##SUF(T *restrict buf, const T *restrict src, ptrdiff_t nrows,                 \
                            ptrdiff_t width, ptrdiff_t pl, ptrdiff_t pr) {                           \
@@ -277,7 +292,7 @@ static void pad_rows_##SUF(T *restrict buf, const T *restrict src, ptrdiff_t nro
 static void split_phases_##SUF(T *restrict buf, const T *restrict xi, ptrdiff_t H, ptrdiff_t W,     \
                                ptrdiff_t sw, ptrdiff_t pl, ptrdiff_t wq) {                          \
     if (sw == 1) { pad_rows_##SUF(buf, xi, H, W, pl, wq - pl - W); return; }                        \
-    const ptrdiff_t n0 = (W + 1) / 2, n1 = W / 2;   /* columns of phases 0 and 1 */                \
+    const ptrdiff_t n0 = (W + 1) / 2, n1 = W / 2;   /* columns of phases 0 and 1 */                 \
     if (sw == 2) {                                                                                  \
         for (ptrdiff_t i = 0; i < H; i++) {                                                         \
             T *to = buf + i * wq + pl, *to1 = buf + (H + i) * wq + pl;                              \
@@ -298,7 +313,7 @@ static void split_phases_##SUF(T *restrict buf, const T *restrict xi, ptrdiff_t 
 }                                                                                                   \
                                                                                                     \
 /* y for images u in [u0, u1). */                                                                   \
-void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restrict y,              \
+void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restrict y,               \
         ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
         ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
         ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t u0, ptrdiff_t u1) {                 \
@@ -312,7 +327,7 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
         R = min_p(R, bhi[b]);                                                                       \
     }                                                                                               \
     R = max_p(L, R);                                                                                \
-    /* each image split into its column phases between zero columns (in cache, once), so that     \
+    /* each image split into its column phases between zero columns (in cache, once), so that       \
        every column of every row is interior and read contiguously (else: clipped, tap by tap) */   \
     ptrdiff_t pl, wq, poff[kw];                                                                     \
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
@@ -349,7 +364,7 @@ void depthwise_forward_##SUF(const T *restrict x, const T *restrict w, T *restri
 }                                                                                                   \
                                                                                                     \
 /* gx for images u in [u0, u1), from gy. */                                                         \
-void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *restrict gx,         \
+void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *restrict gx,          \
         ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,             \
         ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,         \
         ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t u0, ptrdiff_t u1) {                 \
@@ -371,7 +386,7 @@ void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *re
         }                                                                                           \
         pR[q0] = max_p(pL[q0], pR[q0]);                                                             \
     }                                                                                               \
-    /* the output gradient images copied between zero columns (in cache, once per image), so      \
+    /* the output gradient images copied between zero columns (in cache, once per image), so        \
        that every column of every row is interior */                                                \
     ptrdiff_t pl = 0, pr = 0;                                                                       \
     for (ptrdiff_t q0 = 0; q0 < sw && q0 < W; q0++)                                                 \
@@ -424,24 +439,18 @@ void depthwise_input_grad_##SUF(const T *restrict gy, const T *restrict w, T *re
 /* image_dots for the kw column taps, three at a time, in vectors or half vectors */                \
 static void tap_dots_##SUF(double *sums, const T *g, const T *xi, ptrdiff_t rs, ptrdiff_t i0,       \
                            ptrdiff_t i1, ptrdiff_t sh, ptrdiff_t a0, const ptrdiff_t *off,          \
-                           ptrdiff_t kw, ptrdiff_t n, mask_##SUF lanes, hmask_##SUF hlanes) {       \
+                           ptrdiff_t kw, ptrdiff_t n) {                                             \
     for (ptrdiff_t b = 0; b < kw; b += 3) {                                                         \
-        ptrdiff_t nb = min_p(3, kw - b);                                                            \
-        if (n >= VL_##SUF) {                                                                        \
-            if (nb == 3) image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 3, n, lanes); \
-            else if (nb == 2) image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 2, n, lanes); \
-            else image_dots_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 1, n, lanes);       \
-        } else {                                                                                    \
-            if (nb == 3) image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 3, n, hlanes); \
-            else if (nb == 2) image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 2, n, hlanes); \
-            else image_dots_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b, 1, n, hlanes); \
-        }                                                                                           \
+        if (n >= VL_##SUF) dots_group_##SUF(sums + b, g, xi, rs, i0, i1, sh, a0, off + b,           \
+                                            min_p(3, kw - b), n);                                   \
+        else dots_group_##SUF##_half(sums + b, g, xi, rs, i0, i1, sh, a0, off + b,                  \
+                                     min_p(3, kw - b), n);                                          \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* partial[v, c*m + r, a*kw + b] for v in [v0, v1), v = block*f + c: the weight gradient summed    \
+/* partial[v, c*m + r, a*kw + b] for v in [v0, v1), v = block*f + c: the weight gradient summed     \
    over the samples [block*sb, min(S, (block+1)*sb)) of channel c. */                               \
-void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *restrict partial,   \
+void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *restrict partial,    \
         ptrdiff_t S, ptrdiff_t f, ptrdiff_t m, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,              \
         ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,         \
         ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t copies, ptrdiff_t sb, ptrdiff_t v0,     \
@@ -452,11 +461,7 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
         boff[b] = b * dw - pw;                                                                      \
         valid_columns(ow, sw, boff[b], W, &blo[b], &bhi[b]);                                        \
     }                                                                                               \
-    mask_##SUF lanes;                                                                               \
-    hmask_##SUF hlanes;                                                                             \
-    for (int l = 0; l < VL_##SUF; l++) lanes[l] = l;                                                \
-    for (int l = 0; l < VL_##SUF / 2; l++) hlanes[l] = l;                                           \
-    /* rows of a vector or more: vector dots over each image split into its column phases between \
+    /* rows of a vector or more: vector dots over each image split into its column phases between   \
        zero columns (phase_layout); else scalar dots over each tap's valid columns */               \
     ptrdiff_t pl, wq, poff[kw];                                                                     \
     ptrdiff_t copy = phase_layout(H, W, kw, ow, sw, pw, dw, &pl, &wq, poff);                        \
@@ -481,11 +486,12 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
             if (buf) { split_phases_##SUF(buf, xi, H, W, sw, pl, wq); xi = buf; rs = wq; }          \
             for (ptrdiff_t r = 0; r < m; r++) {                                                     \
                 const T *g = gy + ((s * f + c) * m + r) * oh * ow;                                  \
-                if (fused) {  /* 3x3: the rows where all kernel rows are inside, all taps at once */ \
+                if (fused) {  /* 3x3: the rows where all kernel rows are inside, all nine taps */ \
+                    double *out = sums + r * K;                                                     \
                     if (ow >= VL_##SUF)                                                             \
-                        image_dots33_##SUF(sums + r * K, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow, lanes); \
+                        image_dots33_##SUF(out, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow);          \
                     else                                                                            \
-                        image_dots33_##SUF##_half(sums + r * K, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow, hlanes); \
+                        image_dots33_##SUF##_half(out, g, xi, rs, I0, I1, sh, -ph, dh, poff, ow);   \
                 }                                                                                   \
                 for (ptrdiff_t a = 0; a < kh; a++) {                                                \
                     /* output rows i whose input row i*sh - ph + a*dh is inside the image */        \
@@ -494,11 +500,11 @@ void depthwise_weight_grad_##SUF(const T *restrict x, const T *restrict gy, T *r
                     double *out = sums + r * K + a * kw;                                            \
                     if (fused) {  /* the rows left: [i0, I0) and [I1, i1) */                        \
                         if (i0 < I0)                                                                \
-                            tap_dots_##SUF(out, g, xi, rs, i0, I0, sh, a0, poff, kw, ow, lanes, hlanes); \
+                            tap_dots_##SUF(out, g, xi, rs, i0, I0, sh, a0, poff, kw, ow);           \
                         if (I1 < i1)                                                                \
-                            tap_dots_##SUF(out, g, xi, rs, I1, i1, sh, a0, poff, kw, ow, lanes, hlanes); \
+                            tap_dots_##SUF(out, g, xi, rs, I1, i1, sh, a0, poff, kw, ow);           \
                     } else if (vector)                                                              \
-                        tap_dots_##SUF(out, g, xi, rs, i0, i1, sh, a0, poff, kw, ow, lanes, hlanes);  \
+                        tap_dots_##SUF(out, g, xi, rs, i0, i1, sh, a0, poff, kw, ow);               \
                     else for (ptrdiff_t b = 0; b < kw; b++) {                                       \
                         T t = 0;                                                                    \
                         for (ptrdiff_t i = i0; i < i1; i++) {                                       \
