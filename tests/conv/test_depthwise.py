@@ -271,3 +271,13 @@ def test_compiled_without_image_copies_matches_reference(g, dtype, monkeypatch, 
     monkeypatch.setattr(depthwise, 'COPY_IMAGES', False)
     x, w, gy = random_layer(g, rng, dtype)
     assert_matches_reference(passes(x, w, gy, g), x, w, gy, g, dtype)
+
+
+def test_bad_input_is_rejected_at_the_public_boundary(cpu_kernels, rng):
+    """F.conv2d validates before either path runs: mixed dtypes and channel counts that do not fit
+    the groups get the same messages with the C kernels as without."""
+    x = Tensor(rng.standard_normal((1, 4, 6, 6)).astype(numpy.float32))
+    with pytest.raises(TypeError, match='conv2d: expected x and w of the same floating dtype'):
+        F.conv2d(x, Tensor(rng.standard_normal((4, 1, 3, 3))), groups=4, algo='direct')
+    with pytest.raises(ValueError, match='conv2d: x has 4 channels but w expects 8'):
+        F.conv2d(x, Tensor(rng.standard_normal((4, 2, 3, 3)).astype(numpy.float32)), groups=4, algo='direct')
