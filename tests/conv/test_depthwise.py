@@ -281,3 +281,13 @@ def test_bad_input_is_rejected_at_the_public_boundary(cpu_kernels, rng):
         F.conv2d(x, Tensor(rng.standard_normal((4, 1, 3, 3))), groups=4, algo='direct')
     with pytest.raises(ValueError, match='conv2d: x has 4 channels but w expects 8'):
         F.conv2d(x, Tensor(rng.standard_normal((4, 2, 3, 3)).astype(numpy.float32)), groups=4, algo='direct')
+
+
+@pytest.mark.parametrize('g', [layer(2, 460, 4, 5, 3, 3, pad=(1, 1)), layer(2, 2, 6, 6, 5, 5, pad=(2, 2), m=170)],
+                         ids=['runs_of_455_channels', 'one_channel_a_run'])
+def test_compiled_weight_gradient_in_runs_of_channels(g, rng):
+    """The C weight gradient sums a run of channels sample by sample (at most 4096 sums at once):
+    many channels take several runs, a large multiplier one channel a run."""
+    config.set(cpu_kernels='on')
+    x, w, gy = random_layer(g, rng, numpy.float64)
+    assert_matches_reference(passes(x, w, gy, g), x, w, gy, g, numpy.float64)
