@@ -15,10 +15,11 @@ per tap (copy in, multiply-add per tap, copy out) where a fused loop reads each 
 memory and works on it in L1 (copying an image between zero columns once, instead of clipping
 every tap's columns, measured 1.4-3x faster per pass). Measured on the issue's layer (32, 64, 64,
 32, 3), pad 1, float32, fprop + bprop + accGrad, medians of runs interleaved in one process on the
-shared 2-core machine (indicative only): C kernels 7.8 ms, NumPy sweeps 19.2 ms, PyTorch 2.13 (two
-threads) 8.3 ms; busier, one thread each: C kernels 14.5 ms, PyTorch 15.9 ms. The kernels alone on
-one thread: forward 1.45 ms, input gradient 1.9, weight gradient 1.9-2.4 (near the memory traffic:
-the image copies, where each image is first read, take a quarter of it).
+shared 2-core machine (indicative only; others' jobs were running): C kernels 6.2 ms, NumPy sweeps
+18.4 ms; one thread each: C kernels 8.6 ms, PyTorch 2.13 13.0 ms (PyTorch on two threads took
+8.3 ms on a quieter machine, where an earlier version of these kernels took 7.8 ms). The kernels
+alone on one thread: forward 1.45 ms, input gradient 1.9, weight gradient 1.0 (a quarter of the
+first two is the image copies, where each image is first read from memory).
 
 The NumPy sweeps: a block of channels (or of one channel's samples) is copied into a scratch
 buffer, padded, channels first and flat, so one channel's images are one contiguous run and a
