@@ -35,7 +35,10 @@
  *
  * No fast-math, no FMA contraction (-std=c11): products and sums are IEEE, NaN and infinity
  * propagate as in NumPy; the lanes a moved-back dot block already counted are zeroed after the
- * product, so they add nothing even when the product is infinite or NaN.
+ * product, so they add nothing even when the product is infinite or NaN. The weight gradient
+ * forms no products with padding rows (it clips rows), so a NaN output gradient in a border row
+ * reaches the taps that read the image there, not those that read padding (which the NumPy
+ * sweeps, multiplying the padding's zeros, also turn NaN).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -104,7 +104,7 @@ def test_float32_matches_reference(g, cpu_kernels, rng):
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 def test_non_contiguous_inputs(dtype, cpu_kernels, rng):
-    """Transposed, strided and reversed views give what their contiguous copies give."""
+    """Transposed, strided and reversed views give the reference's values."""
     g = layer(3, 4, 9, 11, 3, 3, stride=(2, 1), pad=(1, 1), m=2)
     x = rng.standard_normal((g.width, g.height, g.in_channels, g.batch)).astype(dtype).transpose(3, 2, 1, 0)
     w = rng.standard_normal((g.out_channels, 1, g.kernel_h, 2 * g.kernel_w)).astype(dtype)[..., ::-2]
@@ -291,3 +291,21 @@ def test_compiled_weight_gradient_in_runs_of_channels(g, rng):
     config.set(cpu_kernels='on')
     x, w, gy = random_layer(g, rng, numpy.float64)
     assert_matches_reference(passes(x, w, gy, g), x, w, gy, g, numpy.float64)
+
+
+@pytest.mark.parametrize('g', [CASES[0], CASES[3], CASES[13]], ids=lambda g: g.describe().replace(' ', '_'))
+def test_nan_reaches_what_the_reference_says(g, cpu_kernels, rng):
+    """A NaN in x or gy spreads to the outputs it takes part in, as in the reference (IEEE
+    arithmetic, no fast-math). One difference: the reference and the NumPy sweeps multiply the
+    padding's zeros, so a NaN output gradient at the border reaches every tap of gw; the C kernels
+    form no products with padding rows, so there it reaches the taps that read real input."""
+    x, w, gy = random_layer(g, rng, numpy.float32)
+    x[0, 1, 2, 3] = numpy.nan
+    gy[-1, 0, 0, g.out_w - 1] = numpy.nan
+    want = depthwise_reference(*(a.astype(numpy.float64) for a in (x, w, gy)), g)
+    for name, a, b in zip(('y', 'gx', 'gw'), passes(x, w, gy, g), want):
+        assert numpy.isnan(a).any(), name
+        if name == 'gw' and cpu_kernels == 'compiled':
+            assert not (numpy.isnan(a) & ~numpy.isnan(b)).any()
+        else:
+            numpy.testing.assert_array_equal(numpy.isnan(a), numpy.isnan(b), err_msg=name)
