@@ -1,11 +1,31 @@
-"""Depthwise convolution (one input channel per group, m = f'/f output channels for each) as
-weighted sums of shifted sweeps over flat, padded images; DirectConvolution's depthwise path.
+"""Depthwise convolution (one input channel per group, m = f'/f output channels for each);
+DirectConvolution's depthwise path. On the CPU, for float32 and float64, three C kernels
+(minifft/kernels/depthwise.c) do the passes; elsewhere (CuPy arrays, other dtypes, the setting
+``cpu_kernels='off'``, no C compiler) weighted sums of shifted sweeps over flat, padded images do.
 
-A block of channels (or of one channel's samples) is copied into a scratch buffer, padded,
-channels first and flat, so one channel's images are one contiguous run and a kernel tap (a, b)
-is one offset o = a*dh*Wp + b*dw into it. One tap's contribution to the whole block is then a
-single multiply-add of a view of the buffer (one long contiguous row per channel) by one weight
-per channel:
+The C kernels work image by image ((sample, channel) pairs, chunks of them across the CPU thread
+pool; ctypes releases the GIL): each image is copied once, while in cache, between zero columns
+(split into its column phases when strided), and each output row is then summed from the kernel
+rows' source rows in a few vector registers, the taps added one by one; the input gradient gathers
+from the output gradient per input row and column phase (no scatter, each element written once);
+the weight gradient takes per tap the dot product of the output gradient with the input's view,
+summed over fixed blocks of samples in a fixed order (the same bits on any threads). Nothing is
+kept from forward to backward but x. Why: the NumPy sweeps below make several passes over memory
+per tap (copy in, multiply-add per tap, copy out) where a fused loop reads each image once from
+memory and works on it in L1 (copying an image between zero columns once, instead of clipping
+every tap's columns, measured 1.4-3x faster per pass). Measured on the issue's layer (32, 64, 64,
+32, 3), pad 1, float32, fprop + bprop + accGrad, medians of runs interleaved in one process on the
+shared 2-core machine (indicative only; others' jobs were running): C kernels 6.2 ms, NumPy sweeps
+18.4 ms; one thread each: C kernels 8.6 ms, PyTorch 2.13 13.0 ms (PyTorch on two threads took
+8.3 ms on a quieter machine, where an earlier version of these kernels took 7.8 ms). The kernels
+alone on one thread: forward 1.45 ms, input gradient 1.9, weight gradient 1.0 (a quarter of the
+first two is the image copies, where each image is first read from memory).
+
+The NumPy sweeps: a block of channels (or of one channel's samples) is copied into a scratch
+buffer, padded, channels first and flat, so one channel's images are one contiguous run and a
+kernel tap (a, b) is one offset o = a*dh*Wp + b*dw into it. One tap's contribution to the whole
+block is then a single multiply-add of a view of the buffer (one long contiguous row per channel)
+by one weight per channel:
 
     z[c, :] += w[c, a, b] * scratch[c, o:o + n]        (n: the block's images, Hp*Wp each)
 
@@ -21,19 +41,19 @@ phase, the padded output gradient correlated with that phase's taps (mirrored of
 back interleaved; the weight gradient is, per tap, each channel's dot product of the output
 gradient (padded to the phase grid) with the tap's view of its phase.
 
-Why (measured on (32, 64, 64, 32, 3), pad 1, on the shared 2-core CPU, where PyTorch's three
-passes take 2-4 ms each): with one channel per group the im2col GEMMs are one row wide (8-12x
-PyTorch's time). Banded (Toeplitz) GEMMs that put the taps into BLAS inflate the flops by about
-W/k, 428 MFLOP per pass here, which took 6-12 ms per pass at the 34-67 GFLOP/s those skinny
-GEMMs reached, plus 8 ms for the shifted sums over 32-element rows they still need: NumPy's
-elementwise loops over short rows run at a third of their speed over long contiguous runs (the
-previous tap path, a sum of kh*kw such loops, took 50-70 ms a step). On the CPU, rows of at least
-AXPY_MIN_LENGTH take BLAS axpy (one pass where NumPy's multiply and add take two: 2.5x on a row)
-and BLAS dot, one BLAS thread per worker; each block is copied in, swept and copied out while in
-cache, so a pass reads its inputs from memory and writes its outputs about once, and nothing is
-kept from forward to backward but x. Blocks run across the CPU thread pool (NumPy's loops and
-BLAS release the GIL); on the GPU the same code runs once, as one block of all channels.
+Why the sweeps (measured on the same layer, where PyTorch's three passes take 2-4 ms each): with
+one channel per group the im2col GEMMs are one row wide (8-12x PyTorch's time). Banded (Toeplitz)
+GEMMs that put the taps into BLAS inflate the flops by about W/k, 428 MFLOP per pass here, which
+took 6-12 ms per pass at the 34-67 GFLOP/s those skinny GEMMs reached, plus 8 ms for the shifted
+sums over 32-element rows they still need: NumPy's elementwise loops over short rows run at a
+third of their speed over long contiguous runs (the previous tap path, a sum of kh*kw such loops,
+took 50-70 ms a step). On the CPU, rows of at least AXPY_MIN_LENGTH take BLAS axpy (one pass
+where NumPy's multiply and add take two: 2.5x on a row) and BLAS dot, one BLAS thread per worker;
+each block is copied in, swept and copied out while in cache, so a pass reads its inputs from
+memory and writes its outputs about once. Blocks run across the CPU thread pool (NumPy's loops
+and BLAS release the GIL); on the GPU the same code runs once, as one block of all channels.
 """
+import ctypes
 import dataclasses
 import functools
 
@@ -41,11 +61,15 @@ import numpy
 import scipy.linalg
 
 from ..backend import cpu_workers, get_array_module
+from ..kernels import host
 from .geometry import ceil_div
 from .spectral import cpu_thread_pool, run_in_chunks
 
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
 AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
+WEIGHT_UNITS = 16          # the C weight gradient splits the batch into blocks until channels x blocks reach this
+THREADED_MIN_MACS = 2 ** 20  # smaller layers run the C kernels in one call (the pool's hand-off: 30-70 us)
+COPY_IMAGES = True         # the C kernels copy images between zero columns (False: clip each tap; measured slower)
 
 
 def supports(g):
@@ -240,6 +264,124 @@ def _gradient_image_bytes(g, plan, itemsize):
     return (g.group_out + 2) * plan.grad_size * itemsize
 
 
+# ---- the C kernels (minifft/kernels/depthwise.c): the CPU path for float32 and float64 ----
+
+_SIZE = ctypes.c_ssize_t
+_PTR = ctypes.c_void_p
+_ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
+               'input_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
+               'weight_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 19}
+
+
+def _kernel(xp, name, *arrays):
+    """The C entry point ``depthwise_<name>_<f32|f64>`` for these arrays, or None: the NumPy code
+    (CuPy arrays, other dtypes, mixed dtypes, cpu_kernels='off', no compiler)."""
+    if xp is not numpy:
+        return None
+    dtype = arrays[0].dtype
+    kind = host.suffix(dtype)
+    if kind is None or any(a.dtype != dtype for a in arrays):
+        return None
+    lib = host.library('depthwise')
+    if lib is None:
+        return None
+    return host.function(lib, f'depthwise_{name}_{kind}', *_ENTRY_ARGS[name])
+
+
+def _geometry_args(g):
+    """The layer's sizes in the order the kernels take them (after f, m), and whether they copy
+    images between zero columns (COPY_IMAGES)."""
+    return (g.height, g.width, g.kernel_h, g.kernel_w, g.out_h, g.out_w, g.stride_h, g.stride_w,
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, int(COPY_IMAGES))
+
+
+def _threaded(g):
+    """Whether the C kernels run layer ``g`` in chunks across the thread pool."""
+    return g.batch * g.out_channels * g.out_h * g.out_w * g.kernel_h * g.kernel_w >= THREADED_MIN_MACS
+
+
+def _run_chunks(run, n, g):
+    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL),
+    or in one call for layers whose work would not pay the pool's hand-off."""
+    pool = cpu_thread_pool()
+    if pool is None or n < 2 or not _threaded(g):
+        run(slice(0, n))
+    else:   # a few chunks per thread even out the load; the kernels call no BLAS
+        run_in_chunks(run, n, min(n, 4 * pool[2]), one_blas_thread=False)
+
+
+def _weight_blocks(g):
+    """(samples per block, blocks) the C weight gradient sums the batch in: whole batches when there
+    are channels enough to share out, else blocks of samples; fixed by the layer alone, so the
+    sums (per block in order, then over the blocks in order) do not depend on the threads."""
+    blocks = min(g.batch, ceil_div(WEIGHT_UNITS, g.in_channels))
+    per_block = ceil_div(g.batch, blocks)
+    return per_block, ceil_div(g.batch, per_block)
+
+
+def _forward_compiled(kernel, x, w, g):
+    x, w = numpy.ascontiguousarray(x), numpy.ascontiguousarray(w)
+    y = numpy.empty(g.output_shape, x.dtype)
+    args = (host.pointer(x), host.pointer(w), host.pointer(y), g.in_channels, g.group_out) + _geometry_args(g)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels, g)
+    return y, DepthwiseSaved(x, w)
+
+
+def _input_grad_compiled(kernel, gy, w, g):
+    gy, w = numpy.ascontiguousarray(gy), numpy.ascontiguousarray(w)
+    gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
+    args = (host.pointer(gy), host.pointer(w), host.pointer(gx), g.in_channels, g.group_out) + _geometry_args(g)
+    _run_chunks(lambda u: kernel(*args, u.start, u.stop), g.batch * g.in_channels, g)
+    return gx
+
+
+def _weight_grad_compiled(kernel, x, gy, g):
+    x, gy = numpy.ascontiguousarray(x), numpy.ascontiguousarray(gy)
+    per_block, blocks = _weight_blocks(g)
+    partial = numpy.empty((blocks, g.out_channels, g.kernel_h * g.kernel_w), gy.dtype)
+    args = ((host.pointer(x), host.pointer(gy), host.pointer(partial), g.batch, g.in_channels, g.group_out)
+            + _geometry_args(g) + (per_block,))
+    _run_chunks(lambda v: kernel(*args, v.start, v.stop), blocks * g.in_channels, g)
+    gw = partial[0] if blocks == 1 else partial.sum(axis=0)
+    return gw.reshape(g.out_channels, 1, g.kernel_h, g.kernel_w)
+
+
+def _compiled_itemsize(itemsize):
+    """Whether the CPU runs a layer of this item size through the C kernels (float32, float64)."""
+    return itemsize in (4, 8) and host.library('depthwise') is not None
+
+
+def _copied_images(g):
+    """(input, output gradient) elements of the image copy each C kernel call works on
+    (kernels/depthwise.c): the input's column phases between zero columns (forward, weight
+    gradient; phase_layout), the output gradient between zero columns (input gradient); 0 where
+    the image itself serves."""
+    columns = ceil_div(g.width, g.stride_w)
+    shifts = [(b * g.dilation_w - g.pad_w) // g.stride_w for b in range(g.kernel_w)]
+    left, right = max(0, *(-t for t in shifts)), max(0, *(g.out_w + t - columns for t in shifts))
+    inputs = 0 if g.stride_w == 1 and left == right == 0 else g.stride_w * g.height * (left + columns + right)
+    left = right = 0
+    for q0 in range(min(g.stride_w, g.width)):
+        count = ceil_div(g.width - q0, g.stride_w)
+        for b in range(g.kernel_w):
+            jb, rest = divmod(q0 + g.pad_w - b * g.dilation_w, g.stride_w)
+            if rest == 0:
+                left, right = max(left, -jb), max(right, count + jb - g.out_w)
+    gradients = g.group_out * g.out_h * (left + g.out_w + right) if left or right else 0
+    return inputs, gradients
+
+
+def _compiled_bytes(g, itemsize, workers):
+    """{pass: bytes} the C kernels allocate beyond their outputs: an image copy per call in flight
+    (C's heap) and the weight gradient's per-block sums."""
+    _, blocks = _weight_blocks(g)
+    inputs, gradients = _copied_images(g) if COPY_IMAGES else (0, 0)
+    in_flight = min(workers, g.batch * g.in_channels) if _threaded(g) else 1
+    return {'forward': in_flight * inputs * itemsize, 'input gradient': in_flight * gradients * itemsize,
+            'weight gradient': (in_flight * inputs + (blocks if blocks > 1 else 0) * g.out_channels * g.kernel_h
+                                * g.kernel_w) * itemsize}
+
+
 @dataclasses.dataclass
 class DepthwiseSaved:
     x: object         # the input itself: blocks are padded again in backward, while in cache
@@ -255,8 +397,11 @@ class DepthwiseContext:
 
 def forward(x, w, g):
     """y (S, f', oh, ow) of a depthwise layer, and what backward needs."""
-    xp, plan = get_array_module(x), _plan(g)
-    m = g.group_out
+    xp = get_array_module(x)
+    kernel = _kernel(xp, 'forward', x, w)
+    if kernel is not None:
+        return _forward_compiled(kernel, x, w, g)
+    plan, m = _plan(g), g.group_out
     weights = w.reshape(g.in_channels, m, -1)
     y = xp.empty(g.output_shape, x.dtype)
     out = y.reshape(g.batch, g.in_channels, m, g.out_h, g.out_w)
@@ -282,8 +427,11 @@ def backward_setup(saved, gy, g):
 
 def backward_input(ctx, g):
     """gx (S, f, H, W): per input phase, the output gradient correlated with that phase's taps."""
-    gy, xp, plan = ctx.gy, get_array_module(ctx.gy), _plan(g)
-    m = g.group_out
+    gy, xp = ctx.gy, get_array_module(ctx.gy)
+    kernel = _kernel(xp, 'input_grad', gy, ctx.w)
+    if kernel is not None:
+        return _input_grad_compiled(kernel, gy, ctx.w, g)
+    plan, m = _plan(g), g.group_out
     weights = ctx.w.reshape(g.in_channels, m, -1)
     untouched = len({t.phase for t in plan.taps}) < len(plan.phases)   # phases no tap reads
     gx = (xp.zeros if untouched else xp.empty)((g.batch, g.in_channels, g.height, g.width), gy.dtype)
@@ -313,8 +461,11 @@ def backward_input(ctx, g):
 def backward_weight(ctx, g):
     """gw (f', 1, kh, kw): per tap, each channel's dot product of the output gradient (padded to
     the phase grid) with the tap's view of its input phase, summed over the batch."""
-    gy, xp, plan = ctx.gy, get_array_module(ctx.gy), _plan(g)
-    m = g.group_out
+    gy, xp = ctx.gy, get_array_module(ctx.gy)
+    kernel = _kernel(xp, 'weight_grad', ctx.x, gy)
+    if kernel is not None:
+        return _weight_grad_compiled(kernel, ctx.x, gy, g)
+    plan, m = _plan(g), g.group_out
     # a row per block's first sample (blocks split the batch when one channel is too large)
     partial = xp.zeros((g.batch, g.out_channels, len(plan.taps)), gy.dtype)
 
@@ -345,9 +496,12 @@ def _block_bytes(g, plan, itemsize, kc, ns):
 def workspace(g, itemsize, device):
     """(kept, peak, {pass: bytes}) of the depthwise sweeps for layer ``g``: nothing is kept but x;
     each pass holds the buffers of the blocks in flight: one block of all channels on the GPU, on
-    the CPU its largest block once per worker."""
+    the CPU its largest block once per worker; the CPU's C kernels (float32, float64) need no
+    buffers but the weight gradient's per-block sums."""
     plan = _plan(g)
-    if device != 'cpu':
+    if device == 'cpu' and _compiled_itemsize(itemsize):
+        terms = _compiled_bytes(g, itemsize, cpu_workers())
+    elif device != 'cpu':
         terms = _block_bytes(g, plan, itemsize, g.in_channels, g.batch)
     else:
         terms = {}
