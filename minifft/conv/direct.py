@@ -246,11 +246,18 @@ def _input_gradient_compiled(kernels, wt, gy, g):
     return gx
 
 
+def _weight_sums_per_block(g, step):
+    """Whether the C path's weight gradient keeps one partial sum per block of ``step`` samples
+    (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
+    return -(-g.batch // step) * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
+
+
 def _compiled_workspace(g, itemsize):
     """Workspace of the C path: no columns are kept from forward to backward (x is, as the graph
     holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Each pass holds
     one block of columns (or of their gradient) per working thread; the weight gradient also holds
-    each thread's per-sample products and each chunk's partial sum."""
+    each thread's per-sample products and the partial sums (per block, or per chunk for large
+    weights)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
 
@@ -258,13 +265,17 @@ def _compiled_workspace(g, itemsize):
         return min(workers, -(-g.batch // block)) * block * _column_bytes(g, itemsize)
     input_geometry = _transposed_geometry(g) if _input_gradient_as_correlation(g) else g
     weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
-    chunks = 1 if pool is None or g.batch < 2 else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights)))
-    # backward_weight's chunks of samples, a block of `step` at a time
-    step = min(max(1, WEIGHT_PRODUCTS // weights), _column_block(g, itemsize), -(-g.batch // chunks))
+    step = min(max(1, WEIGHT_PRODUCTS // weights), _column_block(g, itemsize))
+    if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
+        chunks = -(-g.batch // step)
+    else:   # one sum per chunk of samples, taken a block of `step` at a time
+        chunks = 1 if pool is None or g.batch < 2 else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights)))
+        step = min(step, -(-g.batch // chunks))
     terms = {'column blocks': blocks(g, _column_block(g, itemsize)),
              'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize)),
              'weight-gradient column blocks': min(workers, chunks) * step * _column_bytes(g, itemsize),
-             'weight products': (min(workers, chunks) * step + chunks) * weights * itemsize}
+             # each thread's products and their sum, the partial sums, and gw's transposing copy
+             'weight products': (min(workers, chunks) * (step + 1) + chunks + 1) * weights * itemsize}
     peak = max(terms['column blocks'], terms['column gradient blocks'],
                terms['weight-gradient column blocks'] + terms['weight products'])
     return Workspace(0, peak, terms)
@@ -282,9 +293,11 @@ class DirectConvolution(ConvAlgorithm):
     pad inline (each tap's valid rows and columns are clipped; no padded x or gx is made), and a
     pass runs as blocks of about COLUMN_BLOCK_BYTES of columns, handed to the pool's threads one at
     a time, each block's columns made, multiplied by BLAS and dropped while in cache. Forward keeps
-    x, not the columns: the weight gradient rebuilds them a block at a time, which measured as fast
-    as reading 19 MB of kept columns back on (32, 16, 32, 32, 3) even with the columns still in L3,
-    and holds a block per thread instead of the whole batch's columns.
+    x, not the columns: the weight gradient rebuilds them a block at a time. Against keeping them
+    (19 MB on (32, 16, 32, 32, 3)) that measured within the noise on that layer alone and on a
+    whole models/small.py step (42.8 vs 43.4 ms, batch 64, direct everywhere); a lone
+    (64, 3, 16, 32, 5, pad 2) layer, whose kept columns stay in L3 until its weight gradient, ran
+    that pass ~0.6 ms faster with them. It holds one block per thread instead of all the columns.
 
     Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
     row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
@@ -385,7 +398,15 @@ class DirectConvolution(ConvAlgorithm):
                     sums[start] += part
                 else:
                     sums[start] = part
-        _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
+        if ctx.cols is None and _weight_sums_per_block(g, step):
+            # blocks handed out as in the other passes (3-5% faster than fixed chunks on a loaded
+            # machine); each block's sum is kept and they are added in block order, so the result
+            # has the same bits whichever thread ran which block
+            def run_block(i, buf):
+                sums[i.start] = xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)
+            _by_block_on_pool(run_block, g.batch, step, lambda: xp.empty((step,) + shape, ctx.x.dtype))
+        else:
+            _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
         gw = sums.pop(0)
         for start in sorted(sums):
             gw += sums[start]

@@ -22,6 +22,7 @@ static inline void valid_range(ptrdiff_t n, ptrdiff_t s, ptrdiff_t off, ptrdiff_
     ptrdiff_t l = off >= 0 ? 0 : floor_div(-off + s - 1, s);        /* ceil(-off / s) */
     ptrdiff_t h = floor_div(size - 1 - off, s) + 1;
     if (l < 0) l = 0;
+    if (l > n) l = n;   /* no output sees the image: all of [0, n) is padding */
     if (h > n) h = n;
     if (h < l) h = l;
     *lo = l;
