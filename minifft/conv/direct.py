@@ -13,7 +13,7 @@ from ..backend import get_array_module
 from ..kernels import host
 from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
-from .spectral import cpu_thread_pool, run_in_chunks
+from .spectral import cpu_thread_pool, one_blas_thread, run_in_chunks
 
 
 def _offsets(g):
@@ -96,7 +96,9 @@ def _column_bytes(g, itemsize):
 
 def _column_block(g, itemsize):
     """Samples whose columns one GEMM of the C path takes: as many as fit COLUMN_BLOCK_BYTES (at
-    least one, at most the batch), so they are made, multiplied and dropped while in cache."""
+    least one, at most the batch), so they are made, multiplied and dropped while in cache. A batch
+    that fits one block runs on the calling thread: splitting (8, 16, 32, 16, 3, pad 1) in two
+    blocks for the pool's two threads made its step 1.4x slower (the hand-off costs more)."""
     return max(1, min(g.batch, COLUMN_BLOCK_BYTES // _column_bytes(g, itemsize)))
 
 
@@ -130,8 +132,9 @@ def _by_block_on_pool(run, samples, block, scratch):
     pool = cpu_thread_pool()
     if pool is None or len(blocks) < 2:
         buf = scratch()
-        for i in blocks:
-            run(i, buf)
+        with one_blas_thread():   # (a no-op without the pool) BLAS's idle threads would spin
+            for i in blocks:
+                run(i, buf)
         return
     pending, lock = iter(blocks), threading.Lock()
 
@@ -269,7 +272,8 @@ def _compiled_workspace(g, itemsize):
     if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
         chunks = -(-g.batch // step)
     else:   # one sum per chunk of samples, taken a block of `step` at a time
-        chunks = 1 if pool is None or g.batch < 2 else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights)))
+        chunks = (1 if pool is None or g.batch < 2
+                  else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
         step = min(step, -(-g.batch // chunks))
     terms = {'column blocks': blocks(g, _column_block(g, itemsize)),
              'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize)),
