@@ -213,3 +213,22 @@ def test_weight_gradient_sums_per_chunk_or_per_block(products, cpu_kernels, monk
     numpy.testing.assert_array_equal(first, second)
     want = conv2d_reference(x, w, gy, (1, 1), (1, 2))[2]
     assert numpy.abs(first - want).max() <= 1e-10 * numpy.abs(want).max()
+
+
+def test_kernels_turned_off_between_forward_and_backward(rng):
+    """Forward on the C path keeps x, not its columns: a backward under cpu_kernels='off' rebuilds
+    them with the array code."""
+    from minifft import config
+    from minifft.kernels import host
+    if host.compiler() is None:
+        pytest.skip("no C compiler: the CPU kernels cannot be built here")
+    x, w = rng.standard_normal((5, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2))
+    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    with config.using(cpu_kernels='on'):
+        y = F.conv2d(xt, wt, stride=2, padding=(1, 2), algo='direct')
+    gy = rng.standard_normal(y.shape)
+    with config.using(cpu_kernels='off'):
+        y.backward(gy)
+    for name, got, ref in zip(('y', 'gx', 'gw'), (y.data, xt.grad, wt.grad),
+                              conv2d_reference(x, w, gy, (2, 2), (1, 2))):
+        assert numpy.abs(got - ref).max() <= 1e-10 * max(numpy.abs(ref).max(), 1.0), name
