@@ -22,6 +22,17 @@ def reference(x, w, gy, stride, padding, dilation, groups):
     return [numpy.concatenate([p[j] for p in parts], axis=1 if j < 2 else 0) for j in range(3)]
 
 
+@pytest.fixture
+def compiled():
+    """The C kernels on (cpu_kernels='on'), for tests that call them directly."""
+    from minifft import config
+    from minifft.kernels import host
+    if host.compiler() is None:
+        pytest.skip("no C compiler: the CPU kernels cannot be built here")
+    with config.using(cpu_kernels='on'):
+        yield
+
+
 def uses_kernels(cpu_kernels, device, *arrays):
     """Whether direct runs these arrays through the C kernels: it must exactly when asked to."""
     compiled = direct._kernels(*arrays) is not None
@@ -141,7 +152,7 @@ def test_direct_takes_non_contiguous_arrays(cpu_kernels, rng):
 
 
 @pytest.mark.parametrize('layer', LAYERS)
-def test_kernels_equal_the_array_code_exactly(layer, rng):
+def test_kernels_equal_the_array_code_exactly(layer, compiled, rng):
     """im2col copies and col2im adds each position's taps in the array code's order: the same bits."""
     S, f, fo, H, W, kh, kw, stride, padding, dilation, groups = layer
     g = ConvGeometry(S, f, fo, H, W, kh, kw, *stride, *padding, groups, *dilation)
@@ -166,7 +177,7 @@ def test_kernels_equal_the_array_code_exactly(layer, rng):
         numpy.testing.assert_array_equal(gx, gxpad[:, :, g.pad_h:g.pad_h + H, g.pad_w:g.pad_w + W])
 
 
-def test_kernels_propagate_nan_to_the_windows_that_see_it(rng):
+def test_kernels_propagate_nan_to_the_windows_that_see_it(compiled, rng):
     x = rng.standard_normal((2, 2, 6, 6))
     x[1, 0, 2, 3] = numpy.nan
     g = ConvGeometry(2, 2, 3, 6, 6, 3, 3, pad_h=1, pad_w=1)
@@ -215,17 +226,13 @@ def test_weight_gradient_sums_per_chunk_or_per_block(products, cpu_kernels, monk
     assert numpy.abs(first - want).max() <= 1e-10 * numpy.abs(want).max()
 
 
-def test_kernels_turned_off_between_forward_and_backward(rng):
+def test_kernels_turned_off_between_forward_and_backward(compiled, rng):
     """Forward on the C path keeps x, not its columns: a backward under cpu_kernels='off' rebuilds
     them with the array code."""
     from minifft import config
-    from minifft.kernels import host
-    if host.compiler() is None:
-        pytest.skip("no C compiler: the CPU kernels cannot be built here")
     x, w = rng.standard_normal((5, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2))
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    with config.using(cpu_kernels='on'):
-        y = F.conv2d(xt, wt, stride=2, padding=(1, 2), algo='direct')
+    y = F.conv2d(xt, wt, stride=2, padding=(1, 2), algo='direct')
     gy = rng.standard_normal(y.shape)
     with config.using(cpu_kernels='off'):
         y.backward(gy)
