@@ -1,14 +1,19 @@
 """Direct convolution: im2col + GEMM forward, GEMM + col2im for the input gradient (or, at stride 1
 with f' <= f, the forward correlation of gy with the flipped kernel), GEMM for the weight gradient.
-The same array code runs on NumPy and CuPy."""
+The same array code runs on NumPy and CuPy; on the CPU, float32 and float64 layers run their
+memory passes through C kernels instead (minifft/kernels/im2col.c, DirectConvolution's docstring)."""
+import ctypes
 import dataclasses
+import functools
+import threading
 
 import numpy
 
 from ..backend import get_array_module
+from ..kernels import host
 from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
-from .spectral import cpu_thread_pool, run_in_chunks
+from .spectral import cpu_thread_pool, one_blas_thread, run_in_chunks
 
 
 def _offsets(g):
@@ -22,8 +27,9 @@ def _offsets(g):
 
 @dataclasses.dataclass
 class DirectSaved:
-    cols: object      # im2col of x: (S, f, kh, kw, oh, ow)
+    cols: object      # im2col of x: (S, f, kh, kw, oh, ow), or None where backward rebuilds them
     w: object
+    x: object = None  # x (C-contiguous) where the columns are rebuilt, else None
 
 
 @dataclasses.dataclass
@@ -31,9 +37,123 @@ class DirectContext:
     cols: object
     w: object
     gy: object        # (S, G, f'/G, oh*ow)
+    x: object = None
 
 
 WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, in elements
+# The C path's columns per GEMM, in bytes (at least one sample's): about one core's L2. Blocks of
+# 2 MiB ran (32, 16, 32, 32, 3) 10% faster than blocks of 1 MiB and 20% faster than 0.5 MiB
+# (fewer calls: each block costs ~15 us of Python and ctypes), 4 and 8 MiB no faster.
+COLUMN_BLOCK_BYTES = 1 << 21
+
+
+class _Kernels:
+    """The compiled im2col and col2im (minifft/kernels/im2col.c) for one dtype: padding, stride and
+    dilation handled inline (each tap's valid rows and columns clipped, the rest zero), so neither
+    a padded x nor a padded gx is ever made."""
+    ARGTYPES = (ctypes.c_void_p, ctypes.c_void_p) + (ctypes.c_ssize_t,) * 16
+
+    def __init__(self, lib, suffix):
+        self._im2col = host.function(lib, f'im2col_{suffix}', *self.ARGTYPES)
+        self._col2im = host.function(lib, f'col2im_{suffix}', *self.ARGTYPES)
+
+    def bind(self, g):
+        """(im2col, col2im) for layer g: each f(src, dst) takes C-contiguous arrays of n samples,
+        im2col x (n, f, H, W) -> cols (n, f, kh, kw, oh, ow), col2im the column gradient -> gx
+        (n, f, H, W) (written, not accumulated: each input position's taps are added in order)."""
+        rows = g.out_h * g.out_w   # per-sample layout: one row of oh*ow per (c, a, b)
+        shape = (g.in_channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w,
+                 g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.out_h, g.out_w,
+                 g.in_channels * g.kernel_h * g.kernel_w * rows, rows)
+
+        def im2col(x, cols):
+            self._im2col(host.pointer(x), host.pointer(cols), x.shape[0], *shape)
+
+        def col2im(cols, gx):
+            self._col2im(host.pointer(cols), host.pointer(gx), gx.shape[0], *shape)
+        return im2col, col2im
+
+
+def _kernels(*arrays):
+    """The compiled kernels for the arrays' one dtype, or None where the NumPy code runs: CuPy
+    arrays, mixed dtypes, dtypes other than float32 and float64, config cpu_kernels='off', no C
+    compiler (kernels/host.py)."""
+    dtypes = {a.dtype for a in arrays}
+    if not all(isinstance(a, numpy.ndarray) for a in arrays) or len(dtypes) != 1:
+        return None
+    suffix = host.suffix(dtypes.pop())
+    lib = host.library('im2col') if suffix else None
+    return None if lib is None else _compiled(lib, suffix)
+
+
+_compiled = functools.lru_cache(maxsize=None)(_Kernels)
+
+
+def _column_bytes(g, itemsize):
+    """Bytes of one sample's columns."""
+    return g.in_channels * g.kernel_h * g.kernel_w * g.out_h * g.out_w * itemsize
+
+
+def _column_block(g, itemsize):
+    """Samples whose columns one GEMM of the C path takes: as many as fit COLUMN_BLOCK_BYTES (at
+    least one, at most the batch), so they are made, multiplied and dropped while in cache. A batch
+    that fits one block runs on the calling thread: splitting (8, 16, 32, 16, 3, pad 1) in two
+    blocks for the pool's two threads made its step 1.4x slower (the hand-off costs more)."""
+    return max(1, min(g.batch, COLUMN_BLOCK_BYTES // _column_bytes(g, itemsize)))
+
+
+def _blocks(s, n, block):
+    """The slices of at most ``block`` samples that cover slice ``s`` of n samples."""
+    start, stop, _ = s.indices(n)
+    return [slice(i, min(i + block, stop)) for i in range(start, stop, block)]
+
+
+def _correlate_compiled(kernels, x, w, g):
+    """y of layer g through the C im2col: each block of samples' columns is made in a buffer of its
+    thread and taken by its GEMM while in cache."""
+    shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+    y = numpy.empty((g.batch, g.out_channels, g.out_h, g.out_w), numpy.result_type(x.dtype, w.dtype))
+    wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
+    im2col, block = kernels.bind(g)[0], _column_block(g, x.dtype.itemsize)
+
+    def run(i, buf):
+        c = buf[:i.stop - i.start]
+        im2col(x[i], c)
+        numpy.matmul(wg, _per_group(c, g), out=yg[i])
+    _by_block_on_pool(run, g.batch, block, lambda: numpy.empty((block,) + shape, x.dtype))
+    return y
+
+
+def _by_block_on_pool(run, samples, block, scratch):
+    """run(block, buffer) for the blocks of ``block`` samples covering the batch, handed out one at
+    a time to the calling thread and the CPU pool's as each finishes its last (a thread slowed by
+    other processes takes fewer), each thread with its own buffer from ``scratch()`` and one BLAS
+    thread."""
+    blocks = _blocks(slice(None), samples, block)
+    pool = cpu_thread_pool()
+    if pool is None or len(blocks) < 2:
+        buf = scratch()
+        with one_blas_thread():   # (a no-op without the pool) BLAS's idle threads would spin
+            for i in blocks:
+                run(i, buf)
+        return
+    pending, lock = iter(blocks), threading.Lock()
+
+    def worker():
+        buf = scratch()
+        while True:
+            with lock:
+                i = next(pending, None)
+            if i is None:
+                return
+            run(i, buf)
+    executor, controller, workers = pool
+    with controller.limit(limits=1, user_api='blas'):
+        # the calling thread is one of the workers: one hand-off fewer (3-10% faster passes, loaded machine)
+        others = [executor.submit(worker) for _ in range(min(workers, len(blocks)) - 1)]
+        worker()
+        for other in others:
+            other.result()
 
 
 def _padded(xp, x, g):
@@ -49,9 +169,20 @@ def _padded(xp, x, g):
     return xpad
 
 
+def _im2col(xp, x, cols, g):
+    """cols (n, f, kh, kw, oh, ow) of samples x (n, f, H, W) with array code: a padded copy, then
+    one strided copy per kernel offset."""
+    xpad = _padded(xp, x, g)
+    for a, b, window in _offsets(g):
+        cols[:, :, a, b] = xpad[(slice(None), slice(None)) + window]
+
+
 def _correlate(xp, x, w, g, keep_columns=False):
     """(y, columns) of layer g: im2col and one GEMM per sample and group. The columns are
     (S, f, kh, kw, oh, ow) when kept, else made per chunk of samples and dropped (None)."""
+    kernels = None if keep_columns else _kernels(x, w)   # the C path keeps no columns
+    if kernels is not None:
+        return _correlate_compiled(kernels, numpy.ascontiguousarray(x), w, g), None
     S, f = g.batch, g.in_channels
     shape = (f, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
     cols = xp.empty((S,) + shape, x.dtype) if keep_columns else None
@@ -60,9 +191,7 @@ def _correlate(xp, x, w, g, keep_columns=False):
 
     def run(s):   # pad and im2col these samples, then their GEMMs while the columns are in cache
         c = cols[s] if keep_columns else xp.empty((len(range(*s.indices(S))),) + shape, x.dtype)
-        xpad = _padded(xp, x[s], g)
-        for a, b, window in _offsets(g):
-            c[:, :, a, b] = xpad[(slice(None), slice(None)) + window]
+        _im2col(xp, x[s], c, g)
         xp.matmul(wg, _per_group(c, g), out=yg[s])
     _per_sample_chunks(xp, run, S)
     return y, cols
@@ -110,6 +239,58 @@ def _per_sample_chunks(xp, run, samples, most_chunks=None):
     run_in_chunks(run, samples, min(samples, chunks))
 
 
+def _input_gradient_compiled(kernels, wt, gy, g):
+    """gx through the C col2im: each block of samples' column gradient (one GEMM) is added back
+    into gx while in cache; no padded gx (the kernel clips each tap to the image)."""
+    gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
+    block = _column_block(g, gy.dtype.itemsize)
+    shape = (block, g.groups, g.group_in * g.kernel_h * g.kernel_w, g.out_h * g.out_w)
+    col2im = kernels.bind(g)[1]
+
+    def run(i, buf):
+        gcols = buf[:i.stop - i.start]
+        numpy.matmul(wt, gy[i], out=gcols)
+        col2im(gcols, gx[i])
+    _by_block_on_pool(run, g.batch, block, lambda: numpy.empty(shape, gy.dtype))
+    return gx
+
+
+def _weight_sums_per_block(g, step):
+    """Whether the C path's weight gradient keeps one partial sum per block of ``step`` samples
+    (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
+    return -(-g.batch // step) * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
+
+
+def _compiled_workspace(g, itemsize):
+    """Workspace of the C path: no columns are kept from forward to backward (x is, as the graph
+    holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Each pass holds
+    one block of columns (or of their gradient) per working thread; the weight gradient also holds
+    each thread's per-sample products and the partial sums (per block, or per chunk for large
+    weights)."""
+    pool = cpu_thread_pool()
+    workers = 1 if pool is None else pool[2]
+
+    def blocks(g, block):   # what _by_block_on_pool and _per_sample_chunks hold at once
+        return min(workers, -(-g.batch // block)) * block * _column_bytes(g, itemsize)
+    input_geometry = _transposed_geometry(g) if _input_gradient_as_correlation(g) else g
+    weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
+    step = min(max(1, WEIGHT_PRODUCTS // weights), _column_block(g, itemsize))
+    if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
+        chunks = -(-g.batch // step)
+    else:   # one sum per chunk of samples, taken a block of `step` at a time
+        chunks = (1 if pool is None or g.batch < 2
+                  else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
+        step = min(step, -(-g.batch // chunks))
+    terms = {'column blocks': blocks(g, _column_block(g, itemsize)),
+             'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize)),
+             'weight-gradient column blocks': min(workers, chunks) * step * _column_bytes(g, itemsize),
+             # each thread's products and their sum, the partial sums, and gw's transposing copy
+             'weight products': (min(workers, chunks) * (step + 1) + chunks + 1) * weights * itemsize}
+    peak = max(terms['column blocks'], terms['column gradient blocks'],
+               terms['weight-gradient column blocks'] + terms['weight products'])
+    return Workspace(0, peak, terms)
+
+
 class DirectConvolution(ConvAlgorithm):
     """algo='direct'. Columns are laid out per sample, (S, f, kh, kw, oh, ow), i.e. one
     (G, f/G*kh*kw, oh*ow) matrix per sample, so x, y and both gradients stay (N, C, H, W) with no
@@ -117,6 +298,16 @@ class DirectConvolution(ConvAlgorithm):
     in chunks of samples on the thread pool with one BLAS thread each (BLAS's own threads stalled
     for tens of ms on the shared machine). Strides and padding are handled natively (the windows
     are strided slices).
+
+    On the CPU (float32, float64, config cpu_kernels not 'off') im2col and col2im are C kernels that
+    pad inline (each tap's valid rows and columns are clipped; no padded x or gx is made), and a
+    pass runs as blocks of about COLUMN_BLOCK_BYTES of columns, handed to the pool's threads one at
+    a time, each block's columns made, multiplied by BLAS and dropped while in cache. Forward keeps
+    x, not the columns: the weight gradient rebuilds them a block at a time. Against keeping them
+    (19 MB on (32, 16, 32, 32, 3)) that measured within the noise on that layer alone and on a
+    whole models/small.py step (42.8 vs 43.4 ms, batch 64, direct everywhere); a lone
+    (64, 3, 16, 32, 5, pad 2) layer, whose kept columns stay in L3 until its weight gradient, ran
+    that pass ~0.6 ms faster with them. It holds one block per thread instead of all the columns.
 
     Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
     row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
@@ -132,12 +323,15 @@ class DirectConvolution(ConvAlgorithm):
         return OpCount({p: {kind: flops} for p in PASSES})
 
     def workspace(self, g, itemsize, device='cpu'):
-        """Columns kept from forward to backward; forward also holds the padded input, backward the
-        column gradient (as large as the columns) and the padded input gradient. Depthwise layers:
-        depthwise.workspace."""
+        """Array code (the GPU, cpu_kernels='off', dtypes other than float32/float64): columns kept
+        from forward to backward; forward also holds the padded input, backward the column gradient
+        (as large as the columns) and the padded input gradient. The C path (_compiled_workspace)
+        keeps nothing but x. Depthwise layers: depthwise.workspace."""
         if depthwise.supports(g):
             kept, peak, terms = depthwise.workspace(g, itemsize, device)
             return Workspace(kept, peak, terms)
+        if device == 'cpu' and itemsize in (4, 8) and host.library('im2col') is not None:
+            return _compiled_workspace(g, itemsize)
         padded = g.in_channels * g.batch * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w) * itemsize
         cols = g.in_channels * g.kernel_h * g.kernel_w * g.batch * g.out_h * g.out_w * itemsize
         terms = {'columns': cols, 'column gradient': cols, 'padded input gradient': padded}
@@ -146,14 +340,17 @@ class DirectConvolution(ConvAlgorithm):
     def forward(self, x, w, g):
         if depthwise.supports(g):
             return depthwise.forward(x, w, g)
-        xp = get_array_module(x)
-        y, cols = _correlate(xp, x, w, g, keep_columns=True)
+        kernels = _kernels(x, w)
+        if kernels is not None:   # x kept, not its columns: backward rebuilds them a block at a time
+            x = numpy.ascontiguousarray(x)
+            return _correlate_compiled(kernels, x, w, g), DirectSaved(None, w, x)
+        y, cols = _correlate(get_array_module(x), x, w, g, keep_columns=True)
         return y, DirectSaved(cols, w)
 
     def backward_setup(self, saved, gy, g):
         if isinstance(saved, depthwise.DepthwiseSaved):
             return depthwise.backward_setup(saved, gy, g)
-        return DirectContext(saved.cols, saved.w, _per_group(gy, g))
+        return DirectContext(saved.cols, saved.w, _per_group(gy, g), saved.x)
 
     def backward_input(self, ctx, g):
         if depthwise.supports(g):
@@ -163,6 +360,9 @@ class DirectConvolution(ConvAlgorithm):
             gy = ctx.gy.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
             return _correlate(xp, gy, _transposed_kernel(xp, ctx.w, g), _transposed_geometry(g))[0]
         wt = ctx.w.reshape(g.groups, g.group_out, -1).swapaxes(1, 2)
+        kernels = _kernels(ctx.w, ctx.gy)
+        if kernels is not None:
+            return _input_gradient_compiled(kernels, wt, ctx.gy, g)
         gxpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), ctx.gy.dtype)
 
         def run(s):   # column gradient of these samples, then col2im: overlapping windows add up
@@ -177,23 +377,46 @@ class DirectConvolution(ConvAlgorithm):
         if depthwise.supports(g):
             return depthwise.backward_weight(ctx, g)
         xp = get_array_module(ctx.gy)
-        colsg, sums = _per_group(ctx.cols, g), {}
+        sums = {}
         # per-sample products, summed over the samples a few at a time and then over the chunks in a
         # fixed order; the products and the chunks' sums held at once stay near WEIGHT_PRODUCTS
         # elements (or one weight's size per thread and chunk, for larger weights)
         step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
+        if ctx.cols is None:   # the C path's forward kept x, not its columns: rebuilt per block in cache
+            kernels = _kernels(ctx.x)
+            im2col = kernels.bind(g)[0] if kernels is not None else None
+            step = min(step, _column_block(g, ctx.x.dtype.itemsize))
+            shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+
+        def columns(i, buf):
+            if ctx.cols is not None:
+                return _per_group(ctx.cols[i], g)
+            c = buf[:i.stop - i.start]
+            if im2col is not None:
+                im2col(ctx.x[i], c)
+            else:   # cpu_kernels turned off between forward and backward
+                _im2col(xp, ctx.x[i], c, g)
+            return _per_group(c, g)
 
         def run(s):
             start, stop, _ = s.indices(g.batch)
-            for i in range(start, stop, step):
-                i = slice(i, min(i + step, stop))
+            buf = None if ctx.cols is not None else xp.empty((min(step, stop - start),) + shape, ctx.x.dtype)
+            for i in _blocks(s, g.batch, step):
                 # columns x gy^T, not gy x columns^T: the columns side (usually the longer) as M ran 1.2-1.5x faster
-                part = xp.matmul(colsg[i], ctx.gy[i].swapaxes(2, 3)).sum(axis=0)   # (G, f/G*kh*kw, f'/G)
+                part = xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)   # (G, f/G*kh*kw, f'/G)
                 if start in sums:
                     sums[start] += part
                 else:
                     sums[start] = part
-        _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
+        if ctx.cols is None and _weight_sums_per_block(g, step):
+            # blocks handed out as in the other passes (3-5% faster than fixed chunks on a loaded
+            # machine); each block's sum is kept and they are added in block order, so the result
+            # has the same bits whichever thread ran which block
+            def run_block(i, buf):
+                sums[i.start] = xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)
+            _by_block_on_pool(run_block, g.batch, step, lambda: xp.empty((step,) + shape, ctx.x.dtype))
+        else:
+            _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
         gw = sums.pop(0)
         for start in sorted(sums):
             gw += sums[start]

@@ -39,7 +39,8 @@ EDGE_CASES = [
 
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', EDGE_CASES + random_cases(40))
-def test_matches_naive_reference_float64(algo, case, device, rng):
+def test_matches_naive_reference_float64(algo, case, device, cpu_kernels, rng):
+    """With the CPU's C kernels and without (cpu_kernels): direct's im2col.c, among others."""
     S, f, fo, H, W, kh, kw, sh, sw, ph, pw = case
     require(algo, device, (S, f, H, W), (fo, f, kh, kw), stride=(sh, sw), padding=(ph, pw))
     x = rng.standard_normal((S, f, H, W))
