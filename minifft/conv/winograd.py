@@ -18,16 +18,23 @@ where dM = A gy_tile A^T is the output transform's adjoint, computed once for bo
 is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
 multiply-adds per channel pair against 9 for direct: 4 at m = 2, 2.25 at m = 4.
 
-Layout: tiles are indexed (tile row, tile column, sample) and channels come last, so every transform
-step is a handful of adds of strided views whose inner (sample, channel) block is contiguous, and
-every V_xi, M_xi, dM_xi is a plain (P, channels) matrix that BLAS takes without a copy.
+On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
+write the (S, C, H, W) images directly, padding and overhang included, in one pass each, over chunks
+of the planes (s, c) on the thread pool; they keep V, M, dM, dV as (a*a, channels, P) with the tiles
+(sample, tile row, tile column) contiguous, so every V_xi, M_xi is a (channels, P) matrix for BLAS.
+The NumPy code (cpu_kernels='off', no compiler, other dtypes, CuPy arrays) indexes tiles (tile row,
+tile column, sample) with channels last, so every transform step is a handful of adds of strided
+views whose inner (sample, channel) block is contiguous, and every V_xi, M_xi, dM_xi is a plain
+(P, channels) matrix that BLAS takes without a copy.
 """
+import ctypes
 import dataclasses
 import functools
 
 import numpy
 
 from ..backend import device_of, get_array_module
+from ..kernels import host
 from . import profiler
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
@@ -137,15 +144,51 @@ def _tiling(g, m):
 
 @dataclasses.dataclass
 class WinogradSaved:
-    v: object     # (a, a, th, tw, S, f): the input transform, kept for accGrad
+    v: object     # (a, a, th, tw, S, f): the input transform, kept for accGrad; (a*a, f, P) compiled
     u: object     # (a, a, f, f'): the kernel transform, kept for bprop
+    compiled: bool = False    # made by the C transforms (their layout), so backward uses them too
 
 
 @dataclasses.dataclass
 class WinogradContext:
     v: object
     u: object
-    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint
+    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint; (a*a, f', P) compiled
+    compiled: bool = False
+
+
+def _points(g, m):
+    """Transform points of layer ``g`` per sample and channel with output tile m."""
+    th, tw, _, _ = _tiling(g, m)
+    return th * tw * (m + KERNEL - 1) ** 2
+
+
+def _compiled_on(device, itemsize):
+    """Whether a layer of this device and itemsize runs the C transforms (as far as known without
+    its arrays: float32 or float64 on the CPU)."""
+    return device == 'cpu' and itemsize in (4, 8) and host.library('winograd') is not None
+
+
+def _compiled(a):
+    """Whether the C transforms run on array ``a``: a float32/float64 NumPy array, and the setting
+    cpu_kernels and a compiler allow them (kernels/host.py)."""
+    return (isinstance(a, numpy.ndarray) and host.suffix(a.dtype) is not None
+            and host.library('winograd') is not None)
+
+
+def _on_planes(kernel, src, dst, planes, scratch, *sizes):
+    """winograd_<kernel> (kernels/winograd.c) from ``src`` to ``dst`` over the planes range(planes)
+    (sample x channel), in chunks on the thread pool, each with ``scratch`` elements of its own."""
+    suffix = host.suffix(src.dtype)
+    run = host.function(host.library('winograd'), f'winograd_{kernel}_{suffix}',
+                        *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * (2 + len(sizes)))
+
+    def chunk(c):
+        lo, hi, _ = c.indices(planes)
+        buf = numpy.empty(scratch, src.dtype)
+        run(host.pointer(src), host.pointer(dst), host.pointer(buf), lo, hi, *sizes)
+    _on_pool(numpy, chunk, planes, dst.size)
+    return dst
 
 
 class WinogradConvolution(ConvAlgorithm):
@@ -169,14 +212,19 @@ class WinogradConvolution(ConvAlgorithm):
         return (device in self.devices and g.kernel_h == g.kernel_w == KERNEL and g.stride_h == g.stride_w == 1
                 and not g.dilated and g.groups == 1)
 
-    def output_tile(self, g):
+    def output_tile(self, g, compiled=False):
+        """m for layer ``g``; ``compiled``: for the C transforms, which cost about the same per
+        transform point for either tile, so m follows the points (GEMM rows) only: 4 unless its
+        overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side)."""
         if self.tile is not None:
             return self.tile
+        if compiled:
+            return 4 if _points(g, 4) < _points(g, 2) else 2
         f, fo = g.in_channels, g.out_channels
         return 4 if min(g.out_h, g.out_w) >= 8 and f * fo >= WIDE_CHANNELS * (f + fo) else 2
 
     def cost(self, g, device='cpu'):
-        m = self.output_tile(g)
+        m = self.output_tile(g, _compiled_on(device, 4))
         a = m + KERNEL - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
@@ -187,8 +235,11 @@ class WinogradConvolution(ConvAlgorithm):
 
     def workspace(self, g, itemsize, device='cpu'):
         """V and U kept; forward's peak adds the padded input, its row pass and M; backward's the
-        padded gy, dM, dV and the padded input gradient."""
-        m = self.output_tile(g)
+        padded gy, dM, dV and the padded input gradient. The C transforms read and write the images
+        directly (their scratch is a few rows per thread): forward adds M, backward dM and the
+        larger of dV and dU."""
+        compiled = _compiled_on(device, itemsize)
+        m = self.output_tile(g, compiled)
         a = m + KERNEL - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
@@ -198,17 +249,26 @@ class WinogradConvolution(ConvAlgorithm):
                  'products': a * a * P * fo * itemsize, 'gradient transform': a * a * P * fo * itemsize,
                  'input-side gradient': a * a * P * f * itemsize}
         kept = terms['input transform'] + terms['kernel transform']
+        if compiled:
+            for name in ('padded input', 'row pass'):
+                del terms[name]
+            forward = kept + terms['products']
+            backward = kept + terms['gradient transform'] + max(terms['input-side gradient'],
+                                                                terms['kernel transform'])
+            return Workspace(kept, max(forward, backward), terms)
         forward = kept + terms['padded input'] + terms['row pass'] + terms['products']
         backward = kept + terms['products'] + terms['gradient transform'] + terms['input-side gradient'] \
             + terms['padded input'] + terms['row pass']
         return Workspace(kept, max(forward, backward), terms)
 
-    def _matrices(self, g, dtype):
+    def _matrices(self, g, dtype, compiled=False):
         """m, the transform matrices in ``dtype``, a = m + 2, and the tiling (th, tw, hp, wp)."""
-        m = self.output_tile(g)
+        m = self.output_tile(g, compiled)
         return m, _transform_matrices(m, numpy.dtype(dtype).str), m + KERNEL - 1, _tiling(g, m)
 
     def forward(self, x, w, g):
+        if _compiled(x):
+            return self._forward_compiled(x, w, g)
         xp = get_array_module(x)
         device = device_of(x)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, x.dtype)
@@ -246,6 +306,8 @@ class WinogradConvolution(ConvAlgorithm):
             return batched_matmul(a.swapaxes(1, 2) if transpose_a else a, b.swapaxes(1, 2) if transpose_b else b)
 
     def backward_setup(self, saved, gy, g):
+        if saved.compiled:
+            return self._backward_setup_compiled(saved, gy, g)
         xp = get_array_module(gy)
         device = device_of(gy)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, gy.dtype)
@@ -262,6 +324,8 @@ class WinogradConvolution(ConvAlgorithm):
         return WinogradContext(saved.v, saved.u, dm)
 
     def backward_input(self, ctx, g):
+        if ctx.compiled:
+            return self._backward_input_compiled(ctx, g)
         xp = get_array_module(ctx.dm)
         device = device_of(ctx.dm)
         m, T, a, (th, tw, hp, wp) = self._matrices(g, ctx.dm.dtype)
@@ -284,13 +348,49 @@ class WinogradConvolution(ConvAlgorithm):
     def backward_weight(self, ctx, g):
         xp = get_array_module(ctx.dm)
         device = device_of(ctx.dm)
-        m, T, a, _ = self._matrices(g, ctx.dm.dtype)
-        du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
-                           transpose_a=True).reshape(a, a, g.in_channels, g.out_channels)
+        m, T, a, _ = self._matrices(g, ctx.dm.dtype, ctx.compiled)
+        if ctx.compiled:    # dU_xi = V_xi (f, P) @ dM_xi^T (P, f')
+            du = self._product(xp, ctx.v, ctx.dm, transpose_b=True)
+        else:
+            du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
+                               transpose_a=True)
         with profiler.part('transforms', device):
             # gw = G^T dU G for every channel pair: one GEMM, (G kron G)^T (9, a*a) @ dU (a*a, f*f')
             gw = matmul2d(xp.asarray(T['GG']).T, du.reshape(a * a, -1))
         return xp.ascontiguousarray(gw.reshape(KERNEL, KERNEL, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
+
+
+    # The compiled path (kernels/winograd.c): V, M, dM, dV as (a*a, channels, P), P = S * th * tw.
+
+    def _forward_compiled(self, x, w, g):
+        m, T, a, (th, tw, _, _) = self._matrices(g, x.dtype, compiled=True)
+        S, f, fo, P = g.batch, g.in_channels, g.out_channels, g.batch * th * tw
+        with profiler.part('transforms', 'cpu'):
+            v = _on_planes('input', numpy.ascontiguousarray(x), numpy.empty((a * a, f, P), x.dtype), S * f,
+                           2 * a * m * (tw + 1), f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
+            u = _kernel_transform(numpy, w, T['GG'])
+        mm = self._product(numpy, u.reshape(a * a, f, fo), v, transpose_a=True)    # M_xi = U_xi^T V_xi
+        with profiler.part('transforms', 'cpu'):
+            y = _on_planes('output', mm, numpy.empty(g.output_shape, x.dtype), S * fo,
+                           (2 * m + 2) * m * tw, fo, g.out_h, g.out_w, m, th, tw, P)
+        return y, WinogradSaved(v, u, compiled=True)
+
+    def _backward_setup_compiled(self, saved, gy, g):
+        m, T, a, (th, tw, _, _) = self._matrices(g, gy.dtype, compiled=True)
+        S, fo, P = g.batch, g.out_channels, g.batch * th * tw
+        with profiler.part('transforms', 'cpu'):
+            dm = _on_planes('dm', numpy.ascontiguousarray(gy), numpy.empty((a * a, fo, P), gy.dtype), S * fo,
+                            (2 * m + 2) * m * tw, fo, g.out_h, g.out_w, m, th, tw, P)
+        return WinogradContext(saved.v, saved.u, dm, compiled=True)
+
+    def _backward_input_compiled(self, ctx, g):
+        m, T, a, (th, tw, _, _) = self._matrices(g, ctx.dm.dtype, compiled=True)
+        S, f, P = g.batch, g.in_channels, g.batch * th * tw
+        dv = self._product(numpy, ctx.u.reshape(a * a, f, -1), ctx.dm)     # dV_xi = U_xi dM_xi
+        with profiler.part('transforms', 'cpu'):
+            return _on_planes('dx', dv, numpy.empty((S, f, g.height, g.width), dv.dtype), S * f,
+                              2 * a * a * tw + (th * m + 2) * m * (tw + 1),
+                              f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
 
 
 def _kernel_transform(xp, w, GG):
