@@ -54,6 +54,9 @@ TRANSFORMS = {
 KERNEL = 3
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
+BAND = 128             # C kernels: values per run of the output-side transforms
+CHUNK_BYTES = 1 << 19  # C path: a chunk of samples' V and M (or dM and dV) stay in a core's L2 cache
+K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of this many (below)
 
 
 def _on_pool(xp, run, n, size):
@@ -176,19 +179,46 @@ def _compiled(a):
             and host.library('winograd') is not None)
 
 
-def _on_planes(kernel, src, dst, planes, scratch, *sizes):
-    """winograd_<kernel> (kernels/winograd.c) from ``src`` to ``dst`` over the planes range(planes)
-    (sample x channel), in chunks on the thread pool, each with ``scratch`` elements of its own."""
-    suffix = host.suffix(src.dtype)
-    run = host.function(host.library('winograd'), f'winograd_{kernel}_{suffix}',
-                        *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * (2 + len(sizes)))
+def _kernel(name, dtype):
+    """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
+    sizes = {'input': 11, 'output': 10, 'dm': 10, 'dx': 11}[name]
+    return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
+                         *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
-    def chunk(c):
-        lo, hi, _ = c.indices(planes)
-        buf = numpy.empty(scratch, src.dtype)
-        run(host.pointer(src), host.pointer(dst), host.pointer(buf), lo, hi, *sizes)
-    _on_pool(numpy, chunk, planes, dst.size)
-    return dst
+
+def _call(kernel, src, dst, buf, *sizes):
+    kernel(host.pointer(src), host.pointer(dst), host.pointer(buf), *sizes)
+
+
+def _band(tw):
+    """Tile rows per band of the output-side kernels: runs of about BAND values."""
+    return max(1, BAND // tw)
+
+
+def _sample_chunks(S, per_sample_bytes):
+    """Slices of range(S) of about CHUNK_BYTES of transforms each, and how many run at once."""
+    pieces = min(S, max(1, -(-S * per_sample_bytes // CHUNK_BYTES)))
+    pool = cpu_thread_pool()
+    bounds = [S * i // pieces for i in range(pieces + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], 1 if pool is None else min(pieces, pool[2])
+
+
+def _by_samples(run, S, per_sample_bytes):
+    """run(slice of samples) over range(S) in chunks of about CHUNK_BYTES of transforms, on the
+    thread pool (one BLAS thread each) where there is one, else one chunk after the other."""
+    chunks, at_once = _sample_chunks(S, per_sample_bytes)
+    if at_once > 1:
+        run_in_chunks(run, S, len(chunks))
+    else:
+        for c in chunks:
+            run(c)
+
+
+def _scratch(m, th, tw):
+    """Elements of scratch per thread of (input + output, dm, dx) (kernels/winograd.c)."""
+    a, nb = m + KERNEL - 1, _band(tw)
+    plane = (th * m + 2) * (tw * m + 2) + a * a * th * tw     # padded plane and staged runs
+    return max(plane, (2 * m + 2) * m * nb * tw), (2 * m + 2) * m * nb * tw, plane
 
 
 class WinogradConvolution(ConvAlgorithm):
@@ -236,8 +266,8 @@ class WinogradConvolution(ConvAlgorithm):
     def workspace(self, g, itemsize, device='cpu'):
         """V and U kept; forward's peak adds the padded input, its row pass and M; backward's the
         padded gy, dM, dV and the padded input gradient. The C transforms read and write the images
-        directly (their scratch is a few rows per thread): forward adds M, backward dM and the
-        larger of dV and dU."""
+        directly: forward adds M of the sample chunks running at once, backward dM and the larger of
+        those chunks' dV and dU with its per-thread block sums, both a few rows of scratch per thread."""
         compiled = _compiled_on(device, itemsize)
         m = self.output_tile(g, compiled)
         a = m + KERNEL - 1
@@ -252,9 +282,15 @@ class WinogradConvolution(ConvAlgorithm):
         if compiled:
             for name in ('padded input', 'row pass'):
                 del terms[name]
-            forward = kept + terms['products']
-            backward = kept + terms['gradient transform'] + max(terms['input-side gradient'],
-                                                                terms['kernel transform'])
+            per_sample = a * a * th * tw * (f + fo) * itemsize
+            chunks, at_once = _sample_chunks(S, per_sample)
+            share = at_once * (chunks[0].stop - chunks[0].start) / S    # of M and dV at once
+            terms['products'] = int(share * terms['products'])
+            terms['input-side gradient'] = int(share * terms['input-side gradient'])
+            terms['scratch'] = at_once * max(_scratch(m, th, tw)) * itemsize
+            forward = kept + terms['products'] + terms['scratch']
+            backward = kept + terms['gradient transform'] + terms['scratch'] \
+                + max(terms['input-side gradient'], 2 * terms['kernel transform'])   # dU and its parts
             return Workspace(kept, max(forward, backward), terms)
         forward = kept + terms['padded input'] + terms['row pass'] + terms['products']
         backward = kept + terms['products'] + terms['gradient transform'] + terms['input-side gradient'] \
@@ -349,8 +385,9 @@ class WinogradConvolution(ConvAlgorithm):
         xp = get_array_module(ctx.dm)
         device = device_of(ctx.dm)
         m, T, a, _ = self._matrices(g, ctx.dm.dtype, ctx.compiled)
-        if ctx.compiled:    # dU_xi = V_xi (f, P) @ dM_xi^T (P, f')
-            du = self._product(xp, ctx.v, ctx.dm, transpose_b=True)
+        if ctx.compiled:
+            with profiler.part('products', device):
+                du = _weight_products(ctx.v, ctx.dm)
         else:
             du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
                                transpose_a=True)
@@ -361,36 +398,83 @@ class WinogradConvolution(ConvAlgorithm):
 
 
     # The compiled path (kernels/winograd.c): V, M, dM, dV as (a*a, channels, P), P = S * th * tw.
+    # Forward and bprop run chunks of samples start to end (transform, GEMMs, transform), so M and
+    # dV stay in cache; V (kept for accGrad) and dM (shared by both gradients) are whole arrays.
 
     def _forward_compiled(self, x, w, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, x.dtype, compiled=True)
-        S, f, fo, P = g.batch, g.in_channels, g.out_channels, g.batch * th * tw
+        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
+        P, nb = S * n, _band(tw)
+        x = numpy.ascontiguousarray(x)
         with profiler.part('transforms', 'cpu'):
-            v = _on_planes('input', numpy.ascontiguousarray(x), numpy.empty((a * a, f, P), x.dtype), S * f,
-                           2 * a * m * (tw + 1), f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
             u = _kernel_transform(numpy, w, T['GG'])
-        mm = self._product(numpy, u.reshape(a * a, f, fo), v, transpose_a=True)    # M_xi = U_xi^T V_xi
-        with profiler.part('transforms', 'cpu'):
-            y = _on_planes('output', mm, numpy.empty(g.output_shape, x.dtype), S * fo,
-                           (2 * m + 2) * m * tw, fo, g.out_h, g.out_w, m, th, tw, P)
+        ut = u.reshape(a * a, f, fo).swapaxes(1, 2)
+        v, y = numpy.empty((a * a, f, P), x.dtype), numpy.empty(g.output_shape, x.dtype)
+        transform_in, transform_out = _kernel('input', x.dtype), _kernel('output', x.dtype)
+        scratch = _scratch(m, th, tw)[0]
+
+        def run(c):
+            s0, s1, _ = c.indices(S)
+            buf, mm = numpy.empty(scratch, x.dtype), numpy.empty((a * a, fo, (s1 - s0) * n), x.dtype)
+            _call(transform_in, x, v, buf, s0 * f, s1 * f, f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
+            numpy.matmul(ut, v[:, :, s0 * n:s1 * n], out=mm)     # M_xi = U_xi^T V_xi
+            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, g.out_h, g.out_w, m, th, tw,
+                  (s1 - s0) * n, nb)
+        with profiler.part('transforms and products', 'cpu'):
+            _by_samples(run, S, a * a * n * (f + fo) * x.itemsize)
         return y, WinogradSaved(v, u, compiled=True)
 
     def _backward_setup_compiled(self, saved, gy, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, gy.dtype, compiled=True)
-        S, fo, P = g.batch, g.out_channels, g.batch * th * tw
+        S, fo, P, nb = g.batch, g.out_channels, g.batch * th * tw, _band(tw)
+        gy = numpy.ascontiguousarray(gy)
+        dm = numpy.empty((a * a, fo, P), gy.dtype)
+        kernel, scratch = _kernel('dm', gy.dtype), _scratch(m, th, tw)[1]
+
+        def run(c):
+            q0, q1, _ = c.indices(S * fo)
+            _call(kernel, gy, dm, numpy.empty(scratch, gy.dtype), q0, q1, fo, g.out_h, g.out_w, m, th, tw, P, nb)
         with profiler.part('transforms', 'cpu'):
-            dm = _on_planes('dm', numpy.ascontiguousarray(gy), numpy.empty((a * a, fo, P), gy.dtype), S * fo,
-                            (2 * m + 2) * m * tw, fo, g.out_h, g.out_w, m, th, tw, P)
+            _on_pool(numpy, run, S * fo, dm.size)
         return WinogradContext(saved.v, saved.u, dm, compiled=True)
 
     def _backward_input_compiled(self, ctx, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, ctx.dm.dtype, compiled=True)
-        S, f, P = g.batch, g.in_channels, g.batch * th * tw
-        dv = self._product(numpy, ctx.u.reshape(a * a, f, -1), ctx.dm)     # dV_xi = U_xi dM_xi
-        with profiler.part('transforms', 'cpu'):
-            return _on_planes('dx', dv, numpy.empty((S, f, g.height, g.width), dv.dtype), S * f,
-                              2 * a * a * tw + (th * m + 2) * m * (tw + 1),
-                              f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
+        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
+        dtype = ctx.dm.dtype
+        u = ctx.u.reshape(a * a, f, fo)
+        gx = numpy.empty((S, f, g.height, g.width), dtype)
+        kernel, scratch = _kernel('dx', dtype), _scratch(m, th, tw)[2]
+
+        def run(c):
+            s0, s1, _ = c.indices(S)
+            dv = numpy.empty((a * a, f, (s1 - s0) * n), dtype)
+            numpy.matmul(u, ctx.dm[:, :, s0 * n:s1 * n], out=dv)     # dV_xi = U_xi dM_xi
+            _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, g.height, g.width,
+                  g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n)
+        with profiler.part('transforms and products', 'cpu'):
+            _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize)
+        return gx
+
+
+def _weight_products(v, dm):
+    """dU_xi = V_xi (f, P) @ dM_xi^T (P, f') for every point xi, summed over blocks of K_BLOCK tiles:
+    OpenBLAS took 2.5x longer over the whole P at once (3.3 against 1.3 ms at (36, 16, 32, 2048),
+    one thread); chunks of the points run on the thread pool."""
+    A, f, P = v.shape
+    du = numpy.zeros((A, f, dm.shape[1]), v.dtype)
+
+    def run(c):
+        part = numpy.empty_like(du[c])
+        for p0 in range(0, P, K_BLOCK):
+            numpy.matmul(v[c, :, p0:p0 + K_BLOCK], dm[c, :, p0:p0 + K_BLOCK].swapaxes(1, 2), out=part)
+            du[c] += part
+    pool = cpu_thread_pool()
+    if pool is None:
+        run(slice(None))
+    else:
+        run_in_chunks(run, A, min(A, pool[2]))
+    return du
 
 
 def _kernel_transform(xp, w, GG):
