@@ -115,6 +115,9 @@ static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *
     : at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
                q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
 
+/* the per-tile loops (a <= 6 passes) unrolled, so the tile lives in registers */
+#define UNROLL _Pragma("GCC unroll 6")
+
 #define DEFINE_KERNELS(T, S)                                                                        \
 DEFINE_1D(T, S)                                                                                     \
                                                                                                     \
@@ -135,9 +138,9 @@ static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_
         for (ptrdiff_t t = 0; t < th; ++t)                                                          \
         for (ptrdiff_t u = 0; u < tw; ++u) {                                                        \
             const T *d = pad + t * M * wp + u * M;                                                  \
-            for (ptrdiff_t j = 0; j < a; ++j)               /* along the rows */                    \
+            UNROLL for (ptrdiff_t j = 0; j < a; ++j)        /* along the rows */                    \
                 B_T(M, S, 1, d + j * wp, 1, tmp + j * a, 1);                                        \
-            for (ptrdiff_t k = 0; k < a; ++k)               /* down the columns */                  \
+            UNROLL for (ptrdiff_t k = 0; k < a; ++k)        /* down the columns */                  \
                 B_T(M, S, 1, tmp + k, a, stage + k * n + t * tw + u, a * n);                        \
         }                                                                                           \
         for (ptrdiff_t xi = 0; xi < a * a; ++xi)                                                    \
@@ -236,13 +239,13 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
         for (ptrdiff_t t = 0; t < th; ++t)                                                          \
         for (ptrdiff_t u = 0; u < tw; ++u) {                                                        \
             const T *in = stage + t * tw + u;                                                       \
-            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+            UNROLL for (ptrdiff_t i = 0; i < a; ++i)        /* along the rows */                    \
                 B_(M, S, 1, in + i * a * n, n, tmp + i * a, 1);                                     \
-            for (ptrdiff_t l = 0; l < a; ++l)               /* down the columns */                  \
+            UNROLL for (ptrdiff_t l = 0; l < a; ++l)        /* down the columns */                  \
                 B_(M, S, 1, tmp + l, a, d + l, a);                                                  \
             T *out = acc + t * M * wp + u * M;              /* the tile adds into its place */      \
-            for (ptrdiff_t j = 0; j < a; ++j)                                                       \
-                for (ptrdiff_t l = 0; l < a; ++l) out[j * wp + l] += d[j * a + l];                  \
+            UNROLL for (ptrdiff_t j = 0; j < a; ++j)                                                \
+                UNROLL for (ptrdiff_t l = 0; l < a; ++l) out[j * wp + l] += d[j * a + l];           \
         }                                                                                           \
         for (ptrdiff_t y = 0; y < H; ++y)                                                           \
             memcpy(gx + (q * H + y) * W, acc + (y + ph) * wp + pw, (size_t)W * sizeof(T));          \
