@@ -181,7 +181,7 @@ def _compiled(a):
 
 def _kernel(name, dtype):
     """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
-    sizes = {'input': 11, 'output': 10, 'dm': 10, 'dx': 11}[name]
+    sizes = {'input': 11, 'output': 11, 'dm': 11, 'dx': 11}[name]
     return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
                          *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
@@ -418,7 +418,7 @@ class WinogradConvolution(ConvAlgorithm):
             buf, mm = numpy.empty(scratch, x.dtype), numpy.empty((a * a, fo, (s1 - s0) * n), x.dtype)
             _call(transform_in, x, v, buf, s0 * f, s1 * f, f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
             numpy.matmul(ut, v[:, :, s0 * n:s1 * n], out=mm)     # M_xi = U_xi^T V_xi
-            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, g.out_h, g.out_w, m, th, tw,
+            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, th, tw,
                   (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
             _by_samples(run, S, a * a * n * (f + fo) * x.itemsize)
@@ -433,7 +433,7 @@ class WinogradConvolution(ConvAlgorithm):
 
         def run(c):
             q0, q1, _ = c.indices(S * fo)
-            _call(kernel, gy, dm, numpy.empty(scratch, gy.dtype), q0, q1, fo, g.out_h, g.out_w, m, th, tw, P, nb)
+            _call(kernel, gy, dm, numpy.empty(scratch, gy.dtype), q0, q1, fo, S, g.out_h, g.out_w, m, th, tw, P, nb)
         with profiler.part('transforms', 'cpu'):
             _on_pool(numpy, run, S * fo, dm.size)
         return WinogradContext(saved.v, saved.u, dm, compiled=True)

@@ -12,7 +12,7 @@
        winograd_dm       dM = A gy A^T (the adjoint of winograd_output)             gy -> dm
        winograd_dx       gx = B dV B^T overlap-added (the adjoint of winograd_input) dv -> gx
 
-   Each call covers the planes [q0, q1) of s * C + c, so callers split the work across threads.
+   Each call covers a range [q0, q1) of the planes, so callers split the work across threads.
    Within a tile row the columns of a plane are split by phase (column = index * m + phase): tile
    u's a columns are then a + 1 contiguous runs shifted by whole indices, and every 1-D transform
    below is one loop over u that the compiler vectorises. Coefficients are written out (zero terms
@@ -148,76 +148,81 @@ static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* output, dm and dx take the tile rows of a plane in bands of nb rows, so their runs are nb * tw     \
-   long (the tiles of a band are contiguous in the GEMM layout). */                                 \
+/* output and dm take planes q = o * NS + s (channel-major: a channel's tiles of consecutive samples  \
+   are contiguous in the GEMM layout) in bands of nb tile rows across samples, so their runs are    \
+   nb * tw long even on small images. */                                                            \
 static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,              \
-                       ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,         \
-                       ptrdiff_t P, ptrdiff_t nb, T *R buf) {                                       \
+                       ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,         \
+                       ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {                         \
     ptrdiff_t a = M + 2, full = ow / M;                                                             \
     T *cols = buf, *tile = buf + a * M * nb * tw;                                                   \
-    for (ptrdiff_t q = q0; q < q1; ++q) {                                                           \
-        ptrdiff_t s = q / F, o = q % F;                                                             \
-        for (ptrdiff_t t0 = 0; t0 < th; t0 += nb) {                                                 \
-            ptrdiff_t nt = th - t0 < nb ? th - t0 : nb, n = nt * tw;                                \
-            const T *in = mm + o * P + (s * th + t0) * tw;                                          \
+    for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
+        ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > o * NS ? q0 : o * NS) - o * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            const T *in = mm + o * P + R0 * tw;                                                     \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
                 A_T(M, S, n, in + i * a * F * P, F * P, cols + i * M * n, n);                       \
             A_T(M, S, M * n, cols, M * n, tile, M * n);     /* down the columns */                  \
-            for (ptrdiff_t tt = 0; tt < nt; ++tt)                                                   \
-            for (ptrdiff_t r = 0; r < M && (t0 + tt) * M + r < oh; ++r) {                          \
-                T *out = y + (q * oh + (t0 + tt) * M + r) * ow;                                     \
-                const T *src = tile + r * M * n + tt * tw;                                          \
-                if (M == 2) {                                                                       \
-                    for (ptrdiff_t u = 0; u < full; ++u) {                                          \
-                        out[2 * u] = src[u]; out[2 * u + 1] = src[n + u];                           \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {                                                 \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t r = 0; r < M && t * M + r < oh; ++r) {                               \
+                    T *out = y + ((s * F + o) * oh + t * M + r) * ow;                               \
+                    const T *src = tile + r * M * n + tt * tw;                                      \
+                    if (M == 2) {                                                                   \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            out[2 * u] = src[u]; out[2 * u + 1] = src[n + u];                       \
+                        }                                                                           \
+                    } else {                                                                        \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            out[4 * u] = src[u]; out[4 * u + 1] = src[n + u];                       \
+                            out[4 * u + 2] = src[2 * n + u]; out[4 * u + 3] = src[3 * n + u];       \
+                        }                                                                           \
                     }                                                                               \
-                } else {                                                                            \
-                    for (ptrdiff_t u = 0; u < full; ++u) {                                          \
-                        out[4 * u] = src[u]; out[4 * u + 1] = src[n + u];                           \
-                        out[4 * u + 2] = src[2 * n + u]; out[4 * u + 3] = src[3 * n + u];           \
-                    }                                                                               \
+                    for (ptrdiff_t col = full * M; col < ow; ++col)                                 \
+                        out[col] = src[(col % M) * n + col / M];                                    \
                 }                                                                                   \
-                for (ptrdiff_t col = full * M; col < ow; ++col)                                     \
-                    out[col] = src[(col % M) * n + col / M];                                        \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F, ptrdiff_t oh,   \
-                   ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,              \
-                   ptrdiff_t nb, T *R buf) {                                                        \
+static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F, ptrdiff_t NS,   \
+                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,             \
+                   ptrdiff_t P, ptrdiff_t nb, T *R buf) {                                           \
     ptrdiff_t a = M + 2, full = ow / M;                                                             \
     T *g = buf, *h = buf + M * M * nb * tw;                                                         \
-    for (ptrdiff_t q = q0; q < q1; ++q) {                                                           \
-        ptrdiff_t s = q / F, o = q % F;                                                             \
-        for (ptrdiff_t t0 = 0; t0 < th; t0 += nb) {                                                 \
-            ptrdiff_t nt = th - t0 < nb ? th - t0 : nb, n = nt * tw;                                \
-            for (ptrdiff_t tt = 0; tt < nt; ++tt)          /* gy's rows, phase-split, zero past the edge */ \
-            for (ptrdiff_t r = 0; r < M; ++r) {                                                     \
-                ptrdiff_t row = (t0 + tt) * M + r;                                                  \
-                T *dst = g + r * M * n + tt * tw;                                                   \
-                if (row >= oh) {                                                                    \
-                    for (ptrdiff_t p = 0; p < M; ++p)                                               \
-                        memset(dst + p * n, 0, (size_t)tw * sizeof(T));                             \
-                    continue;                                                                       \
-                }                                                                                   \
-                const T *in = gy + (q * oh + row) * ow;                                             \
-                if (M == 2) {                                                                       \
-                    for (ptrdiff_t u = 0; u < full; ++u) {                                          \
-                        dst[u] = in[2 * u]; dst[n + u] = in[2 * u + 1];                             \
+    for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
+        ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > o * NS ? q0 : o * NS) - o * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* gy's rows, phase-split, zero past the edge */ \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t r = 0; r < M; ++r) {                                                 \
+                    ptrdiff_t row = t * M + r;                                                      \
+                    T *dst = g + r * M * n + tt * tw;                                               \
+                    if (row >= oh) {                                                                \
+                        for (ptrdiff_t p = 0; p < M; ++p)                                           \
+                            memset(dst + p * n, 0, (size_t)tw * sizeof(T));                         \
+                        continue;                                                                   \
                     }                                                                               \
-                } else {                                                                            \
-                    for (ptrdiff_t u = 0; u < full; ++u) {                                          \
-                        dst[u] = in[4 * u]; dst[n + u] = in[4 * u + 1];                             \
-                        dst[2 * n + u] = in[4 * u + 2]; dst[3 * n + u] = in[4 * u + 3];             \
+                    const T *in = gy + ((s * F + o) * oh + row) * ow;                               \
+                    if (M == 2) {                                                                   \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            dst[u] = in[2 * u]; dst[n + u] = in[2 * u + 1];                         \
+                        }                                                                           \
+                    } else {                                                                        \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            dst[u] = in[4 * u]; dst[n + u] = in[4 * u + 1];                         \
+                            dst[2 * n + u] = in[4 * u + 2]; dst[3 * n + u] = in[4 * u + 3];         \
+                        }                                                                           \
                     }                                                                               \
+                    for (ptrdiff_t col = full * M; col < tw * M; ++col)                             \
+                        dst[(col % M) * n + col / M] = col < ow ? in[col] : 0;                      \
                 }                                                                                   \
-                for (ptrdiff_t col = full * M; col < tw * M; ++col)                                 \
-                    dst[(col % M) * n + col / M] = col < ow ? in[col] : 0;                          \
             }                                                                                       \
             A_(M, S, M * n, g, M * n, h, M * n);            /* down the columns */                  \
-            T *out = dm + o * P + (s * th + t0) * tw;                                               \
+            T *out = dm + o * P + R0 * tw;                                                          \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
                 A_(M, S, n, h + i * M * n, n, out + i * a * F * P, F * P);                          \
         }                                                                                           \
@@ -252,7 +257,8 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* Entry points: planes [q0, q1) (output and dm in bands of nb tile rows); buf is scratch of        \
+/* Entry points: planes [q0, q1) (output and dm: o * NS + s, in bands of nb tile rows; input and   \
+   dx: s * C + c); buf is scratch of                                                                \
    (elements) input and dx (th M + 2) (tw M + 2) + a a th tw, output and dm (2 M + 2) M nb tw,      \
    a = M + 2, one per concurrent call. */                                                           \
 void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
@@ -262,16 +268,16 @@ void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, pt
     else input_##S(x, v, q0, q1, C, H, W, ph, pw, 4, th, tw, P, buf);                               \
 }                                                                                                   \
 void winograd_output_##S(const T *mm, T *y, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,        \
-                         ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,       \
-                         ptrdiff_t P, ptrdiff_t nb) {                                               \
-    if (M == 2) output_##S(mm, y, q0, q1, F, oh, ow, 2, th, tw, P, nb, buf);                        \
-    else output_##S(mm, y, q0, q1, F, oh, ow, 4, th, tw, P, nb, buf);                               \
+                         ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,       \
+                         ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                 \
+    if (M == 2) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                    \
+    else output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                           \
 }                                                                                                   \
 void winograd_dm_##S(const T *gy, T *dm, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,           \
-                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,           \
-                     ptrdiff_t P, ptrdiff_t nb) {                                                   \
-    if (M == 2) dm_##S(gy, dm, q0, q1, F, oh, ow, 2, th, tw, P, nb, buf);                           \
-    else dm_##S(gy, dm, q0, q1, F, oh, ow, 4, th, tw, P, nb, buf);                                  \
+                     ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,           \
+                     ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                     \
+    if (M == 2) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                       \
+    else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                              \
 }                                                                                                   \
 void winograd_dx_##S(const T *dv, T *gx, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,           \
                      ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M,             \

@@ -185,8 +185,9 @@ def test_tile_follows_the_output_size():
 def test_workspace_estimate_covers_what_a_step_allocates(tile, case, cpu_kernels):
     """A step's traced peak stays within workspace().peak plus its outputs (y, gx, gw), which the
     estimate leaves to the caller, a tenth for the transforms' scratch rows and 32 KiB of Python
-    objects (which decide the smallest case); and reaches three quarters of it (the estimate follows
-    the path that runs: the C transforms allocate no padded copies)."""
+    objects (which decide the smallest case); and reaches three quarters of it, less 64 KiB (how many
+    chunks' buffers are alive at once varies with the threads' timing), so the estimate follows the
+    path that runs: the C transforms allocate no padded copies."""
     from tests.conv.test_workspace import traced_peak
     S, f, fo, n, p = case
     g = ConvGeometry(S, f, fo, n, n, 3, 3, pad_h=p, pad_w=p)
@@ -197,4 +198,4 @@ def test_workspace_estimate_covers_what_a_step_allocates(tile, case, cpu_kernels
     training_step(algorithm, x, w, gy, g)    # first-use objects (thread pool, BLAS controller) outside the trace
     peak = traced_peak(lambda: training_step(algorithm, x, w, gy, g))
     estimate = algorithm.workspace(g, 4).peak + outputs
-    assert 0.75 * estimate <= peak <= 1.1 * estimate + 32 * 1024   # + Python objects
+    assert 0.75 * estimate - 64 * 1024 <= peak <= 1.1 * estimate + 32 * 1024   # + Python objects
