@@ -181,7 +181,7 @@ def _compiled(a):
 
 def _kernel(name, dtype):
     """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
-    sizes = {'input': 11, 'output': 11, 'dm': 11, 'dx': 11}[name]
+    sizes = {'input': 14, 'output': 11, 'dm': 11, 'dx': 11}[name]
     return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
                          *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
@@ -217,8 +217,9 @@ def _by_samples(run, S, per_sample_bytes):
 def _scratch(m, th, tw):
     """Elements of scratch per thread of (input + output, dm, dx) (kernels/winograd.c)."""
     a, nb = m + KERNEL - 1, _band(tw)
-    plane = (th * m + 2) * (tw * m + 2) + a * a * th * tw     # padded plane and staged runs
-    return max(plane, (2 * m + 2) * m * nb * tw), (2 * m + 2) * m * nb * tw, plane
+    rows = (2 * m + 2) * m * nb * tw                        # a band's rows through the transforms
+    return (max(2 * a * a * nb * tw + 2 * (tw * m + 2), rows), rows,
+            (th * m + 2) * (tw * m + 2) + a * a * th * tw)  # dx: a padded plane and its staged runs
 
 
 class WinogradConvolution(ConvAlgorithm):
@@ -416,7 +417,8 @@ class WinogradConvolution(ConvAlgorithm):
         def run(c):
             s0, s1, _ = c.indices(S)
             buf, mm = numpy.empty(scratch, x.dtype), numpy.empty((a * a, fo, (s1 - s0) * n), x.dtype)
-            _call(transform_in, x, v, buf, s0 * f, s1 * f, f, g.height, g.width, g.pad_h, g.pad_w, m, th, tw, P)
+            _call(transform_in, x[s0:s1], v, buf, 0, (s1 - s0) * f, f, s1 - s0, s0, g.height, g.width,
+                  g.pad_h, g.pad_w, m, th, tw, P, nb)
             numpy.matmul(ut, v[:, :, s0 * n:s1 * n], out=mm)     # M_xi = U_xi^T V_xi
             _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, th, tw,
                   (s1 - s0) * n, nb)

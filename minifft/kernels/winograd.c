@@ -121,30 +121,40 @@ static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *
 #define DEFINE_KERNELS(T, S)                                                                        \
 DEFINE_1D(T, S)                                                                                     \
                                                                                                     \
-/* The image planes in turn go into a zero-bordered copy (hp x wp, the border written once), from   \
-   which each tile's a x a pixels are transformed as scalars, written to a staging copy of the     \
-   plane's a*a runs of th * tw values and stored in the GEMM layout in whole runs: for the small   \
-   tile rows of convnet layers (tw = 2 to 8) this ran 2.6x faster than vectors along tile rows. */ \
-static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t H,   \
-                      ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th,           \
-                      ptrdiff_t tw, ptrdiff_t P, T *R buf) {                                        \
-    ptrdiff_t a = M + 2, n = th * tw, hp = th * M + 2, wp = tw * M + 2;                             \
-    T *pad = buf, *stage = buf + hp * wp, tmp[36];                                                  \
-    memset(pad, 0, (size_t)(hp * wp) * sizeof(T));                                                  \
-    for (ptrdiff_t q = q0; q < q1; ++q) {                                                           \
-        ptrdiff_t s = q / C, c = q % C;                                                             \
-        for (ptrdiff_t y = 0; y < H; ++y)                                                           \
-            memcpy(pad + (y + ph) * wp + pw, x + (q * H + y) * W, (size_t)W * sizeof(T));           \
-        for (ptrdiff_t t = 0; t < th; ++t)                                                          \
-        for (ptrdiff_t u = 0; u < tw; ++u) {                                                        \
-            const T *d = pad + t * M * wp + u * M;                                                  \
-            UNROLL for (ptrdiff_t j = 0; j < a; ++j)        /* along the rows */                    \
-                B_T(M, S, 1, d + j * wp, 1, tmp + j * a, 1);                                        \
-            UNROLL for (ptrdiff_t k = 0; k < a; ++k)        /* down the columns */                  \
-                B_T(M, S, 1, tmp + k, a, stage + k * n + t * tw + u, a * n);                        \
+/* input takes planes q = c * NS + s in bands of nb tile rows across samples (like output and dm,   \
+   below): each tile's a x a pixels are unfolded into a runs per tile row, from a zero-bordered     \
+   copy of the image row, so both 1-D passes run along nb * tw tiles and write the GEMM layout in   \
+   whole runs. V's tiles are (so + s) * th * tw + t * tw + u: x holds NS samples from sample so. */ \
+static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,  \
+                      ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,           \
+                      ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb,           \
+                      T *R buf) {                                                                   \
+    ptrdiff_t a = M + 2, wp = tw * M + 2;                                                           \
+    T *d = buf, *tmp = buf + a * a * nb * tw, *row = tmp + a * a * nb * tw, *zero = row + wp;       \
+    memset(row, 0, (size_t)(2 * wp) * sizeof(T));                                                   \
+    for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
+        ptrdiff_t R1 = ((q1 < (c + 1) * NS ? q1 : (c + 1) * NS) - c * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > c * NS ? q0 : c * NS) - c * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* unfold: d[j][l][tt tw + u] */        \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
+                    ptrdiff_t y = t * M + j - ph;                                                   \
+                    const T *src = zero;                                                            \
+                    if (y >= 0 && y < H) {                                                          \
+                        memcpy(row + pw, x + ((s * C + c) * H + y) * W, (size_t)W * sizeof(T));     \
+                        src = row;                                                                  \
+                    }                                                                               \
+                    T *dst = d + j * a * n + tt * tw;                                               \
+                    UNROLL for (ptrdiff_t l = 0; l < a; ++l)                                        \
+                        for (ptrdiff_t u = 0; u < tw; ++u) dst[l * n + u] = src[u * M + l];         \
+                }                                                                                   \
+            }                                                                                       \
+            B_T(M, S, a * n, d, a * n, tmp, a * n);         /* down the columns */                  \
+            T *out = v + c * P + (so * th + R0) * tw;                                               \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                B_T(M, S, n, tmp + i * a * n, n, out + i * a * C * P, C * P);                       \
         }                                                                                           \
-        for (ptrdiff_t xi = 0; xi < a * a; ++xi)                                                    \
-            memcpy(v + (xi * C + c) * P + s * n, stage + xi * n, (size_t)n * sizeof(T));            \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
@@ -257,15 +267,15 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* Entry points: planes [q0, q1) (output and dm: o * NS + s, in bands of nb tile rows; input and   \
-   dx: s * C + c); buf is scratch of                                                                \
-   (elements) input and dx (th M + 2) (tw M + 2) + a a th tw, output and dm (2 M + 2) M nb tw,      \
-   a = M + 2, one per concurrent call. */                                                           \
+/* Entry points: planes [q0, q1) (input, output and dm: channel * NS + sample, in bands of nb tile    \
+   rows; dx: s * C + c); buf is scratch of (elements) input 2 a a nb tw + 2 (tw M + 2), output and  \
+   dm (2 M + 2) M nb tw, dx (th M + 2) (tw M + 2) + a a th tw, a = M + 2, one per concurrent call. */\
 void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
-                        ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M,          \
-                        ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P) {                                  \
-    if (M == 2) input_##S(x, v, q0, q1, C, H, W, ph, pw, 2, th, tw, P, buf);                        \
-    else input_##S(x, v, q0, q1, C, H, W, ph, pw, 4, th, tw, P, buf);                               \
+                        ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
+                        ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,         \
+                        ptrdiff_t nb) {                                                             \
+    if (M == 2) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);            \
+    else input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                   \
 }                                                                                                   \
 void winograd_output_##S(const T *mm, T *y, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,        \
                          ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,       \
