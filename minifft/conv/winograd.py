@@ -181,7 +181,7 @@ def _compiled(a):
 
 def _kernel(name, dtype):
     """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
-    sizes = {'input': 14, 'output': 11, 'dm': 11, 'dx': 11}[name]
+    sizes = {'input': 14, 'output': 11, 'dm': 11, 'dx': 14}[name]
     return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
                          *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
@@ -219,7 +219,7 @@ def _scratch(m, th, tw):
     a, nb = m + KERNEL - 1, _band(tw)
     rows = (2 * m + 2) * m * nb * tw                        # a band's rows through the transforms
     return (max(2 * a * a * nb * tw + 2 * (tw * m + 2), rows), rows,
-            (th * m + 2) * (tw * m + 2) + a * a * th * tw)  # dx: a padded plane and its staged runs
+            2 * a * a * nb * tw + (th * m + 2) * (tw * m + 2))  # dx: a band and a padded plane
 
 
 class WinogradConvolution(ConvAlgorithm):
@@ -443,7 +443,7 @@ class WinogradConvolution(ConvAlgorithm):
     def _backward_input_compiled(self, ctx, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, ctx.dm.dtype, compiled=True)
         S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
-        dtype = ctx.dm.dtype
+        nb, dtype = _band(tw), ctx.dm.dtype
         u = ctx.u.reshape(a * a, f, fo)
         gx = numpy.empty((S, f, g.height, g.width), dtype)
         kernel, scratch = _kernel('dx', dtype), _scratch(m, th, tw)[2]
@@ -452,8 +452,8 @@ class WinogradConvolution(ConvAlgorithm):
             s0, s1, _ = c.indices(S)
             dv = numpy.empty((a * a, f, (s1 - s0) * n), dtype)
             numpy.matmul(u, ctx.dm[:, :, s0 * n:s1 * n], out=dv)     # dV_xi = U_xi dM_xi
-            _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, g.height, g.width,
-                  g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n)
+            _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, s1 - s0, 0,
+                  g.height, g.width, g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
             _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize)
         return gx

@@ -239,37 +239,43 @@ static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* The adjoint of input: a plane's runs staged, each tile's B dV B^T added into a zeroed padded     \
-   plane, its interior copied out. */                                                               \
-static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t H,    \
-                   ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th,              \
-                   ptrdiff_t tw, ptrdiff_t P, T *R buf) {                                           \
-    ptrdiff_t a = M + 2, n = th * tw, hp = th * M + 2, wp = tw * M + 2;                             \
-    T *acc = buf, *stage = buf + hp * wp, tmp[36], d[36];                                           \
-    for (ptrdiff_t q = q0; q < q1; ++q) {                                                           \
-        ptrdiff_t s = q / C, c = q % C;                                                             \
-        for (ptrdiff_t xi = 0; xi < a * a; ++xi)                                                    \
-            memcpy(stage + xi * n, dv + (xi * C + c) * P + s * n, (size_t)n * sizeof(T));           \
-        memset(acc, 0, (size_t)(hp * wp) * sizeof(T));                                              \
-        for (ptrdiff_t t = 0; t < th; ++t)                                                          \
-        for (ptrdiff_t u = 0; u < tw; ++u) {                                                        \
-            const T *in = stage + t * tw + u;                                                       \
-            UNROLL for (ptrdiff_t i = 0; i < a; ++i)        /* along the rows */                    \
-                B_(M, S, 1, in + i * a * n, n, tmp + i * a, 1);                                     \
-            UNROLL for (ptrdiff_t l = 0; l < a; ++l)        /* down the columns */                  \
-                B_(M, S, 1, tmp + l, a, d + l, a);                                                  \
-            T *out = acc + t * M * wp + u * M;              /* the tile adds into its place */      \
-            UNROLL for (ptrdiff_t j = 0; j < a; ++j)                                                \
-                UNROLL for (ptrdiff_t l = 0; l < a; ++l) out[j * wp + l] += d[j * a + l];           \
+/* The adjoint of input, in the same bands (planes c * NS + s): both 1-D passes along the tiles,     \
+   then each tile row adds its a padded rows into a zero-bordered plane, whose interior goes to gx  \
+   when the sample's last tile row is in. */                                                        \
+static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,   \
+                   ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M, \
+                   ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {               \
+    ptrdiff_t a = M + 2, hp = th * M + 2, wp = tw * M + 2;                                          \
+    T *e = buf, *d = buf + a * a * nb * tw, *acc = d + a * a * nb * tw;                             \
+    for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
+        ptrdiff_t R1 = ((q1 < (c + 1) * NS ? q1 : (c + 1) * NS) - c * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > c * NS ? q0 : c * NS) - c * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            const T *in = dv + c * P + (so * th + R0) * tw;                                         \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                B_(M, S, n, in + i * a * C * P, C * P, e + i * a * n, n);                           \
+            B_(M, S, a * n, e, a * n, d, a * n);            /* down the columns */                  \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* each tile adds into its place */     \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                if (t == 0) memset(acc, 0, (size_t)(hp * wp) * sizeof(T));                          \
+                for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
+                    T *dst = acc + (t * M + j) * wp;                                                \
+                    const T *src = d + j * a * n + tt * tw;                                         \
+                    UNROLL for (ptrdiff_t l = 0; l < a; ++l)                                        \
+                        for (ptrdiff_t u = 0; u < tw; ++u) dst[u * M + l] += src[l * n + u];        \
+                }                                                                                   \
+                if (t == th - 1)                                                                    \
+                    for (ptrdiff_t y = 0; y < H; ++y)                                               \
+                        memcpy(gx + ((s * C + c) * H + y) * W, acc + (y + ph) * wp + pw,            \
+                               (size_t)W * sizeof(T));                                              \
+            }                                                                                       \
         }                                                                                           \
-        for (ptrdiff_t y = 0; y < H; ++y)                                                           \
-            memcpy(gx + (q * H + y) * W, acc + (y + ph) * wp + pw, (size_t)W * sizeof(T));          \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* Entry points: planes [q0, q1) (input, output and dm: channel * NS + sample, in bands of nb tile    \
-   rows; dx: s * C + c); buf is scratch of (elements) input 2 a a nb tw + 2 (tw M + 2), output and  \
-   dm (2 M + 2) M nb tw, dx (th M + 2) (tw M + 2) + a a th tw, a = M + 2, one per concurrent call. */\
+/* Entry points: planes [q0, q1), channel * NS + sample, in bands of nb tile rows; buf is scratch   \
+   of (elements) input 2 a a nb tw + 2 (tw M + 2), output and dm (2 M + 2) M nb tw, dx 2 a a nb tw  \
+   + (th M + 2) (tw M + 2), a = M + 2, one per concurrent call. */                                  \
 void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
                         ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
                         ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,         \
@@ -290,10 +296,11 @@ void winograd_dm_##S(const T *gy, T *dm, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptr
     else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                              \
 }                                                                                                   \
 void winograd_dx_##S(const T *dv, T *gx, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,           \
-                     ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M,             \
-                     ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P) {                                     \
-    if (M == 2) dx_##S(dv, gx, q0, q1, C, H, W, ph, pw, 2, th, tw, P, buf);                         \
-    else dx_##S(dv, gx, q0, q1, C, H, W, ph, pw, 4, th, tw, P, buf);                                \
+                     ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,            \
+                     ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,            \
+                     ptrdiff_t nb) {                                                                \
+    if (M == 2) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);             \
+    else dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                    \
 }
 
 DEFINE_KERNELS(float, f32)
