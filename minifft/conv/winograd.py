@@ -19,9 +19,11 @@ is kept from forward (the FFT keeps its spectra). Per output pixel the products 
 multiply-adds per channel pair against 9 for direct: 4 at m = 2, 2.25 at m = 4.
 
 On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
-write the (S, C, H, W) images directly, padding and overhang included, in one pass each, over chunks
-of the planes (s, c) on the thread pool; they keep V, M, dM, dV as (a*a, channels, P) with the tiles
-(sample, tile row, tile column) contiguous, so every V_xi, M_xi is a (channels, P) matrix for BLAS.
+write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
+V, M, dM, dV as (a*a, channels, P) with the tiles (sample, tile row, tile column) contiguous, so every
+V_xi, M_xi is a (channels, P) matrix for BLAS and every transform runs along the tiles as vectors.
+Forward and bprop run chunks of samples start to end on the thread pool (transform, GEMMs,
+transform: M and dV never leave the cache); accGrad's GEMMs sum over blocks of tiles.
 The NumPy code (cpu_kernels='off', no compiler, other dtypes, CuPy arrays) indexes tiles (tile row,
 tile column, sample) with channels last, so every transform step is a handful of adds of strided
 views whose inner (sample, channel) block is contiguous, and every V_xi, M_xi, dM_xi is a plain
@@ -54,7 +56,7 @@ TRANSFORMS = {
 KERNEL = 3
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
-BAND = 128             # C kernels: values per run of the output-side transforms
+BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
 CHUNK_BYTES = 1 << 19  # C path: a chunk of samples' V and M (or dM and dV) stay in a core's L2 cache
 K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of this many (below)
 
@@ -191,7 +193,7 @@ def _call(kernel, src, dst, buf, *sizes):
 
 
 def _band(tw):
-    """Tile rows per band of the output-side kernels: runs of about BAND values."""
+    """Tile rows per band of the C transforms: 1-D passes along about BAND tiles."""
     return max(1, BAND // tw)
 
 
@@ -225,10 +227,13 @@ def _scratch(m, th, tw):
 class WinogradConvolution(ConvAlgorithm):
     """algo='winograd': 3 x 3, stride 1, no dilation, one channel group; output tile m x m.
 
-    ``tile`` fixes m (2 or 4). By default m = 4 where the products dominate (f f' / (f + f') >=
-    ``WIDE_CHANNELS``: 2.25 instead of 4 multiply-adds per output and channel pair) and the output
-    is at least 8 pixels each way (below, most of a 6 x 6 tile would be overhang); else m = 2,
-    whose transforms are cheaper: 33.8 against 46.3 ms at (32, 16, 32, 32, 3)."""
+    ``tile`` fixes m (2 or 4). By default, for the NumPy code, m = 4 where the products dominate
+    (f f' / (f + f') >= ``WIDE_CHANNELS``: 2.25 instead of 4 multiply-adds per output and channel
+    pair) and the output is at least 8 pixels each way (below, most of a 6 x 6 tile would be
+    overhang); else m = 2, whose transforms are cheaper: 33.8 against 46.3 ms at (32, 16, 32, 32, 3).
+    The C transforms cost about the same per transform point for either tile, so there m = 4
+    wherever it makes fewer points (see output_tile): measured no slower than m = 2 on every layer
+    tried, e.g. (32, 16, 32, 32, 3) 10.4 against 15.1 ms, one thread."""
 
     name = 'winograd'
 
