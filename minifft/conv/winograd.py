@@ -57,7 +57,8 @@ KERNEL = 3
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
-CHUNK_BYTES = 1 << 19  # C path: a chunk of samples' V and M (or dM and dV) stay in a core's L2 cache
+CHUNK_BYTES = 1 << 22  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
+MIN_TILES = 128        # C path: fewest tiles per chunk (the width of its GEMMs)
 K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of this many (below)
 
 
@@ -197,18 +198,25 @@ def _band(tw):
     return max(1, BAND // tw)
 
 
-def _sample_chunks(S, per_sample_bytes):
-    """Slices of range(S) of about CHUNK_BYTES of transforms each, and how many run at once."""
-    pieces = min(S, max(1, -(-S * per_sample_bytes // CHUNK_BYTES)))
+def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
+    """Slices of range(S), and how many of them run at once: one per thread of the pool at least,
+    more where one would hold over CHUNK_BYTES of transforms, but at least MIN_TILES tiles each
+    (GEMMs of fewer ran far below BLAS speed: 134 against 98 ms for the NumPy code's whole-layer
+    GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Chunks of 0.5 MiB, which stay in L2,
+    measured slower on 2 threads than 4 MiB (11.2 against 8.1 ms at (32, 16, 32, 32, 3)): each chunk
+    costs Python work under the GIL, which the other thread waits for."""
     pool = cpu_thread_pool()
+    workers = 1 if pool is None else pool[2]
+    pieces = max(workers, -(-S * per_sample_bytes // CHUNK_BYTES))
+    pieces = max(1, min(pieces, S, S * tiles_per_sample // MIN_TILES))
     bounds = [S * i // pieces for i in range(pieces + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], 1 if pool is None else min(pieces, pool[2])
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], min(pieces, workers)
 
 
-def _by_samples(run, S, per_sample_bytes):
-    """run(slice of samples) over range(S) in chunks of about CHUNK_BYTES of transforms, on the
-    thread pool (one BLAS thread each) where there is one, else one chunk after the other."""
-    chunks, at_once = _sample_chunks(S, per_sample_bytes)
+def _by_samples(run, S, per_sample_bytes, tiles_per_sample):
+    """run(slice of samples) over the chunks of _sample_chunks, on the thread pool (one BLAS thread
+    each) where there is one, else one chunk after the other."""
+    chunks, at_once = _sample_chunks(S, per_sample_bytes, tiles_per_sample)
     if at_once > 1:
         run_in_chunks(run, S, len(chunks))
     else:
@@ -289,7 +297,7 @@ class WinogradConvolution(ConvAlgorithm):
             for name in ('padded input', 'row pass'):
                 del terms[name]
             per_sample = a * a * th * tw * (f + fo) * itemsize
-            chunks, at_once = _sample_chunks(S, per_sample)
+            chunks, at_once = _sample_chunks(S, per_sample, th * tw)
             share = at_once * (chunks[0].stop - chunks[0].start) / S    # of M and dV at once
             terms['products'] = int(share * terms['products'])
             terms['input-side gradient'] = int(share * terms['input-side gradient'])
@@ -428,7 +436,7 @@ class WinogradConvolution(ConvAlgorithm):
             _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, th, tw,
                   (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
-            _by_samples(run, S, a * a * n * (f + fo) * x.itemsize)
+            _by_samples(run, S, a * a * n * (f + fo) * x.itemsize, n)
         return y, WinogradSaved(v, u, compiled=True)
 
     def _backward_setup_compiled(self, saved, gy, g):
@@ -460,7 +468,7 @@ class WinogradConvolution(ConvAlgorithm):
             _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, s1 - s0, 0,
                   g.height, g.width, g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
-            _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize)
+            _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize, n)
         return gx
 
 
