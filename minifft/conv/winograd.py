@@ -200,14 +200,16 @@ def _band(tw):
 
 def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
     """Slices of range(S), and how many of them run at once: one per thread of the pool at least,
-    more where one would hold over CHUNK_BYTES of transforms, but at least MIN_TILES tiles each
+    more (a multiple of the threads) where one would hold over CHUNK_BYTES of transforms, but at
+    least MIN_TILES tiles each
     (GEMMs of fewer ran far below BLAS speed: 134 against 98 ms for the NumPy code's whole-layer
     GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Chunks of 0.5 MiB, which stay in L2,
     measured slower on 2 threads than 4 MiB (11.2 against 8.1 ms at (32, 16, 32, 32, 3)): each chunk
     costs Python work under the GIL, which the other thread waits for."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
-    pieces = max(workers, -(-S * per_sample_bytes // CHUNK_BYTES))
+    pieces = -(-S * per_sample_bytes // CHUNK_BYTES)
+    pieces = -(-pieces // workers) * workers     # whole rounds: 5 chunks on 2 threads idle one 2/5 of the time
     pieces = max(1, min(pieces, S, S * tiles_per_sample // MIN_TILES))
     bounds = [S * i // pieces for i in range(pieces + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], min(pieces, workers)
