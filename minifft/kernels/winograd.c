@@ -146,8 +146,8 @@ static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_
                         src = row;                                                                  \
                     }                                                                               \
                     T *dst = d + j * a * n + tt * tw;                                               \
-                    UNROLL for (ptrdiff_t l = 0; l < a; ++l)                                        \
-                        for (ptrdiff_t u = 0; u < tw; ++u) dst[l * n + u] = src[u * M + l];         \
+                    for (ptrdiff_t u = 0; u < tw; ++u)                                              \
+                        UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[l * n + u] = src[u * M + l];   \
                 }                                                                                   \
             }                                                                                       \
             B_T(M, S, a * n, d, a * n, tmp, a * n);         /* down the columns */                  \
@@ -261,8 +261,8 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                 for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
                     T *dst = acc + (t * M + j) * wp;                                                \
                     const T *src = d + j * a * n + tt * tw;                                         \
-                    UNROLL for (ptrdiff_t l = 0; l < a; ++l)                                        \
-                        for (ptrdiff_t u = 0; u < tw; ++u) dst[u * M + l] += src[l * n + u];        \
+                    for (ptrdiff_t u = 0; u < tw; ++u)                                              \
+                        UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[u * M + l] += src[l * n + u];  \
                 }                                                                                   \
                 if (t == th - 1)                                                                    \
                     for (ptrdiff_t y = 0; y < H; ++y)                                               \
