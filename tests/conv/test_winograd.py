@@ -72,6 +72,23 @@ def test_non_contiguous_inputs(tile, device, cpu_kernels, rng):
         numpy.testing.assert_allclose(backend.to_numpy(a), want, atol=1e-10)
 
 
+@pytest.mark.parametrize('chunking', ['threads', 'one sample each', 'one thread'])
+def test_sample_chunks_match_reference(chunking, cpu_kernels, rng, monkeypatch):
+    """The C path runs forward and bprop in chunks of samples (uneven here: 7 samples), on the pool
+    or one after the other; every chunk's offsets into V, dM, y and gx must line up."""
+    from minifft.conv import winograd
+    if chunking == 'one sample each':
+        monkeypatch.setattr(winograd, 'CHUNK_BYTES', 1)
+        monkeypatch.setattr(winograd, 'MIN_TILES', 1)
+    elif chunking == 'one thread':
+        monkeypatch.setattr(winograd, 'CHUNK_BYTES', 1)
+        monkeypatch.setattr(winograd, 'cpu_thread_pool', lambda: None)
+    chunks, _ = winograd._sample_chunks(7, 10 ** 6, 64)
+    assert len(chunks) > 1
+    for tile in (2, 4):
+        _check(WinogradConvolution(tile=tile), (7, 3, 4, 30, 29, 1), 'cpu', rng, cpu_kernels)
+
+
 def test_nan_propagates_like_the_numpy_code(device, cpu_kernels, rng):
     """IEEE arithmetic in the kernels: a NaN pixel spoils exactly the outputs whose tiles read it."""
     x, w = rng.standard_normal((1, 2, 10, 10)), rng.standard_normal((3, 2, 3, 3))
