@@ -1,0 +1,307 @@
+/* Winograd F(m x m, 3 x 3) tile transforms for conv/winograd.py, m = 2 or 4 (a = m + 2), float32
+   and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and writes or reads
+   the GEMM layout, one pass each, with the zero padding and the last tiles' overhang never stored.
+
+   GEMM layout: Z[xi, c, p] at z[(xi * C + c) * P + p], xi = i * a + k the transform point (row i,
+   column k), c the channel, p = (s * th + t) * tw + u the tile (sample s, tile row t, tile column
+   u), P = S * th * tw; so every V_xi, M_xi is a (C, P) matrix for BLAS and each tile row of a plane
+   is a contiguous run of tw values per point.
+
+       winograd_input    V = B^T d B of the tiles d of x (padded by ph, pw)          x -> v
+       winograd_output   y = A^T M A of every tile, placed and cut to (oh, ow)       m -> y
+       winograd_dm       dM = A gy A^T (the adjoint of winograd_output)             gy -> dm
+       winograd_dx       gx = B dV B^T overlap-added (the adjoint of winograd_input) dv -> gx
+
+   Each call covers a range [q0, q1) of the planes, so callers split the work across threads.
+   Within a tile row the columns of a plane are split by phase (column = index * m + phase): tile
+   u's a columns are then a + 1 contiguous runs shifted by whole indices, and every 1-D transform
+   below is one loop over u that the compiler vectorises. Coefficients are written out (zero terms
+   skipped, as the NumPy code does) and the arithmetic is IEEE: NaN and infinities propagate. */
+#include <stddef.h>
+#include <string.h>
+
+#define R restrict
+
+/* The 1-D transforms, n values each: o_k[j] = sum_l T[k][l] d_l[j].
+   BT4/BT6: B^T (a -> a); AT4/AT6: A^T (a -> m); AT4T/AT6T: A (m -> a); BT4T/BT6T: B (a -> a). */
+#define DEFINE_1D(T, S)                                                                             \
+static inline void bt4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+                           const T *R d3, T *R o0, T *R o1, T *R o2, T *R o3) {                     \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
+        o0[j] = x0 - x2; o1[j] = x1 + x2; o2[j] = x2 - x1; o3[j] = x1 - x3;                         \
+    }                                                                                               \
+}                                                                                                   \
+static inline void bt6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,          \
+                           T *R o2, T *R o3, T *R o4, T *R o5) {                                    \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
+        o0[j] = (4 * x0 - 5 * x2) + x4;                                                             \
+        o1[j] = (x3 + x4) - 4 * (x1 + x2);                                                          \
+        o2[j] = (x4 - x3) + 4 * (x1 - x2);                                                          \
+        o3[j] = (x4 - x2) + 2 * (x3 - x1);                                                          \
+        o4[j] = (x4 - x2) - 2 * (x3 - x1);                                                          \
+        o5[j] = (4 * x1 - 5 * x3) + x5;                                                             \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+                           const T *R d3, T *R o0, T *R o1) {                                       \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
+        o0[j] = x0 + x1 + x2; o1[j] = x1 - x2 - x3;                                                 \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,          \
+                           T *R o2, T *R o3) {                                                      \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
+        T sp = x1 + x2, sm = x1 - x2, tp = x3 + x4, tm = x3 - x4;                                   \
+        o0[j] = x0 + sp + tp; o1[j] = sm + 2 * tm; o2[j] = sp + 4 * tp; o3[j] = (sm + 8 * tm) + x5; \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at4t_##S(ptrdiff_t n, const T *R g0, const T *R g1, T *R o0, T *R o1,           \
+                            T *R o2, T *R o3) {                                                     \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = g0[j], x1 = g1[j];                                                                   \
+        o0[j] = x0; o1[j] = x0 + x1; o2[j] = x0 - x1; o3[j] = -x1;                                  \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at6t_##S(ptrdiff_t n, const T *R g0, const T *R g1, const T *R g2,              \
+                            const T *R g3, T *R o0, T *R o1, T *R o2, T *R o3, T *R o4, T *R o5) {  \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = g0[j], x1 = g1[j], x2 = g2[j], x3 = g3[j];                                           \
+        T e = x0 + x2, o = x1 + x3, e4 = x0 + 4 * x2, o8 = 2 * x1 + 8 * x3;                         \
+        o0[j] = x0; o1[j] = e + o; o2[j] = e - o; o3[j] = e4 + o8; o4[j] = e4 - o8; o5[j] = x3;     \
+    }                                                                                               \
+}                                                                                                   \
+static inline void bt4t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,              \
+                            const T *R d3, T *R o0, T *R o1, T *R o2, T *R o3) {                    \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
+        o0[j] = x0; o1[j] = (x1 - x2) + x3; o2[j] = (x1 + x2) - x0; o3[j] = -x3;                    \
+    }                                                                                               \
+}                                                                                                   \
+static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,              \
+                            const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,         \
+                            T *R o2, T *R o3, T *R o4, T *R o5) {                                   \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
+        o0[j] = 4 * x0;                                                                             \
+        o1[j] = 4 * ((x2 - x1) + x5) + 2 * (x4 - x3);                                               \
+        o2[j] = -5 * x0 - 4 * (x1 + x2) - (x3 + x4);                                                \
+        o3[j] = ((x1 - x2) + 2 * (x3 - x4)) - 5 * x5;                                               \
+        o4[j] = x0 + (x1 + x2) + (x3 + x4);                                                         \
+        o5[j] = x5;                                                                                 \
+    }                                                                                               \
+}
+
+/* One transform of a runs (run l at p + ps * l) into a runs (at q + qs * k), for m = 2 or 4. */
+#define B_T(M, S, n, p, ps, q, qs) ((M) == 2                                                        \
+    ? bt4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))  \
+    : bt6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
+              q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
+#define B_(M, S, n, p, ps, q, qs) ((M) == 2                                                         \
+    ? bt4t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs)) \
+    : bt6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),              \
+               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
+#define A_T(M, S, n, p, ps, q, qs) ((M) == 2                                                        \
+    ? at4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs))                              \
+    : at6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
+              q, q + (qs), q + 2 * (qs), q + 3 * (qs)))
+#define A_(M, S, n, p, ps, q, qs) ((M) == 2                                                         \
+    ? at4t_##S(n, p, p + (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))                             \
+    : at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
+               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
+
+/* the per-tile loops (a <= 6 passes) unrolled, so the tile lives in registers */
+#define UNROLL _Pragma("GCC unroll 6")
+
+#define DEFINE_KERNELS(T, S)                                                                        \
+DEFINE_1D(T, S)                                                                                     \
+                                                                                                    \
+/* input takes planes q = c * NS + s in bands of nb tile rows across samples (like output and dm,   \
+   below): each tile's a x a pixels are unfolded into a runs per tile row, from a zero-bordered     \
+   copy of the image row, so both 1-D passes run along nb * tw tiles and write the GEMM layout in   \
+   whole runs. V's tiles are (so + s) * th * tw + t * tw + u: x holds NS samples from sample so. */ \
+static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,  \
+                      ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,           \
+                      ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb,           \
+                      T *R buf) {                                                                   \
+    ptrdiff_t a = M + 2, wp = tw * M + 2;                                                           \
+    T *d = buf, *tmp = buf + a * a * nb * tw, *row = tmp + a * a * nb * tw, *zero = row + wp;       \
+    memset(row, 0, (size_t)(2 * wp) * sizeof(T));                                                   \
+    for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
+        ptrdiff_t R1 = ((q1 < (c + 1) * NS ? q1 : (c + 1) * NS) - c * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > c * NS ? q0 : c * NS) - c * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* unfold: d[j][l][tt tw + u] */        \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
+                    ptrdiff_t y = t * M + j - ph;                                                   \
+                    const T *src = zero;                                                            \
+                    if (y >= 0 && y < H) {                                                          \
+                        memcpy(row + pw, x + ((s * C + c) * H + y) * W, (size_t)W * sizeof(T));     \
+                        src = row;                                                                  \
+                    }                                                                               \
+                    T *dst = d + j * a * n + tt * tw;                                               \
+                    for (ptrdiff_t u = 0; u < tw; ++u)                                              \
+                        UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[l * n + u] = src[u * M + l];   \
+                }                                                                                   \
+            }                                                                                       \
+            B_T(M, S, a * n, d, a * n, tmp, a * n);         /* down the columns */                  \
+            T *out = v + c * P + (so * th + R0) * tw;                                               \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                B_T(M, S, n, tmp + i * a * n, n, out + i * a * C * P, C * P);                       \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* output and dm take planes q = o * NS + s (channel-major: a channel's tiles of consecutive samples  \
+   are contiguous in the GEMM layout) in bands of nb tile rows across samples, so their runs are    \
+   nb * tw long even on small images. */                                                            \
+static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,              \
+                       ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,         \
+                       ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {                         \
+    ptrdiff_t a = M + 2, full = ow / M;                                                             \
+    T *cols = buf, *tile = buf + a * M * nb * tw;                                                   \
+    for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
+        ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > o * NS ? q0 : o * NS) - o * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            const T *in = mm + o * P + R0 * tw;                                                     \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                A_T(M, S, n, in + i * a * F * P, F * P, cols + i * M * n, n);                       \
+            A_T(M, S, M * n, cols, M * n, tile, M * n);     /* down the columns */                  \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {                                                 \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t r = 0; r < M && t * M + r < oh; ++r) {                               \
+                    T *out = y + ((s * F + o) * oh + t * M + r) * ow;                               \
+                    const T *src = tile + r * M * n + tt * tw;                                      \
+                    if (M == 2) {                                                                   \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            out[2 * u] = src[u]; out[2 * u + 1] = src[n + u];                       \
+                        }                                                                           \
+                    } else {                                                                        \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            out[4 * u] = src[u]; out[4 * u + 1] = src[n + u];                       \
+                            out[4 * u + 2] = src[2 * n + u]; out[4 * u + 3] = src[3 * n + u];       \
+                        }                                                                           \
+                    }                                                                               \
+                    for (ptrdiff_t col = full * M; col < ow; ++col)                                 \
+                        out[col] = src[(col % M) * n + col / M];                                    \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F, ptrdiff_t NS,   \
+                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,             \
+                   ptrdiff_t P, ptrdiff_t nb, T *R buf) {                                           \
+    ptrdiff_t a = M + 2, full = ow / M;                                                             \
+    T *g = buf, *h = buf + M * M * nb * tw;                                                         \
+    for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
+        ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > o * NS ? q0 : o * NS) - o * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* gy's rows, phase-split, zero past the edge */ \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                for (ptrdiff_t r = 0; r < M; ++r) {                                                 \
+                    ptrdiff_t row = t * M + r;                                                      \
+                    T *dst = g + r * M * n + tt * tw;                                               \
+                    if (row >= oh) {                                                                \
+                        for (ptrdiff_t p = 0; p < M; ++p)                                           \
+                            memset(dst + p * n, 0, (size_t)tw * sizeof(T));                         \
+                        continue;                                                                   \
+                    }                                                                               \
+                    const T *in = gy + ((s * F + o) * oh + row) * ow;                               \
+                    if (M == 2) {                                                                   \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            dst[u] = in[2 * u]; dst[n + u] = in[2 * u + 1];                         \
+                        }                                                                           \
+                    } else {                                                                        \
+                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                            dst[u] = in[4 * u]; dst[n + u] = in[4 * u + 1];                         \
+                            dst[2 * n + u] = in[4 * u + 2]; dst[3 * n + u] = in[4 * u + 3];         \
+                        }                                                                           \
+                    }                                                                               \
+                    for (ptrdiff_t col = full * M; col < tw * M; ++col)                             \
+                        dst[(col % M) * n + col / M] = col < ow ? in[col] : 0;                      \
+                }                                                                                   \
+            }                                                                                       \
+            A_(M, S, M * n, g, M * n, h, M * n);            /* down the columns */                  \
+            T *out = dm + o * P + R0 * tw;                                                          \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                A_(M, S, n, h + i * M * n, n, out + i * a * F * P, F * P);                          \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* The adjoint of input, in the same bands (planes c * NS + s): both 1-D passes along the tiles,     \
+   then each tile row adds its a padded rows into a zero-bordered plane, whose interior goes to gx  \
+   when the sample's last tile row is in. */                                                        \
+static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,   \
+                   ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M, \
+                   ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {               \
+    ptrdiff_t a = M + 2, hp = th * M + 2, wp = tw * M + 2;                                          \
+    T *e = buf, *d = buf + a * a * nb * tw, *acc = d + a * a * nb * tw;                             \
+    for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
+        ptrdiff_t R1 = ((q1 < (c + 1) * NS ? q1 : (c + 1) * NS) - c * NS) * th;                     \
+        for (ptrdiff_t R0 = ((q0 > c * NS ? q0 : c * NS) - c * NS) * th; R0 < R1; R0 += nb) {       \
+            ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
+            const T *in = dv + c * P + (so * th + R0) * tw;                                         \
+            for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
+                B_(M, S, n, in + i * a * C * P, C * P, e + i * a * n, n);                           \
+            B_(M, S, a * n, e, a * n, d, a * n);            /* down the columns */                  \
+            for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* each tile adds into its place */     \
+                ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
+                if (t == 0) memset(acc, 0, (size_t)(hp * wp) * sizeof(T));                          \
+                for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
+                    T *dst = acc + (t * M + j) * wp;                                                \
+                    const T *src = d + j * a * n + tt * tw;                                         \
+                    for (ptrdiff_t u = 0; u < tw; ++u)                                              \
+                        UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[u * M + l] += src[l * n + u];  \
+                }                                                                                   \
+                if (t == th - 1)                                                                    \
+                    for (ptrdiff_t y = 0; y < H; ++y)                                               \
+                        memcpy(gx + ((s * C + c) * H + y) * W, acc + (y + ph) * wp + pw,            \
+                               (size_t)W * sizeof(T));                                              \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* Entry points: planes [q0, q1), channel * NS + sample, in bands of nb tile rows; buf is scratch   \
+   of (elements) input 2 a a nb tw + 2 (tw M + 2), output and dm (2 M + 2) M nb tw, dx 2 a a nb tw  \
+   + (th M + 2) (tw M + 2), a = M + 2, one per concurrent call. */                                  \
+void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
+                        ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
+                        ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,         \
+                        ptrdiff_t nb) {                                                             \
+    if (M == 2) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);            \
+    else input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                   \
+}                                                                                                   \
+void winograd_output_##S(const T *mm, T *y, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,        \
+                         ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,       \
+                         ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                 \
+    if (M == 2) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                    \
+    else output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                           \
+}                                                                                                   \
+void winograd_dm_##S(const T *gy, T *dm, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,           \
+                     ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,           \
+                     ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                     \
+    if (M == 2) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                       \
+    else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                              \
+}                                                                                                   \
+void winograd_dx_##S(const T *dv, T *gx, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,           \
+                     ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,            \
+                     ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,            \
+                     ptrdiff_t nb) {                                                                \
+    if (M == 2) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);             \
+    else dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                    \
+}
+
+DEFINE_KERNELS(float, f32)
+DEFINE_KERNELS(double, f64)
