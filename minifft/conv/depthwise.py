@@ -276,16 +276,8 @@ _ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
 def _kernel(xp, name, *arrays):
     """The C entry point ``depthwise_<name>_<f32|f64>`` for these arrays, or None: the NumPy code
     (CuPy arrays, other dtypes, mixed dtypes, cpu_kernels='off', no compiler)."""
-    if xp is not numpy:
-        return None
-    dtype = arrays[0].dtype
-    kind = host.suffix(dtype)
-    if kind is None or any(a.dtype != dtype for a in arrays):
-        return None
-    lib = host.library('depthwise')
-    if lib is None:
-        return None
-    return host.function(lib, f'depthwise_{name}_{kind}', *_ENTRY_ARGS[name])
+    lib, kind = host.library_for('depthwise', *arrays) if xp is numpy else (None, None)
+    return None if lib is None else host.function(lib, f'depthwise_{name}_{kind}', *_ENTRY_ARGS[name])
 
 
 def _geometry_args(g):
@@ -344,11 +336,6 @@ def _weight_grad_compiled(kernel, x, gy, g):
     _run_chunks(lambda v: kernel(*args, v.start, v.stop), blocks * g.in_channels, g)
     gw = partial[0] if blocks == 1 else partial.sum(axis=0)
     return gw.reshape(g.out_channels, 1, g.kernel_h, g.kernel_w)
-
-
-def _compiled_itemsize(itemsize):
-    """Whether the CPU runs a layer of this item size through the C kernels (float32, float64)."""
-    return itemsize in (4, 8) and host.library('depthwise') is not None
 
 
 def _copied_images(g):
@@ -499,7 +486,7 @@ def workspace(g, itemsize, device):
     the CPU its largest block once per worker; the CPU's C kernels (float32, float64) need no
     buffers but the weight gradient's per-block sums."""
     plan = _plan(g)
-    if device == 'cpu' and _compiled_itemsize(itemsize):
+    if host.serves('depthwise', device, itemsize):
         terms = _compiled_bytes(g, itemsize, cpu_workers())
     elif device != 'cpu':
         terms = _block_bytes(g, plan, itemsize, g.in_channels, g.batch)

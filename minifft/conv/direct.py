@@ -78,11 +78,7 @@ def _kernels(*arrays):
     """The compiled kernels for the arrays' one dtype, or None where the NumPy code runs: CuPy
     arrays, mixed dtypes, dtypes other than float32 and float64, config cpu_kernels='off', no C
     compiler (kernels/host.py)."""
-    dtypes = {a.dtype for a in arrays}
-    if not all(isinstance(a, numpy.ndarray) for a in arrays) or len(dtypes) != 1:
-        return None
-    suffix = host.suffix(dtypes.pop())
-    lib = host.library('im2col') if suffix else None
+    lib, suffix = host.library_for('im2col', *arrays)
     return None if lib is None else _compiled(lib, suffix)
 
 
@@ -330,7 +326,7 @@ class DirectConvolution(ConvAlgorithm):
         if depthwise.supports(g):
             kept, peak, terms = depthwise.workspace(g, itemsize, device)
             return Workspace(kept, peak, terms)
-        if device == 'cpu' and itemsize in (4, 8) and host.library('im2col') is not None:
+        if host.serves('im2col', device, itemsize):
             return _compiled_workspace(g, itemsize)
         padded = g.in_channels * g.batch * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w) * itemsize
         cols = g.in_channels * g.kernel_h * g.kernel_w * g.batch * g.out_h * g.out_w * itemsize

@@ -170,16 +170,13 @@ def _points(g, m):
 
 
 def _compiled_on(device, itemsize):
-    """Whether a layer of this device and itemsize runs the C transforms (as far as known without
-    its arrays: float32 or float64 on the CPU)."""
-    return device == 'cpu' and itemsize in (4, 8) and host.library('winograd') is not None
+    """Whether a layer of this device and itemsize runs the C transforms (without its arrays)."""
+    return host.serves('winograd', device, itemsize)
 
 
 def _compiled(a):
-    """Whether the C transforms run on array ``a``: a float32/float64 NumPy array, and the setting
-    cpu_kernels and a compiler allow them (kernels/host.py)."""
-    return (isinstance(a, numpy.ndarray) and host.suffix(a.dtype) is not None
-            and host.library('winograd') is not None)
+    """Whether the C transforms run on array ``a`` (kernels/host.py: library_for)."""
+    return host.library_for('winograd', a)[0] is not None
 
 
 def _kernel(name, dtype):

@@ -1,7 +1,5 @@
 """How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
 and running a kernel over chunks of its rows on the CPU thread pool."""
-import numpy
-
 from .. import config
 from ..conv.spectral import cpu_thread_pool, run_in_chunks
 from ..kernels import host
@@ -13,22 +11,15 @@ PARALLEL_MIN_WORK = 1 << 22
 
 
 def library(name, *arrays, min_size=0):
-    """(the compiled ``<name>.c``, entry-point suffix) when every array is a NumPy array of one
-    dtype the kernels are instantiated for and the setting ``cpu_kernels`` allows them; else
-    (None, None): use the NumPy code (also on CuPy arrays).
+    """host.library_for(name, *arrays): (the compiled ``<name>.c``, entry-point suffix), or
+    (None, None) for the NumPy code (also on CuPy arrays).
 
     ``min_size``: under cpu_kernels='auto', arrays of fewer elements take the NumPy code, where
     the kernel call's fixed cost in Python (a few microseconds per pointer and call) exceeds what
     the fused pass saves; 'on' always takes the kernels (so tests reach them on small shapes)."""
-    if not all(isinstance(a, numpy.ndarray) for a in arrays):
+    if arrays and arrays[0].size < min_size and config.get('cpu_kernels') == 'auto':
         return None, None
-    if arrays[0].size < min_size and config.get('cpu_kernels') == 'auto':
-        return None, None
-    suffix = host.suffix(arrays[0].dtype)
-    if suffix is None or any(a.dtype != arrays[0].dtype for a in arrays):
-        return None, None
-    lib = host.library(name)
-    return (lib, suffix) if lib is not None else (None, None)
+    return host.library_for(name, *arrays)
 
 
 def run_rows(run, rows, work):

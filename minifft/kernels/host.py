@@ -137,6 +137,25 @@ def library(name):
     return loaded
 
 
+def library_for(name, *arrays):
+    """(the compiled ``<name>.c``, entry-point suffix 'f32'/'f64') for these arrays, or (None, None)
+    where the NumPy (or CuPy) code runs: arrays that are not all NumPy arrays of one dtype the
+    kernels are instantiated for, cpu_kernels='off', or no compiler."""
+    if not arrays or not all(isinstance(a, numpy.ndarray) for a in arrays):
+        return None, None
+    kind = suffix(arrays[0].dtype)
+    if kind is None or any(a.dtype != arrays[0].dtype for a in arrays[1:]):
+        return None, None
+    lib = library(name)
+    return (lib, kind) if lib is not None else (None, None)
+
+
+def serves(name, device, itemsize):
+    """Whether a layer on ``device`` with floats of ``itemsize`` bytes runs ``<name>.c``, as far as
+    is known without its arrays (workspace estimates)."""
+    return device == 'cpu' and itemsize in C_ITEMSIZES and library(name) is not None
+
+
 def function(lib, symbol, *argtypes):
     """``lib.symbol`` typed with ``argtypes`` (the ctypes types of its parameters) and no result,
     memoised per library."""
@@ -151,6 +170,7 @@ def _function(lib, symbol, argtypes):
 
 
 C_TYPES = {numpy.dtype(numpy.float32): 'f32', numpy.dtype(numpy.float64): 'f64'}
+C_ITEMSIZES = tuple(dtype.itemsize for dtype in C_TYPES)
 
 
 def suffix(dtype):

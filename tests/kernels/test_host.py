@@ -104,3 +104,20 @@ def test_pointer_wants_a_contiguous_numpy_array():
 def test_suffix():
     assert host.suffix(numpy.float32) == 'f32' and host.suffix('float64') == 'f64'
     assert host.suffix(numpy.float16) is None
+
+
+@needs_compiler
+def test_library_for_serves_one_float_dtype_of_numpy_arrays(sources):
+    a32, b32 = numpy.zeros(3, numpy.float32), numpy.ones(2, numpy.float32)
+    with config.using(cpu_kernels='on'):
+        lib, kind = host.library_for('scale', a32, b32)
+        assert isinstance(lib, ctypes.CDLL) and kind == 'f32'
+        assert host.library_for('scale', numpy.zeros(2))[1] == 'f64'
+        assert host.library_for('scale', a32, numpy.zeros(2)) == (None, None)            # mixed dtypes
+        assert host.library_for('scale', numpy.zeros(2, numpy.float16)) == (None, None)  # no instantiation
+        assert host.library_for('scale', a32, [1.0]) == (None, None)                     # not all numpy
+        assert host.serves('scale', 'cpu', 4) and host.serves('scale', 'cpu', 8)
+        assert not host.serves('scale', 'cuda', 4) and not host.serves('scale', 'cpu', 2)
+    with config.using(cpu_kernels='off'):
+        assert host.library_for('scale', a32) == (None, None)
+        assert not host.serves('scale', 'cpu', 4)
