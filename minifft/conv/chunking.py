@@ -99,7 +99,8 @@ class Chunked(Wrapper):
     def pieces(self, g, x):
         """The pieces layer ``g`` runs in for input ``x`` (None: whole), decided once."""
         device = backend.device_of(x)
-        key = (g, device, x.dtype.str, config.get('workspace_limit'))
+        # the C kernels (cpu_kernels) change what a pass allocates, so a plan is per setting too
+        key = (g, device, x.dtype.str, config.get('workspace_limit'), config.get('cpu_kernels'))
         if key not in self._plans:
             limit = workspace_limit(device)
             itemsize = x.dtype.itemsize
@@ -125,7 +126,8 @@ class Chunked(Wrapper):
         return pieces is None or fits(pieces[0].geometry)
 
     def plans(self):
-        """{(geometry, device, dtype, limit setting): pieces or None} for every layer planned."""
+        """{(geometry, device, dtype, limit setting, cpu_kernels setting): pieces or None} for every
+        layer planned."""
         return dict(self._plans)
 
     def reset(self):

@@ -8,8 +8,11 @@ import scipy.fft
 
 from minifft import Tensor, config, conv
 from minifft import functions as F
-from minifft.conv import chunking, fft, workspace
+from minifft.conv import chunking, fft, registry, workspace
 from minifft.conv.geometry import ConvGeometry
+from minifft.kernels import host
+
+from .registered import geometry
 
 
 def test_parse_and_set_limit(monkeypatch):
@@ -285,3 +288,20 @@ def test_a_layer_that_cannot_fit_says_so_once(rng):
         warnings.simplefilter('error')
         F.conv2d(x, w, algo='fft')          # decided once: no second warning
     fft.reset()
+
+
+@pytest.mark.skipif(host.compiler() is None, reason="no C compiler: the C kernels' plan cannot be made")
+def test_a_plan_is_kept_per_cpu_kernels_setting():
+    """direct's C path keeps nothing from forward and fits 300 kB whole; the NumPy path keeps the
+    columns and needs pieces: switching the setting must not reuse the other path's plan."""
+    algo = registry.get('direct')
+    g = geometry((8, 4, 16, 16), (6, 4, 3, 3))
+    x = numpy.zeros((8, 4, 16, 16), numpy.float32)
+    with config.using(workspace_limit=300_000):
+        with config.using(cpu_kernels='on'):
+            assert algo.pieces(g, x) is None
+        with config.using(cpu_kernels='off'):
+            pieces = algo.pieces(g, x)
+            assert pieces is not None and algo.workspace(pieces[0].geometry, 4, 'cpu').peak <= 300_000
+        with config.using(cpu_kernels='on'):
+            assert algo.pieces(g, x) is None
