@@ -83,17 +83,10 @@ def test_sweeps_match_reference(g, device, cpu_kernels, rng):
     """Every shape on both devices; on the CPU through the C kernels and the NumPy sweeps (the
     setting changes nothing on the GPU: its arrays always take the array code)."""
     xp = backend.array_module_for(device)
-    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
-    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
-    gy = rng.standard_normal(g.output_shape)
-    y, saved = depthwise.forward(xp.asarray(x), xp.asarray(w), g)
-    ctx = depthwise.backward_setup(saved, xp.asarray(gy), g)
-    got = (y, depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g))
-    for name, a, want in zip(('y', 'gx', 'gw'), got, depthwise_reference(x, w, gy, g)):
-        assert backend.get_array_module(a) is xp, name
-        a = backend.to_numpy(a)
-        assert a.shape == want.shape and a.dtype == numpy.float64, name
-        assert numpy.abs(a - want).max() <= 1e-10 * max(numpy.abs(want).max(), 1.0), name
+    x, w, gy = random_layer(g, rng)
+    got = passes(xp.asarray(x), xp.asarray(w), xp.asarray(gy), g)
+    assert all(backend.get_array_module(a) is xp for a in got)
+    assert_matches_reference([backend.to_numpy(a) for a in got], x, w, gy, g, numpy.float64)
 
 
 @pytest.mark.parametrize('g', CASES, ids=lambda g: g.describe().replace(' ', '_'))
@@ -119,16 +112,8 @@ def test_blas_rows_match_reference(g, dtype, monkeypatch, rng):
     """The NumPy sweeps' BLAS axpy and dot path (long rows), forced on for small layers."""
     config.set(cpu_kernels='off')
     monkeypatch.setattr(depthwise, 'AXPY_MIN_LENGTH', 1)
-    x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
-    w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
-    gy = rng.standard_normal(g.output_shape)
-    y, saved = depthwise.forward(x.astype(dtype), w.astype(dtype), g)
-    ctx = depthwise.backward_setup(saved, gy.astype(dtype), g)
-    got = (y, depthwise.backward_input(ctx, g), depthwise.backward_weight(ctx, g))
-    tolerance = 1e-10 if dtype == numpy.float64 else 1e-4
-    for name, a, want in zip(('y', 'gx', 'gw'), got, depthwise_reference(x, w, gy, g)):
-        assert a.dtype == dtype, name
-        assert numpy.abs(a - want).max() <= tolerance * max(numpy.abs(want).max(), 1.0), name
+    x, w, gy = random_layer(g, rng, dtype)
+    assert_matches_reference(passes(x, w, gy, g), x, w, gy, g, dtype)
 
 
 @pytest.mark.parametrize('budget, blocks', [(1, 30), (10000, 3)])   # one sample each; two channels each
