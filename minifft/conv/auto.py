@@ -86,7 +86,9 @@ def choose(g, x, w):
     device = backend.device_of(x)
     key = _key(g, device, x.dtype)
     decision = _decisions.get(key)
-    if decision is None or decision['choice'] not in registry.names():   # unregistered since
+    kernels = config.get('cpu_kernels')
+    if (decision is None or decision['choice'] not in registry.names()    # unregistered since
+            or decision.get('cpu_kernels', kernels) != kernels):   # timed with the other CPU kernels
         candidates = registry.candidates(g, device)
         if not candidates:
             raise ValueError(f"conv2d: no registered algorithm supports the layer {g.describe()} on "
@@ -99,7 +101,7 @@ def choose(g, x, w):
             xp = backend.get_array_module(x)
             gy = xp.ones(g.output_shape, x.dtype)
             seconds, steps = _time_candidates(candidates, x, w, gy, g)
-            decision = {'method': 'timed', 'seconds': seconds, 'steps': steps}
+            decision = {'method': 'timed', 'seconds': seconds, 'steps': steps, 'cpu_kernels': kernels}
             scores = seconds
         else:
             scores = cost_model(g, device, candidates)

@@ -134,3 +134,26 @@ def test_cost_model_counts_depthwise_sweeps_at_their_own_rate():
     assert set(conv.get('direct').cost(ConvGeometry(2, 4, 4, 8, 8, 3, 3)).passes['fprop']) == {'gemm'}
     scores = auto.cost_model(g, 'cpu', conv.candidates(g, 'cpu'))
     assert min(scores, key=scores.get) == 'direct'
+
+
+def test_a_timed_choice_is_timed_again_under_the_other_cpu_kernels(rng, monkeypatch):
+    """The C kernels change which algorithm is fastest: a timed decision is kept per setting, a
+    given one (from a checkpoint's plan) is kept whatever the setting."""
+    calls = spy_on_timing(monkeypatch)
+    x = Tensor(rng.standard_normal((2, 3, 12, 12)).astype(numpy.float32))
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32))
+    with config.using(cpu_kernels='off'):
+        F.conv2d(x, w, algo='auto')
+        F.conv2d(x, w, algo='auto')
+    timed_off = len(calls)
+    assert timed_off > 0
+    with config.using(cpu_kernels='auto'):
+        F.conv2d(x, w, algo='auto')
+    assert len(calls) > timed_off
+    entries = auto.plan()
+    auto.reset()
+    auto.set_plan(entries)
+    timed = len(calls)
+    with config.using(cpu_kernels='off'):
+        F.conv2d(x, w, algo='auto')
+    assert len(calls) == timed and auto.report()[0]['method'] == 'given'
