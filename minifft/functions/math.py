@@ -67,7 +67,7 @@ class ReLU(Function):
         lib, suffix = _kernels.library('activation', x, min_size=MIN_KERNEL_SIZE)
         if lib is None:
             self.mask = x > 0
-            return x * self.mask
+            return get_array_module(x).maximum(x, 0)   # NaN stays NaN, -inf gives 0 (x * mask gave NaN)
         x = numpy.ascontiguousarray(x)
         y, self.mask = numpy.empty_like(x), numpy.empty(x.shape, numpy.bool_)
         _elementwise(lib, f'relu_forward_{suffix}', x, y, self.mask)

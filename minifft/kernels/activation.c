@@ -1,10 +1,9 @@
 /* ReLU for minifft/functions/math.py, one pass each way over [i0, i1) of flat C-contiguous arrays
  * (the caller runs chunks on its thread pool). The same arithmetic as the NumPy code it replaces:
- *   forward:  mask = x > 0, y = x * mask   (NaN stays NaN)
- *   backward: gx = gy * mask
- * where NumPy takes one pass for the mask and one for the product, and casts the mask in it.
- * Written as selects (x * 0 where the mask is off, as the product gives: NaN stays NaN, -0 for
- * negatives): the product with the mask converted to T vectorised 5x slower (byte-to-float
+ *   forward:  mask = x > 0, y = max(x, 0)   (NaN stays NaN, -inf gives 0, as in PyTorch)
+ *   backward: gx = gy * mask                (a NaN gradient stays NaN where the mask is off)
+ * where NumPy takes one pass for the mask and one for the maximum, and casts the mask backward.
+ * Written as selects: the product with the mask converted to T vectorised 5x slower (byte-to-float
  * conversions in every lane).
  */
 #include <stddef.h>
@@ -17,7 +16,7 @@ void relu_forward_##SUF(const T *restrict x, T *restrict y, uint8_t *restrict ma
     for (ptrdiff_t i = i0; i < i1; i++) {                                                        \
         int m = x[i] > 0;                                                                        \
         mask[i] = (uint8_t)m;                                                                    \
-        y[i] = m ? x[i] : x[i] * 0;                                                              \
+        y[i] = (m || x[i] != x[i]) ? x[i] : (T)0;                                                \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \

@@ -26,20 +26,20 @@ def test_relu_away_from_kink(rng, device, cpu_kernels):
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('threads', [False, True])
 def test_relu_values_gradient_and_nan(dtype, threads, rng, cpu_kernels, monkeypatch):
-    """Both CPU paths: max(x, 0) with NaN kept, gradient gy where x > 0 and gy * 0 elsewhere
+    """Both CPU paths: max(x, 0) with NaN kept and -inf giving 0 (as PyTorch), gradient gy where x > 0 and gy * 0 elsewhere
     (a NaN gradient stays NaN, as NumPy's product gives), on a non-contiguous odd-sized input,
     in one piece and in chunks on the thread pool."""
     if threads:
         monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
     x = rng.standard_normal((3, 5, 7, 9)).astype(dtype).transpose(0, 2, 1, 3)
-    x[0, 0, 0, :3] = [numpy.nan, 0.0, numpy.inf]
+    x[0, 0, 0, :4] = [numpy.nan, 0.0, numpy.inf, -numpy.inf]
     gy = rng.standard_normal(x.shape).astype(dtype)
     gy[0, 0, 1, 3] = numpy.nan
     t = Tensor(x, requires_grad=True)
     y = F.relu(t)
     assert y.dtype == dtype
-    with numpy.errstate(invalid='ignore'):   # inf * 0 in the expected values
-        numpy.testing.assert_array_equal(y.numpy(), numpy.where(x > 0, x, x * 0))
+    numpy.testing.assert_array_equal(y.numpy(), numpy.where((x > 0) | numpy.isnan(x), x, 0))
+    assert y.numpy()[0, 0, 0, 3] == 0
     y.backward(gy)
     assert t.grad.dtype == dtype
     numpy.testing.assert_array_equal(t.grad, numpy.where(x > 0, gy, gy * 0))
