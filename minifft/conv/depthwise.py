@@ -273,10 +273,10 @@ _ENTRY_ARGS = {'forward': (_PTR, _PTR, _PTR) + (_SIZE,) * 17,
                'weight_grad': (_PTR, _PTR, _PTR) + (_SIZE,) * 19}
 
 
-def _kernel(xp, name, *arrays):
+def _kernel(name, *arrays):
     """The C entry point ``depthwise_<name>_<f32|f64>`` for these arrays, or None: the NumPy code
     (CuPy arrays, other dtypes, mixed dtypes, cpu_kernels='off', no compiler)."""
-    lib, kind = host.library_for('depthwise', *arrays) if xp is numpy else (None, None)
+    lib, kind = host.library_for('depthwise', *arrays)
     return None if lib is None else host.function(lib, f'depthwise_{name}_{kind}', *_ENTRY_ARGS[name])
 
 
@@ -385,7 +385,7 @@ class DepthwiseContext:
 def forward(x, w, g):
     """y (S, f', oh, ow) of a depthwise layer, and what backward needs."""
     xp = get_array_module(x)
-    kernel = _kernel(xp, 'forward', x, w)
+    kernel = _kernel('forward', x, w)
     if kernel is not None:
         return _forward_compiled(kernel, x, w, g)
     plan, m = _plan(g), g.group_out
@@ -415,7 +415,7 @@ def backward_setup(saved, gy, g):
 def backward_input(ctx, g):
     """gx (S, f, H, W): per input phase, the output gradient correlated with that phase's taps."""
     gy, xp = ctx.gy, get_array_module(ctx.gy)
-    kernel = _kernel(xp, 'input_grad', gy, ctx.w)
+    kernel = _kernel('input_grad', gy, ctx.w)
     if kernel is not None:
         return _input_grad_compiled(kernel, gy, ctx.w, g)
     plan, m = _plan(g), g.group_out
@@ -449,7 +449,7 @@ def backward_weight(ctx, g):
     """gw (f', 1, kh, kw): per tap, each channel's dot product of the output gradient (padded to
     the phase grid) with the tap's view of its input phase, summed over the batch."""
     gy, xp = ctx.gy, get_array_module(ctx.gy)
-    kernel = _kernel(xp, 'weight_grad', ctx.x, gy)
+    kernel = _kernel('weight_grad', ctx.x, gy)
     if kernel is not None:
         return _weight_grad_compiled(kernel, ctx.x, gy, g)
     plan, m = _plan(g), g.group_out

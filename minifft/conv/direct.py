@@ -13,6 +13,7 @@ from ..backend import get_array_module
 from ..kernels import host
 from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
+from .geometry import ceil_div
 from .spectral import cpu_thread_pool, one_blas_thread, run_in_chunks
 
 
@@ -254,7 +255,7 @@ def _input_gradient_compiled(kernels, wt, gy, g):
 def _weight_sums_per_block(g, step):
     """Whether the C path's weight gradient keeps one partial sum per block of ``step`` samples
     (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
-    return -(-g.batch // step) * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
+    return ceil_div(g.batch, step) * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
 
 
 def _compiled_workspace(g, itemsize):
@@ -267,16 +268,16 @@ def _compiled_workspace(g, itemsize):
     workers = 1 if pool is None else pool[2]
 
     def blocks(g, block):   # what _by_block_on_pool and _per_sample_chunks hold at once
-        return min(workers, -(-g.batch // block)) * block * _column_bytes(g, itemsize)
+        return min(workers, ceil_div(g.batch, block)) * block * _column_bytes(g, itemsize)
     input_geometry = _transposed_geometry(g) if _input_gradient_as_correlation(g) else g
     weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
     step = min(max(1, WEIGHT_PRODUCTS // weights), _column_block(g, itemsize))
     if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
-        chunks = -(-g.batch // step)
+        chunks = ceil_div(g.batch, step)
     else:   # one sum per chunk of samples, taken a block of `step` at a time
         chunks = (1 if pool is None or g.batch < 2
                   else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
-        step = min(step, -(-g.batch // chunks))
+        step = min(step, ceil_div(g.batch, chunks))
     terms = {'column blocks': blocks(g, _column_block(g, itemsize)),
              'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize)),
              'weight-gradient column blocks': min(workers, chunks) * step * _column_bytes(g, itemsize),
@@ -394,12 +395,15 @@ class DirectConvolution(ConvAlgorithm):
                 _im2col(xp, ctx.x[i], c, g)
             return _per_group(c, g)
 
+        def product(i, buf):
+            # columns x gy^T, not gy x columns^T: the columns side (usually the longer) as M ran 1.2-1.5x faster
+            return xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)   # (G, f/G*kh*kw, f'/G)
+
         def run(s):
             start, stop, _ = s.indices(g.batch)
             buf = None if ctx.cols is not None else xp.empty((min(step, stop - start),) + shape, ctx.x.dtype)
             for i in _blocks(s, g.batch, step):
-                # columns x gy^T, not gy x columns^T: the columns side (usually the longer) as M ran 1.2-1.5x faster
-                part = xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)   # (G, f/G*kh*kw, f'/G)
+                part = product(i, buf)
                 if start in sums:
                     sums[start] += part
                 else:
@@ -409,7 +413,7 @@ class DirectConvolution(ConvAlgorithm):
             # machine); each block's sum is kept and they are added in block order, so the result
             # has the same bits whichever thread ran which block
             def run_block(i, buf):
-                sums[i.start] = xp.matmul(columns(i, buf), ctx.gy[i].swapaxes(2, 3)).sum(axis=0)
+                sums[i.start] = product(i, buf)
             _by_block_on_pool(run_block, g.batch, step, lambda: xp.empty((step,) + shape, ctx.x.dtype))
         else:
             _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)

@@ -205,8 +205,8 @@ def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
     costs Python work under the GIL, which the other thread waits for."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
-    pieces = -(-S * per_sample_bytes // CHUNK_BYTES)
-    pieces = -(-pieces // workers) * workers     # whole rounds: 5 chunks on 2 threads idle one 2/5 of the time
+    pieces = ceil_div(S * per_sample_bytes, CHUNK_BYTES)
+    pieces = ceil_div(pieces, workers) * workers     # whole rounds: 5 chunks on 2 threads idle one 2/5 of the time
     pieces = max(1, min(pieces, S, S * tiles_per_sample // MIN_TILES))
     bounds = [S * i // pieces for i in range(pieces + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], min(pieces, workers)
