@@ -20,9 +20,14 @@ from . import _kernels
 from ._validation import check_ndim, pair
 
 
-def _windows(h, w, kernel, stride, padding):
+def _output_size(h, w, kernel, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
+def _windows(h, w, kernel, stride, padding):
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = _output_size(h, w, kernel, stride, padding)
     for a in range(kh):
         for b in range(kw):
             # the window offset (a, b) of every output, as a strided slice of the padded input
@@ -79,7 +84,7 @@ class MaxPool2d(Function):
         self.dtype = x.dtype
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        oh, ow = _output_size(h, w, self.kernel, self.stride, self.padding)
         y = numpy.empty((n, c, oh, ow), x.dtype)
         self.argmax = numpy.empty(y.shape, numpy.int32)
         P = ctypes.c_void_p
