@@ -63,7 +63,7 @@ import scipy.linalg
 from ..backend import cpu_workers, get_array_module
 from ..kernels import host
 from .geometry import ceil_div
-from .spectral import cpu_thread_pool, run_in_chunks
+from .spectral import cpu_thread_pool, run_in_chunks, split_on_pool
 
 BLOCK_BYTES = 2 * 2 ** 20  # a block's scratch and sweep buffers: 1-4 MiB measured best (0.5: +40%)
 AXPY_MIN_LENGTH = 4096     # rows this long take BLAS axpy and dot on the CPU (shorter: call overhead)
@@ -293,13 +293,10 @@ def _threaded(g):
 
 
 def _run_chunks(run, n, g):
-    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL),
-    or in one call for layers whose work would not pay the pool's hand-off."""
-    pool = cpu_thread_pool()
-    if pool is None or n < 2 or not _threaded(g):
-        run(slice(0, n))
-    else:   # a few chunks per thread even out the load; the kernels call no BLAS
-        run_in_chunks(run, n, min(n, 4 * pool[2]), one_blas_thread=False)
+    """run(slice) over range(n) in chunks across the CPU thread pool (the kernels release the GIL;
+    a few chunks per thread even out the load), or in one call for layers whose work would not pay
+    the pool's hand-off."""
+    split_on_pool(run, n, _threaded(g), per_thread=4)
 
 
 def _weight_blocks(g):

@@ -56,6 +56,18 @@ def run_in_chunks(run, n, pieces, one_blas_thread=True):
             pass
 
 
+def split_on_pool(run, n, worth_threads, per_thread=1):
+    """``run(slice)`` over range(n): in ``per_thread`` chunks per thread of the CPU pool when there
+    is one, n >= 2 and ``worth_threads`` (the caller's judgement that the work pays the hand-off),
+    else in one call. For work that calls no BLAS (NumPy's elementwise loops, the C kernels), so
+    BLAS's thread setting is left as it is."""
+    pool = cpu_thread_pool()
+    if pool is None or n < 2 or not worth_threads:
+        run(slice(0, n))
+    else:
+        run_in_chunks(run, n, min(n, per_thread * pool[2]), one_blas_thread=False)
+
+
 def one_blas_thread():
     """A context in which BLAS runs on the calling thread only (a no-op without the thread pool).
 

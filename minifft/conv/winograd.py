@@ -40,7 +40,7 @@ from ..kernels import host
 from . import profiler
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
-from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks
+from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks, split_on_pool
 
 # Lavin & Gray's matrices, interpolation points 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), plus infinity
 TRANSFORMS = {
@@ -65,11 +65,7 @@ K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of
 def _on_pool(xp, run, n, size):
     """run(slice) over range(n): on the CPU in one chunk per thread of the pool (NumPy's elementwise
     loops and copies are single-threaded but release the GIL), whole below THREADED_MIN_ELEMENTS."""
-    pool = cpu_thread_pool() if xp is numpy else None
-    if pool is None or n < 2 or size < THREADED_MIN_ELEMENTS:
-        run(slice(None))
-    else:
-        run_in_chunks(run, n, min(n, pool[2]), one_blas_thread=False)
+    split_on_pool(run, n, xp is numpy and size >= THREADED_MIN_ELEMENTS)
 
 
 def _combine(xp, coefficients, views, out):

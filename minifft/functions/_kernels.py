@@ -1,7 +1,7 @@
 """How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
 and running a kernel over chunks of its rows on the CPU thread pool."""
 from .. import config
-from ..conv.spectral import cpu_thread_pool, run_in_chunks
+from ..conv.spectral import split_on_pool
 from ..kernels import host
 
 # Below this much work (elements touched, window visits) one thread beats the pool: these kernels
@@ -25,8 +25,4 @@ def library(name, *arrays, min_size=0):
 def run_rows(run, rows, work):
     """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
     whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL)."""
-    pool = cpu_thread_pool()
-    if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
-        run(0, rows)
-        return
-    run_in_chunks(lambda c: run(c.start, c.stop), rows, min(rows, pool[2]), one_blas_thread=False)
+    split_on_pool(lambda c: run(c.start, c.stop), rows, work >= PARALLEL_MIN_WORK)

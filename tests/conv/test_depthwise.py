@@ -7,7 +7,7 @@ import pytest
 
 from minifft import Tensor, backend, config, conv
 from minifft import functions as F
-from minifft.conv import depthwise
+from minifft.conv import depthwise, spectral
 from minifft.conv.base import training_step
 from tests.conv.test_workspace import traced_peak
 from minifft.conv.geometry import ConvGeometry
@@ -169,7 +169,8 @@ def test_workspace_bounds_what_one_worker_allocates(g, budget, cpu_kernels, monk
     (The C kernels' buffers come from C's heap, which the trace does not see: their estimate stays
     under the allowance for small objects.)"""
     monkeypatch.setattr(depthwise, 'BLOCK_BYTES', budget)
-    monkeypatch.setattr(depthwise, 'cpu_thread_pool', lambda: None)
+    monkeypatch.setattr(depthwise, 'cpu_thread_pool', lambda: None)    # the NumPy sweeps' blocks
+    monkeypatch.setattr(spectral, 'cpu_thread_pool', lambda: None)     # the C kernels' chunks (split_on_pool)
     monkeypatch.setattr(depthwise, 'cpu_workers', lambda: 1)
     x = rng.standard_normal((g.batch, g.in_channels, g.height, g.width))
     w = rng.standard_normal((g.out_channels, 1, g.kernel_h, g.kernel_w))
@@ -240,7 +241,7 @@ def test_compiled_weight_gradient_is_the_same_on_any_threads(units, monkeypatch,
     assert depthwise._weight_blocks(g) == {1: (21, 1), 6: (11, 2), 60: (2, 11)}[units]
     x, w, gy = random_layer(g, rng, numpy.float32)
     threaded = passes(x, w, gy, g)
-    monkeypatch.setattr(depthwise, 'cpu_thread_pool', lambda: None)
+    monkeypatch.setattr(spectral, 'cpu_thread_pool', lambda: None)    # the C kernels' chunks (split_on_pool)
     alone = passes(x, w, gy, g)
     for a, b in zip(threaded, alone):
         assert numpy.array_equal(a, b)
