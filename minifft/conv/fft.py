@@ -42,6 +42,7 @@ shape, strides, dtype, arguments) key and grows CuPy's plan cache to hold them a
 first step a whole network's plans stay resident and none is rebuilt (CuPy's default cache keeps
 only 16, fewer than two layers need: up to 9 per layer).
 """
+import ctypes
 import dataclasses
 import functools
 import math
@@ -51,9 +52,10 @@ import numpy
 import scipy.fft
 
 from .. import backend
+from ..kernels import host
 from . import profiler
 from .base import DEVICES, PASSES, ConvAlgorithm, OpCount, Workspace
-from .spectral import DEFAULT_PRODUCT, PRODUCTS, matmul2d
+from .spectral import DEFAULT_PRODUCT, PRODUCTS, matmul2d, split_on_pool
 
 
 def transform_size(n, k, p, fft_module):
@@ -173,6 +175,87 @@ def spectral_bytes(g, itemsize, device='cpu'):
     return Workspace(kept, max(forward, backward), terms)
 
 
+# kernels/fft.c: power-of-two transform sizes in this range (its scratch, n0 x (n1/2+1) vectors
+# of 64 bytes for the real stage's output, stays within L2 up to 64 and a few MiB at 256)
+C_FFT_SIZES = (2, 256)
+C_LANES = 64          # bytes of signals one vector of the kernel holds: 16 floats, 8 doubles
+C_MIN_WORK = 1 << 16  # points (signals x transform size) below which one thread does it all
+
+
+def c_fft_serves(s):
+    """Whether kernels/fft.c runs transforms of shape ``s`` (a power of two per axis, in range)."""
+    return all(C_FFT_SIZES[0] <= n <= C_FFT_SIZES[1] and n & (n - 1) == 0 for n in s)
+
+
+@functools.lru_cache(maxsize=32)
+def c_twiddles(n, dtype):
+    """exp(-2 pi i t / n), t < n, computed in double, as [cos | -sin] in ``dtype`` (kernels/fft.c)."""
+    t = 2 * numpy.pi * numpy.arange(n) / n
+    return numpy.concatenate([numpy.cos(t), -numpy.sin(t)]).astype(dtype)
+
+
+def _element_offsets(shape, strides):
+    """Element offsets of every index of ``shape`` (C order) under element ``strides``, flat."""
+    off = numpy.zeros((), numpy.intp)
+    for n, step in zip(shape, strides):
+        off = off[..., None] + numpy.arange(n, dtype=numpy.intp) * step
+    return off.reshape(-1)
+
+
+def _address(a):
+    """The address of a NumPy array's first element (any strides: the kernel is given them)."""
+    return a.__array_interface__['data'][0]
+
+
+_P, _N = ctypes.c_void_p, ctypes.c_ssize_t
+_RFFT2_ARGS = (_P, _P, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _P, _P, _P, _N)
+_IRFFT2_ARGS = (_P, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _P, _P, _P, _P)
+
+
+def _on_pool(call, count, itemsize, points):
+    """``call(l0, l1)`` over the lead items [0, count) in whole vectors of the kernel, split across
+    the CPU thread pool when the work pays the hand-off (ctypes releases the GIL)."""
+    lanes = C_LANES // itemsize
+    blocks = -(-count // lanes)
+    split_on_pool(lambda c: call(c.start * lanes, min(count, c.stop * lanes)), blocks,
+                  count * points >= C_MIN_WORK, per_thread=2)
+
+
+def c_rfft2(lib, kind, a, s, rows=(0, 1), cols=(0, 1), out=None):
+    """kernels/fft.c's forward transform: a (..., h, w) real, any strides, with a[..., i, j] placed
+    at ((rows[0] + i rows[1]) mod N0, (cols[0] + j cols[1]) mod N1) of a zero N0 x N1 signal ->
+    its rfft2 in bins-first memory, (N0, N1//2+1, ...) C-contiguous (written into ``out`` if given)."""
+    *lead, h, w = a.shape
+    n0, n1 = s
+    if out is None:
+        out = numpy.empty((n0, n1 // 2 + 1) + tuple(lead), numpy.result_type(a.dtype, numpy.complex64))
+    steps = [step // a.itemsize for step in a.strides]
+    off = _element_offsets(lead, steps[:-2])
+    run = host.function(lib, f'fft_rfft2_{kind}', *_RFFT2_ARGS)
+    tw0, tw1 = c_twiddles(n0, a.dtype), c_twiddles(n1, a.dtype)
+    _on_pool(lambda l0, l1: run(_address(a), host.pointer(off), l0, l1, h, w, steps[-2], steps[-1], rows[0],
+                                rows[1], cols[0], cols[1], n0, n1, host.pointer(tw0), host.pointer(tw1),
+                                _address(out), off.size),
+             off.size, a.itemsize, n0 * n1)
+    return out
+
+
+def c_irfft2_gather(lib, kind, t, s, rows, cols, out):
+    """kernels/fft.c's inverse: t (N0, N1//2+1, L...) complex, C-contiguous (bins first) ->
+    irfft2(t, s) read at the progressions rows x cols ((start, step, count) mod N), written to
+    ``out`` (L..., rows.count, cols.count) real, whose leading axes may have any strides."""
+    n0, n1 = s
+    count = t[0, 0].size
+    steps = [step // out.itemsize for step in out.strides]
+    off = _element_offsets(out.shape[:-2], steps[:-2])
+    run = host.function(lib, f'fft_irfft2_{kind}', *_IRFFT2_ARGS)
+    tw0, tw1 = c_twiddles(n0, out.dtype), c_twiddles(n1, out.dtype)
+    _on_pool(lambda l0, l1: run(host.pointer(t), count, l0, l1, n0, n1, *rows, *cols, host.pointer(tw0),
+                                host.pointer(tw1), _address(out), host.pointer(off)),
+             count, out.itemsize, n0 * n1)
+    return out
+
+
 def _bins_first(nd):
     """Axes that move the last two (the bins) of an nd-axis array to the front, and back."""
     return (nd - 2, nd - 1) + tuple(range(nd - 2)), tuple(range(2, nd)) + (0, 1)
@@ -230,8 +313,20 @@ class _Spectra:
         out = self._transform('fft', half, axis=0, n=n0, overwrite_x=True)
         return self.xp.ascontiguousarray(out)
 
+    def _kernel(self, a, s, h=0, w=0):
+        """(library, suffix) of kernels/fft.c for transforms at ``s`` of real ``a`` with h x w
+        signals, or (None, None) where the FFT library runs (see c_fft_serves)."""
+        if (not self.staged or not c_fft_serves(s) or a.size == 0 or h > s[0] or w > s[1]
+                or any(step % a.itemsize for step in a.strides)):
+            return None, None
+        return host.library_for('fft', a)
+
     def rfft2(self, a, s):
         """Spectrum (..., N0, N1//2+1) of real a (..., H, W) zero-padded to s at offset 0."""
+        lib, kind = self._kernel(a, s, *a.shape[-2:])
+        if lib is not None:
+            with profiler.part('transforms', self.device):
+                return c_rfft2(lib, kind, a, s).transpose(_bins_first(a.ndim)[1])
         return self._spectrum(a, s)
 
     def rfft2_reversed(self, a, s, step):
@@ -245,6 +340,11 @@ class _Spectra:
             with profiler.part('transforms', self.device):
                 out = matmul2d(k, cols)                                       # (bins, lead)
             return out.reshape(tuple(s[:1]) + (s[1] // 2 + 1,) + tuple(lead)).transpose(_bins_first(a.ndim)[1])
+        lib, kind = self._kernel(a, s, h, w)
+        if lib is not None:
+            with profiler.part('transforms', self.device):
+                out = c_rfft2(lib, kind, a, s, (0, -step[0]), (0, -step[1]))
+            return out.transpose(_bins_first(a.ndim)[1])
         col_runs = list(progression_runs(0, -step[1], w, s[1]))
         row_runs = list(progression_runs(0, -step[0], h, s[0]))
         if self.staged:
@@ -291,7 +391,16 @@ class _Spectra:
             out = out.reshape((rows[2], cols[2]) + t.shape[2:])
             return self.xp.ascontiguousarray(out.transpose(tuple(2 + order.index(i) for i in range(len(order))) + (0, 1)))
         if self.staged:
-            return self._staged_gather(spectrum, s, rows, cols)
+            t, order = _in_memory_order(spectrum)
+            lib, kind = self._kernel(t.real, s)
+            if lib is None:
+                return self._staged_gather(spectrum, s, rows, cols)
+            out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), t.real.dtype)
+            nd = spectrum.ndim
+            with profiler.part('transforms', self.device):
+                c_irfft2_gather(lib, kind, self.xp.ascontiguousarray(t), s, rows, cols,
+                                out.transpose(tuple(order) + (nd - 2, nd - 1)))
+            return out
         if self.bins_first:
             to, back = _bins_first(spectrum.ndim)
             full = self._transform('ifft', spectrum.transpose(to), axis=0).transpose(back)

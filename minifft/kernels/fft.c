@@ -1,0 +1,320 @@
+/* Batched 2-D real FFTs at power-of-two sizes for conv/fft.py, float32 and float64, vectorised
+   across the batch: every "element" of a transform is a vector of V signals (V = 16 floats or 8
+   doubles, one 64-byte vector), so every butterfly is SIMD whatever the transform size, and the
+   copies around the transforms (zero padding, reversal and dilation of a kernel or gradient,
+   the bins-first layout, the strided crop of an inverse) are the loads and stores of the kernel.
+
+       fft_rfft2    real signals a[l] (h x w, any strides; l a lead item at element offset off[l]),
+                    placed at rows (r0 + i*rstep) mod n0, columns (c0 + j*cstep) mod n1 of an
+                    n0 x n1 zero signal -> spectrum (n0, n1/2+1, L) complex, bins first
+       fft_irfft2   spectrum (n0, n1/2+1, L) complex, bins first -> irfft2 (as scipy's: imaginary
+                    parts of the real stage's DC and Nyquist bins ignored) read at rows
+                    (r0 + i*rstep) mod n0, i < nr, and columns (c0 + j*cstep) mod n1, j < nc,
+                    written to out[off[l] + i*nc + j]
+
+   Each call covers the lead items [l0, l1), so callers split the work across threads.
+
+   Forward: the real stage along W runs on pairs of data rows as one complex FFT of
+   row_a + i row_b (split after by Hermitian symmetry), only on the rows that hold data (the other
+   rows of the spectrum are zero), into a scratch of the kept columns; the complex stage along H
+   then runs on each of the n1/2+1 kept columns and stores straight into the bins-first spectrum,
+   re/im interleaved at the store. Inverse: the complex stage over H on every kept column, keeping
+   only the rows that are read; the real stage on pairs of those rows as one complex inverse of
+   A + i B (A, B the rows' Hermitian-completed half spectra), written cropped.
+
+   The complex FFT is a Stockham autosort radix-4 (one radix-2 pass for odd powers), with its
+   twiddles exp(-2 pi i t / n), t < n, computed in double by the caller (tw = [cos | -sin], 2n
+   values in the kernel's type). The inverse is the forward transform with the real and imaginary
+   arrays swapped. IEEE arithmetic: NaN and infinities propagate (no fast-math). */
+#ifndef FFT_T
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R restrict
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+
+typedef float vec_f32 __attribute__((vector_size(64), may_alias));
+typedef int mask_f32 __attribute__((vector_size(64)));
+typedef double vec_f64 __attribute__((vector_size(64), may_alias));
+typedef long long mask_f64 __attribute__((vector_size(64)));
+/* unaligned vector access to the caller's (interleaved complex) arrays */
+typedef float uvec_f32 __attribute__((vector_size(64), may_alias, aligned(4)));
+typedef double uvec_f64 __attribute__((vector_size(64), may_alias, aligned(8)));
+
+#define LO_f32 {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}
+#define HI_f32 {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}
+#define EVEN_f32 {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#define ODD_f32 {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
+#define LO_f64 {0, 8, 1, 9, 2, 10, 3, 11}
+#define HI_f64 {4, 12, 5, 13, 6, 14, 7, 15}
+#define EVEN_f64 {0, 2, 4, 6, 8, 10, 12, 14}
+#define ODD_f64 {1, 3, 5, 7, 9, 11, 13, 15}
+
+static inline ptrdiff_t wrap(ptrdiff_t i, ptrdiff_t n) {
+    i %= n;
+    return i < 0 ? i + n : i;
+}
+
+#define FFT_T float
+#define FFT_S f32
+#define FFT_V 16
+#include "fft.c"   /* this file again: the body below, once per type */
+#undef FFT_T
+#undef FFT_S
+#undef FFT_V
+
+#define FFT_T double
+#define FFT_S f64
+#define FFT_V 8
+#include "fft.c"   /* this file again: the body below, once per type */
+#undef FFT_T
+#undef FFT_S
+#undef FFT_V
+
+#else  /* the body, once per type */
+#define T FFT_T
+#define V FFT_V
+#define VT CAT(vec, FFT_S)
+#define UVT CAT(uvec, FFT_S)
+#define MT CAT(mask, FFT_S)
+#define FN(name) CAT(name, FFT_S)
+
+/* Forward DFT of the n vectors (xr, xi), with (yr, yi) as the other buffer; returns whichever
+   of the two holds the result (its real part; the imaginary part is at the same index of the
+   partner array: *im). Stockham radix-4: pass with sub-length len reads x[q + s*(p + j*len/4)]
+   and writes y[q + s*(4p + j)], s = n / len. */
+static VT *FN(cfft)(ptrdiff_t n, VT *xr, VT *xi, VT *yr, VT *yi, const T *R tw, VT **im) {
+    const T *twr = tw, *twi = tw + n;
+    ptrdiff_t s = 1, len = n;
+    while (len >= 4) {
+        ptrdiff_t m = len / 4;
+        for (ptrdiff_t p = 0; p < m; ++p) {
+            T w1r = twr[p * s], w1i = twi[p * s];
+            T w2r = twr[2 * p * s], w2i = twi[2 * p * s];
+            T w3r = twr[3 * p * s], w3i = twi[3 * p * s];
+            const VT *ar = xr + s * p, *ai = xi + s * p;
+            VT *br = yr + s * 4 * p, *bi = yi + s * 4 * p;
+            for (ptrdiff_t q = 0; q < s; ++q) {
+                VT a_r = ar[q], a_i = ai[q];
+                VT b_r = ar[q + s * m], b_i = ai[q + s * m];
+                VT c_r = ar[q + 2 * s * m], c_i = ai[q + 2 * s * m];
+                VT d_r = ar[q + 3 * s * m], d_i = ai[q + 3 * s * m];
+                VT apc_r = a_r + c_r, apc_i = a_i + c_i, amc_r = a_r - c_r, amc_i = a_i - c_i;
+                VT bpd_r = b_r + d_r, bpd_i = b_i + d_i, bmd_r = b_r - d_r, bmd_i = b_i - d_i;
+                br[q] = apc_r + bpd_r;
+                bi[q] = apc_i + bpd_i;
+                /* (a - c) -+ i (b - d), (a + c) - (b + d) */
+                VT t1r = amc_r + bmd_i, t1i = amc_i - bmd_r;
+                VT t2r = apc_r - bpd_r, t2i = apc_i - bpd_i;
+                VT t3r = amc_r - bmd_i, t3i = amc_i + bmd_r;
+                if (p == 0) {   /* twiddles of 1: no products (0 * inf would make NaN) */
+                    br[q + s] = t1r; bi[q + s] = t1i;
+                    br[q + 2 * s] = t2r; bi[q + 2 * s] = t2i;
+                    br[q + 3 * s] = t3r; bi[q + 3 * s] = t3i;
+                } else {
+                    br[q + s] = t1r * w1r - t1i * w1i; bi[q + s] = t1r * w1i + t1i * w1r;
+                    br[q + 2 * s] = t2r * w2r - t2i * w2i; bi[q + 2 * s] = t2r * w2i + t2i * w2r;
+                    br[q + 3 * s] = t3r * w3r - t3i * w3i; bi[q + 3 * s] = t3r * w3i + t3i * w3r;
+                }
+            }
+        }
+        VT *t;
+        t = xr; xr = yr; yr = t;
+        t = xi; xi = yi; yi = t;
+        s *= 4;
+        len = m;
+    }
+    if (len == 2) {
+        for (ptrdiff_t q = 0; q < s; ++q) {
+            VT a_r = xr[q], a_i = xi[q], b_r = xr[q + s], b_i = xi[q + s];
+            yr[q] = a_r + b_r; yi[q] = a_i + b_i;
+            yr[q + s] = a_r - b_r; yi[q + s] = a_i - b_i;
+        }
+        *im = yi;
+        return yr;
+    }
+    *im = xi;
+    return xr;
+}
+
+/* Scratch of one call: 64-byte aligned, zeroed. */
+static void *FN(scratch)(size_t vectors) {
+    void *p = aligned_alloc(64, vectors * sizeof(VT));
+    if (p)
+        memset(p, 0, vectors * sizeof(VT));
+    return p;
+}
+
+void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l1, ptrdiff_t h,
+                   ptrdiff_t w, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t r0, ptrdiff_t rstep,
+                   ptrdiff_t c0, ptrdiff_t cstep, ptrdiff_t n0, ptrdiff_t n1, const T *R tw0,
+                   const T *R tw1, T *out, ptrdiff_t L) {
+    const ptrdiff_t nh = n1 / 2 + 1, big = n0 > n1 ? n0 : n1;
+    /* sr, si: the half spectra of the real stage, column-major [v][r] so that the complex stage
+       runs on contiguous columns; rows without data stay zero. work: two FFT buffers. */
+    VT *mem = FN(scratch)((size_t)(2 * n0 * nh + 4 * big));
+    ptrdiff_t *pos = malloc((size_t)(h + w) * sizeof(ptrdiff_t));
+    if (!mem || !pos) {   /* out of memory: a NaN spectrum, never silent garbage */
+        for (ptrdiff_t u = 0; u < n0 * nh; ++u)
+            for (ptrdiff_t l = l0; l < l1; ++l)
+                out[2 * (u * L + l)] = out[2 * (u * L + l) + 1] = (T)NAN;
+        free(mem);
+        free(pos);
+        return;
+    }
+    VT *sr = mem, *si = sr + n0 * nh, *w0r = si + n0 * nh, *w0i = w0r + big, *w1r = w0i + big,
+       *w1i = w1r + big;
+    ptrdiff_t *rpos = pos, *cpos = pos + h;
+    for (ptrdiff_t i = 0; i < h; ++i)
+        rpos[i] = wrap(r0 + i * rstep, n0);
+    for (ptrdiff_t j = 0; j < w; ++j)
+        cpos[j] = wrap(c0 + j * cstep, n1);
+    const VT half = (VT){0} + (T)0.5;
+    const MT lo = CAT(LO, FFT_S), hi = CAT(HI, FFT_S);
+    for (ptrdiff_t b = l0; b < l1; b += V) {
+        const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
+        for (ptrdiff_t i = 0; i < h; i += 2) {
+            const int pair = i + 1 < h;
+            memset(w0r, 0, (size_t)n1 * sizeof(VT));
+            memset(w0i, 0, (size_t)n1 * sizeof(VT));
+            T *zr = (T *)w0r, *zi = (T *)w0i;
+            for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
+                const T *row = a + off[b + lane] + i * sh;
+                for (ptrdiff_t j = 0; j < w; ++j)
+                    zr[cpos[j] * V + lane] = row[j * sw];
+                if (pair)
+                    for (ptrdiff_t j = 0; j < w; ++j)
+                        zi[cpos[j] * V + lane] = row[sh + j * sw];
+            }
+            VT *fi, *fr = FN(cfft)(n1, w0r, w0i, w1r, w1i, tw1, &fi);
+            /* A = (Z[k] + conj Z[-k]) / 2 (row i), B = (Z[k] - conj Z[-k]) / 2i (row i + 1) */
+            ptrdiff_t ra = rpos[i], rb = pair ? rpos[i + 1] : 0;
+            for (ptrdiff_t k = 0; k < nh; ++k) {
+                ptrdiff_t kk = (n1 - k) & (n1 - 1);
+                VT pr = fr[k], pi = fi[k], qr = fr[kk], qi = fi[kk];
+                sr[k * n0 + ra] = (pr + qr) * half;
+                si[k * n0 + ra] = (pi - qi) * half;
+                if (pair) {
+                    sr[k * n0 + rb] = (pi + qi) * half;
+                    si[k * n0 + rb] = (qr - pr) * half;
+                }
+            }
+        }
+        for (ptrdiff_t k = 0; k < nh; ++k) {
+            /* on copies: the scratch's rows without data must stay zero for the next block */
+            memcpy(w0r, sr + k * n0, (size_t)n0 * sizeof(VT));
+            memcpy(w0i, si + k * n0, (size_t)n0 * sizeof(VT));
+            VT *fi, *fr = FN(cfft)(n0, w0r, w0i, w1r, w1i, tw0, &fi);
+            for (ptrdiff_t u = 0; u < n0; ++u) {
+                T *o = out + 2 * ((u * nh + k) * L + b);
+                if (lanes == V) {
+                    *(UVT *)o = __builtin_shuffle(fr[u], fi[u], lo);
+                    *(UVT *)(o + V) = __builtin_shuffle(fr[u], fi[u], hi);
+                } else {
+                    const T *vr = (const T *)(fr + u), *vi = (const T *)(fi + u);
+                    for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
+                        o[2 * lane] = vr[lane];
+                        o[2 * lane + 1] = vi[lane];
+                    }
+                }
+            }
+        }
+    }
+    free(mem);
+    free(pos);
+}
+
+void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrdiff_t n0,
+                    ptrdiff_t n1, ptrdiff_t r0, ptrdiff_t rstep, ptrdiff_t nr, ptrdiff_t c0,
+                    ptrdiff_t cstep, ptrdiff_t nc, const T *R tw0, const T *R tw1, T *out,
+                    const ptrdiff_t *R off) {
+    const ptrdiff_t nh = n1 / 2 + 1, big = n0 > n1 ? n0 : n1;
+    /* sr, si: the kept rows after the complex stage, row-major [i][k] */
+    VT *mem = FN(scratch)((size_t)(2 * nr * nh + 4 * big));
+    ptrdiff_t *pos = malloc((size_t)(nr + nc) * sizeof(ptrdiff_t));
+    if (!mem || !pos) {   /* out of memory: NaN results, never silent garbage */
+        for (ptrdiff_t l = l0; l < l1; ++l)
+            for (ptrdiff_t j = 0; j < nr * nc; ++j)
+                out[off[l] + j] = (T)NAN;
+        free(mem);
+        free(pos);
+        return;
+    }
+    VT *sr = mem, *si = sr + nr * nh, *w0r = si + nr * nh, *w0i = w0r + big, *w1r = w0i + big,
+       *w1i = w1r + big;
+    ptrdiff_t *rpos = pos, *cpos = pos + nr;
+    for (ptrdiff_t i = 0; i < nr; ++i)
+        rpos[i] = wrap(r0 + i * rstep, n0);
+    for (ptrdiff_t j = 0; j < nc; ++j)
+        cpos[j] = wrap(c0 + j * cstep, n1);
+    const T scale = (T)1 / ((T)n0 * (T)n1);
+    const MT even = CAT(EVEN, FFT_S), odd = CAT(ODD, FFT_S);
+    for (ptrdiff_t b = l0; b < l1; b += V) {
+        const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
+        for (ptrdiff_t k = 0; k < nh; ++k) {
+            for (ptrdiff_t u = 0; u < n0; ++u) {
+                const T *s = spec + 2 * ((u * nh + k) * L + b);
+                if (lanes == V) {
+                    UVT x0 = *(const UVT *)s, x1 = *(const UVT *)(s + V);
+                    w0r[u] = __builtin_shuffle(x0, x1, even);
+                    w0i[u] = __builtin_shuffle(x0, x1, odd);
+                } else {
+                    T *vr = (T *)(w0r + u), *vi = (T *)(w0i + u);
+                    for (ptrdiff_t lane = 0; lane < V; ++lane) {
+                        vr[lane] = lane < lanes ? s[2 * lane] : 0;
+                        vi[lane] = lane < lanes ? s[2 * lane + 1] : 0;
+                    }
+                }
+            }
+            VT *fr, *fi = FN(cfft)(n0, w0i, w0r, w1i, w1r, tw0, &fr);   /* inverse: re, im swapped */
+            for (ptrdiff_t i = 0; i < nr; ++i) {
+                sr[i * nh + k] = fr[rpos[i]];
+                si[i * nh + k] = fi[rpos[i]];
+            }
+        }
+        const ptrdiff_t hn = n1 / 2;
+        for (ptrdiff_t i = 0; i < nr; i += 2) {
+            const int pair = i + 1 < nr;
+            const VT *ar = sr + i * nh, *ai = si + i * nh;
+            const VT *br = pair ? ar + nh : 0, *bi = pair ? ai + nh : 0;
+            /* Z = A + i B over the whole length, A[-k] = conj A[k]; the real stage ignores the
+               imaginary parts at DC and Nyquist */
+            for (ptrdiff_t k = 0; k <= hn; k += hn) {
+                w0r[k] = ar[k];
+                w0i[k] = pair ? br[k] : (VT){0};
+            }
+            for (ptrdiff_t k = 1; k < hn; ++k) {
+                if (pair) {
+                    w0r[k] = ar[k] - bi[k]; w0i[k] = ai[k] + br[k];
+                    w0r[n1 - k] = ar[k] + bi[k]; w0i[n1 - k] = br[k] - ai[k];
+                } else {
+                    w0r[k] = ar[k]; w0i[k] = ai[k];
+                    w0r[n1 - k] = ar[k]; w0i[n1 - k] = -ai[k];
+                }
+            }
+            VT *fr, *fi = FN(cfft)(n1, w0i, w0r, w1i, w1r, tw1, &fr);
+            const T *zr = (const T *)fr, *zi = (const T *)fi;
+            for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
+                T *o = out + off[b + lane] + i * nc;
+                for (ptrdiff_t j = 0; j < nc; ++j)
+                    o[j] = zr[cpos[j] * V + lane] * scale;
+                if (pair)
+                    for (ptrdiff_t j = 0; j < nc; ++j)
+                        o[nc + j] = zi[cpos[j] * V + lane] * scale;
+            }
+        }
+    }
+    free(mem);
+    free(pos);
+}
+
+#undef T
+#undef V
+#undef VT
+#undef UVT
+#undef MT
+#undef FN
+#endif
