@@ -108,16 +108,17 @@ def layouts(rng):
 
 @pytest.mark.parametrize('bins_first', [True, False])
 @pytest.mark.parametrize('layout', ['C', 'F', 'strided', 'transposed'])
-def test_spectra_layout_is_guaranteed_whatever_the_input_order(monkeypatch, bins_first, layout, rng):
+@pytest.mark.parametrize('s', [(12, 10), (16, 16)])     # the FFT library; kernels/fft.c where compiled
+def test_spectra_layout_is_guaranteed_whatever_the_input_order(monkeypatch, bins_first, layout, s, cpu_kernels, rng):
     from minifft.conv.fft import _Spectra
     monkeypatch.setattr(backend, 'fft_module', lambda array: OrderKeepingFFT())
     a = layouts(rng)[layout]
     sp = _Spectra(a, bins_first)
-    for spectrum in (sp.rfft2(a, (12, 10)), sp.rfft2_reversed(a, (12, 10), (1, 1))):
-        assert spectrum.shape == (3, 4, 12, 6)
+    for spectrum in (sp.rfft2(a, s), sp.rfft2_reversed(a, s, (1, 1))):
+        assert spectrum.shape == (3, 4, s[0], s[1] // 2 + 1)
         memory = spectrum.transpose(2, 3, 0, 1) if bins_first else spectrum   # the promised memory order
         assert memory.flags.c_contiguous, (layout, spectrum.strides)
-    numpy.testing.assert_allclose(sp.rfft2(a, (12, 10)), scipy.fft.rfft2(a, s=(12, 10)), atol=1e-12)
+    numpy.testing.assert_allclose(sp.rfft2(a, s), scipy.fft.rfft2(a, s=s), atol=1e-12)
 
 
 @pytest.mark.parametrize('bins_first', [True, False])
@@ -165,10 +166,11 @@ def test_any_input_memory_order_on_every_algorithm(algo, device, rng):
 
 
 @pytest.mark.parametrize('step', [(1, 1), (2, 3)])
-@pytest.mark.parametrize('s', [(12, 10), (9, 7), (16, 16)])
-def test_staged_transforms_match_the_library_rfft2(s, step, rng):
+@pytest.mark.parametrize('s', [(12, 10), (9, 7), (16, 16), (8, 32)])
+def test_staged_transforms_match_the_library_rfft2(s, step, cpu_kernels, rng):
     """The CPU's two-stage transforms (real along W, complex along H in place; the reversed signal's
-    first stage on its data rows only) against scipy's rfft2 of the same padded, reversed signal."""
+    first stage on its data rows only; kernels/fft.c at powers of two) against scipy's rfft2 of the
+    same padded, reversed signal."""
     from minifft.conv.fft import _Spectra
     a = rng.standard_normal((3, 2, 4, 3))
     sp = _Spectra(a, bins_first=True)
@@ -183,7 +185,7 @@ def test_staged_transforms_match_the_library_rfft2(s, step, rng):
 
 @pytest.mark.parametrize('positions', ['kernel', 'output'])   # DFT-matrix GEMM, two-stage FFT
 @pytest.mark.parametrize('memory', [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
-def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, memory, rng):
+def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, memory, cpu_kernels, rng):
     """A product may store the spectrum's leading axes in another order than their logical one (the
     CPU product's transposed GEMM keeps the batch fastest): the inverse reads them in memory order and
     gives the logical result, with the spectrum it may overwrite taken as used."""
@@ -200,6 +202,31 @@ def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, me
     got = _Spectra(view, bins_first=True).irfft2_gather(view, s, rows, cols)
     assert got.shape == lead + (rows[2], cols[2]) and got.flags.c_contiguous
     numpy.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_power_of_two_transforms_run_in_the_c_kernel(monkeypatch, rng):
+    """With the C kernels, every transform of a layer at power-of-two sizes (here N = 16: n = 14,
+    p = 2) runs in kernels/fft.c, with no FFT library call, and gives the library path's results."""
+    from minifft import config
+    from minifft.kernels import host
+    if host.compiler() is None:
+        pytest.skip("no C compiler here")
+    counter = CountingFFT()
+    monkeypatch.setattr(backend, 'fft_module', lambda array: counter)
+    monkeypatch.setattr(fft, 'DFT_GEMM_MAX_RATIO', 0)    # every transform through the FFT path
+    x = rng.standard_normal((3, 5, 14, 14)).astype(numpy.float32)
+    w = rng.standard_normal((4, 5, 5, 5)).astype(numpy.float32)
+    calls, results = {}, {}
+    for setting in ('on', 'off'):
+        with config.using(cpu_kernels=setting):
+            counter.calls.clear()
+            xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            y = F.conv2d(xt, wt, padding=2, algo='fft')
+            (y * y).sum().backward()
+            calls[setting], results[setting] = sum(counter.calls.values()), [y.data, xt.grad, wt.grad]
+    assert calls['on'] == 0 and calls['off'] >= 12, calls
+    for a, b in zip(results['on'], results['off']):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * numpy.abs(b).max())
 
 
 @pytest.mark.parametrize('share', [0.0, 1.0])   # never / always pruned
