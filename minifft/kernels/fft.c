@@ -82,62 +82,73 @@ static inline ptrdiff_t wrap(ptrdiff_t i, ptrdiff_t n) {
 #define MT CAT(mask, FFT_S)
 #define FN(name) CAT(name, FFT_S)
 
-/* Forward DFT of the n vectors (xr, xi), with (yr, yi) as the other buffer; returns whichever
-   of the two holds the result (its real part; the imaginary part is at the same index of the
-   partner array: *im). Stockham radix-4: pass with sub-length len reads x[q + s*(p + j*len/4)]
-   and writes y[q + s*(4p + j)], s = n / len. */
-static VT *FN(cfft)(ptrdiff_t n, VT *xr, VT *xi, VT *yr, VT *yi, const T *R tw, VT **im) {
-    const T *twr = tw, *twi = tw + n;
-    ptrdiff_t s = 1, len = n;
-    while (len >= 4) {
-        ptrdiff_t m = len / 4;
-        for (ptrdiff_t p = 0; p < m; ++p) {
-            T w1r = twr[p * s], w1i = twi[p * s];
-            T w2r = twr[2 * p * s], w2i = twi[2 * p * s];
-            T w3r = twr[3 * p * s], w3i = twi[3 * p * s];
-            const VT *ar = xr + s * p, *ai = xi + s * p;
-            VT *br = yr + s * 4 * p, *bi = yi + s * 4 * p;
-            for (ptrdiff_t q = 0; q < s; ++q) {
-                VT a_r = ar[q], a_i = ai[q];
-                VT b_r = ar[q + s * m], b_i = ai[q + s * m];
-                VT c_r = ar[q + 2 * s * m], c_i = ai[q + 2 * s * m];
-                VT d_r = ar[q + 3 * s * m], d_i = ai[q + 3 * s * m];
-                VT apc_r = a_r + c_r, apc_i = a_i + c_i, amc_r = a_r - c_r, amc_i = a_i - c_i;
-                VT bpd_r = b_r + d_r, bpd_i = b_i + d_i, bmd_r = b_r - d_r, bmd_i = b_i - d_i;
-                br[q] = apc_r + bpd_r;
-                bi[q] = apc_i + bpd_i;
-                /* (a - c) -+ i (b - d), (a + c) - (b + d) */
-                VT t1r = amc_r + bmd_i, t1i = amc_i - bmd_r;
-                VT t2r = apc_r - bpd_r, t2i = apc_i - bpd_i;
-                VT t3r = amc_r - bmd_i, t3i = amc_i + bmd_r;
-                if (p == 0) {   /* twiddles of 1: no products (0 * inf would make NaN) */
-                    br[q + s] = t1r; bi[q + s] = t1i;
-                    br[q + 2 * s] = t2r; bi[q + 2 * s] = t2i;
-                    br[q + 3 * s] = t3r; bi[q + 3 * s] = t3i;
-                } else {
-                    br[q + s] = t1r * w1r - t1i * w1i; bi[q + s] = t1r * w1i + t1i * w1r;
-                    br[q + 2 * s] = t2r * w2r - t2i * w2i; bi[q + 2 * s] = t2r * w2i + t2i * w2r;
-                    br[q + 3 * s] = t3r * w3r - t3i * w3i; bi[q + 3 * s] = t3r * w3i + t3i * w3r;
-                }
+/* One Stockham radix-4 pass over sub-length 4m at stride s = n / (4m): reads
+   x[q + s*(p + j*m)] and writes y[q + s*(4p + j)], p < m, q < s, j < 4. */
+static inline void FN(pass4)(ptrdiff_t s, ptrdiff_t m, const VT *R xr, const VT *R xi,
+                             VT *R yr, VT *R yi, const T *R twr, const T *R twi) {
+    for (ptrdiff_t p = 0; p < m; ++p) {
+        T w1r = twr[p * s], w1i = twi[p * s];
+        T w2r = twr[2 * p * s], w2i = twi[2 * p * s];
+        T w3r = twr[3 * p * s], w3i = twi[3 * p * s];
+        const VT *ar = xr + s * p, *ai = xi + s * p;
+        VT *br = yr + s * 4 * p, *bi = yi + s * 4 * p;
+        for (ptrdiff_t q = 0; q < s; ++q) {
+            VT a_r = ar[q], a_i = ai[q];
+            VT b_r = ar[q + s * m], b_i = ai[q + s * m];
+            VT c_r = ar[q + 2 * s * m], c_i = ai[q + 2 * s * m];
+            VT d_r = ar[q + 3 * s * m], d_i = ai[q + 3 * s * m];
+            VT apc_r = a_r + c_r, apc_i = a_i + c_i, amc_r = a_r - c_r, amc_i = a_i - c_i;
+            VT bpd_r = b_r + d_r, bpd_i = b_i + d_i, bmd_r = b_r - d_r, bmd_i = b_i - d_i;
+            br[q] = apc_r + bpd_r;
+            bi[q] = apc_i + bpd_i;
+            /* (a - c) -+ i (b - d), (a + c) - (b + d) */
+            VT t1r = amc_r + bmd_i, t1i = amc_i - bmd_r;
+            VT t2r = apc_r - bpd_r, t2i = apc_i - bpd_i;
+            VT t3r = amc_r - bmd_i, t3i = amc_i + bmd_r;
+            if (p == 0) {   /* twiddles of 1: no products (0 * inf would make NaN) */
+                br[q + s] = t1r; bi[q + s] = t1i;
+                br[q + 2 * s] = t2r; bi[q + 2 * s] = t2i;
+                br[q + 3 * s] = t3r; bi[q + 3 * s] = t3i;
+            } else {
+                br[q + s] = t1r * w1r - t1i * w1i; bi[q + s] = t1r * w1i + t1i * w1r;
+                br[q + 2 * s] = t2r * w2r - t2i * w2i; bi[q + 2 * s] = t2r * w2i + t2i * w2r;
+                br[q + 3 * s] = t3r * w3r - t3i * w3i; bi[q + 3 * s] = t3r * w3i + t3i * w3r;
             }
         }
-        VT *t;
-        t = xr; xr = yr; yr = t;
-        t = xi; xi = yi; yi = t;
-        s *= 4;
-        len = m;
+    }
+}
+
+/* The last radix-2 pass of an odd power of two (sub-length 2, stride n/2). */
+static inline void FN(pass2)(ptrdiff_t s, const VT *R xr, const VT *R xi, VT *R yr, VT *R yi) {
+    for (ptrdiff_t q = 0; q < s; ++q) {
+        VT a_r = xr[q], a_i = xi[q], b_r = xr[q + s], b_i = xi[q + s];
+        yr[q] = a_r + b_r; yi[q] = a_i + b_i;
+        yr[q + s] = a_r - b_r; yi[q + s] = a_i - b_i;
+    }
+}
+
+/* Forward DFT of the n >= 2 vectors (xr, xi), which it leaves as they are, with (yr, yi) and
+   (zr, zi) as its buffers; returns whichever holds the result (its real part; *im its imaginary
+   part). Stockham: passes of radix 4, then one of radix 2 for odd powers of two. */
+static VT *FN(cfft)(ptrdiff_t n, const VT *xr, const VT *xi, VT *yr, VT *yi, VT *zr, VT *zi,
+                    const T *R tw, VT **im) {
+    const T *twr = tw, *twi = tw + n;
+    ptrdiff_t s = 1, len = n;
+    const VT *ar = xr, *ai = xi;
+    VT *br = yr, *bi = yi, *cr = zr, *ci = zi, *t;
+    for (; len >= 4; s *= 4, len /= 4) {
+        FN(pass4)(s, len / 4, ar, ai, br, bi, twr, twi);
+        ar = br, ai = bi;
+        t = br, br = cr, cr = t;
+        t = bi, bi = ci, ci = t;
     }
     if (len == 2) {
-        for (ptrdiff_t q = 0; q < s; ++q) {
-            VT a_r = xr[q], a_i = xi[q], b_r = xr[q + s], b_i = xi[q + s];
-            yr[q] = a_r + b_r; yi[q] = a_i + b_i;
-            yr[q + s] = a_r - b_r; yi[q + s] = a_i - b_i;
-        }
-        *im = yi;
-        return yr;
+        FN(pass2)(s, ar, ai, br, bi);
+        *im = bi;
+        return br;
     }
-    *im = xi;
-    return xr;
+    *im = (VT *)ai;
+    return (VT *)ar;
 }
 
 /* Scratch of one call: 64-byte aligned, zeroed. */
@@ -148,6 +159,88 @@ static void *FN(scratch)(size_t vectors) {
     return p;
 }
 
+/* Masks of the in-register V x V transpose: stage k swaps bit k of the row and column index
+   between the rows r and r + 2^k (r without bit k), lo[k] making row r, hi[k] row r + 2^k. */
+static void FN(transpose_masks)(MT *lo, MT *hi) {
+    for (int k = 0, d = 1; d < V; ++k, d *= 2)
+        for (int c = 0; c < V; ++c) {
+            lo[k][c] = c & d ? V + c - d : c;
+            hi[k][c] = c & d ? V + c : c + d;
+        }
+}
+
+static inline void FN(transpose)(VT *v, const MT *lo, const MT *hi) {
+#pragma GCC unroll 4
+    for (int k = 0, d = 1; d < V; ++k, d *= 2) {
+#pragma GCC unroll 16
+        for (int r = 0; r < V; ++r)
+            if (!(r & d)) {
+                VT x = v[r], y = v[r + d];
+                v[r] = __builtin_shuffle(x, y, lo[k]);
+                v[r + d] = __builtin_shuffle(x, y, hi[k]);
+            }
+    }
+}
+
+/* Row i of V signals (lanes, the first ``lanes`` real) into the vectors z[cpos[j]], j < w: V
+   columns at a time through an in-register transpose where the rows are contiguous (sw = 1). */
+static inline void FN(load_rows)(const T *R a, const ptrdiff_t *R off, ptrdiff_t lanes,
+                                 ptrdiff_t i, ptrdiff_t w, ptrdiff_t sh, ptrdiff_t sw,
+                                 const ptrdiff_t *R cpos, VT *z, const MT *lo, const MT *hi) {
+    if (sw != 1) {
+        T *zs = (T *)z;
+        for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
+            const T *row = a + off[lane] + i * sh;
+            for (ptrdiff_t j = 0; j < w; ++j)
+                zs[cpos[j] * V + lane] = row[j * sw];
+        }
+        return;
+    }
+    for (ptrdiff_t j0 = 0; j0 < w; j0 += V) {
+        const ptrdiff_t n = w - j0 < V ? w - j0 : V;
+        VT v[V];
+        for (ptrdiff_t lane = 0; lane < V; ++lane) {
+            const T *row = a + (lane < lanes ? off[lane] : 0) + i * sh + j0;
+            if (lane >= lanes) {
+                v[lane] = (VT){0};
+            } else if (n == V) {
+                v[lane] = *(const UVT *)row;
+            } else {
+                T tmp[V] = {0};
+                memcpy(tmp, row, (size_t)n * sizeof(T));
+                memcpy(&v[lane], tmp, sizeof(VT));
+            }
+        }
+        FN(transpose)(v, lo, hi);
+        for (ptrdiff_t j = 0; j < n; ++j)
+            z[cpos[j0 + j]] = v[j];
+    }
+}
+
+/* The adjoint: the vectors z[cpos[j]] * scale, j < nc, into row i of the outputs of the first
+   ``lanes`` lanes, out[off[lane] + i*nc + j]. */
+static inline void FN(store_rows)(const VT *z, T scale, const ptrdiff_t *R cpos, ptrdiff_t nc,
+                                  ptrdiff_t lanes, ptrdiff_t i, T *out, const ptrdiff_t *R off,
+                                  const MT *lo, const MT *hi) {
+    for (ptrdiff_t j0 = 0; j0 < nc; j0 += V) {
+        const ptrdiff_t n = nc - j0 < V ? nc - j0 : V;
+        VT v[V];
+        for (ptrdiff_t j = 0; j < V; ++j)
+            if (j < n)
+                v[j] = z[cpos[j0 + j]] * scale;
+            else
+                v[j] = (VT){0};
+        FN(transpose)(v, lo, hi);
+        for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
+            T *o = out + off[lane] + i * nc + j0;
+            if (n == V)
+                *(UVT *)o = v[lane];
+            else
+                memcpy(o, &v[lane], (size_t)n * sizeof(T));
+        }
+    }
+}
+
 void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l1, ptrdiff_t h,
                    ptrdiff_t w, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t r0, ptrdiff_t rstep,
                    ptrdiff_t c0, ptrdiff_t cstep, ptrdiff_t n0, ptrdiff_t n1, const T *R tw0,
@@ -155,7 +248,7 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
     const ptrdiff_t nh = n1 / 2 + 1, big = n0 > n1 ? n0 : n1;
     /* sr, si: the half spectra of the real stage, column-major [v][r] so that the complex stage
        runs on contiguous columns; rows without data stay zero. work: two FFT buffers. */
-    VT *mem = FN(scratch)((size_t)(2 * n0 * nh + 4 * big));
+    VT *mem = FN(scratch)((size_t)(2 * n0 * nh + 6 * big));
     ptrdiff_t *pos = malloc((size_t)(h + w) * sizeof(ptrdiff_t));
     if (!mem || !pos) {   /* out of memory: a NaN spectrum, never silent garbage */
         for (ptrdiff_t u = 0; u < n0 * nh; ++u)
@@ -166,7 +259,7 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
         return;
     }
     VT *sr = mem, *si = sr + n0 * nh, *w0r = si + n0 * nh, *w0i = w0r + big, *w1r = w0i + big,
-       *w1i = w1r + big;
+       *w1i = w1r + big, *w2r = w1i + big, *w2i = w2r + big;
     ptrdiff_t *rpos = pos, *cpos = pos + h;
     for (ptrdiff_t i = 0; i < h; ++i)
         rpos[i] = wrap(r0 + i * rstep, n0);
@@ -174,22 +267,22 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
         cpos[j] = wrap(c0 + j * cstep, n1);
     const VT half = (VT){0} + (T)0.5;
     const MT lo = CAT(LO, FFT_S), hi = CAT(HI, FFT_S);
+    MT tlo[4], thi[4];
+    FN(transpose_masks)(tlo, thi);
     for (ptrdiff_t b = l0; b < l1; b += V) {
         const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
         for (ptrdiff_t i = 0; i < h; i += 2) {
             const int pair = i + 1 < h;
-            memset(w0r, 0, (size_t)n1 * sizeof(VT));
-            memset(w0i, 0, (size_t)n1 * sizeof(VT));
-            T *zr = (T *)w0r, *zi = (T *)w0i;
-            for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
-                const T *row = a + off[b + lane] + i * sh;
-                for (ptrdiff_t j = 0; j < w; ++j)
-                    zr[cpos[j] * V + lane] = row[j * sw];
-                if (pair)
-                    for (ptrdiff_t j = 0; j < w; ++j)
-                        zi[cpos[j] * V + lane] = row[sh + j * sw];
+            if (w < n1) {
+                memset(w0r, 0, (size_t)n1 * sizeof(VT));
+                memset(w0i, 0, (size_t)n1 * sizeof(VT));
             }
-            VT *fi, *fr = FN(cfft)(n1, w0r, w0i, w1r, w1i, tw1, &fi);
+            FN(load_rows)(a, off + b, lanes, i, w, sh, sw, cpos, w0r, tlo, thi);
+            if (pair)
+                FN(load_rows)(a, off + b, lanes, i + 1, w, sh, sw, cpos, w0i, tlo, thi);
+            else if (w == n1)
+                memset(w0i, 0, (size_t)n1 * sizeof(VT));
+            VT *fi, *fr = FN(cfft)(n1, w0r, w0i, w1r, w1i, w2r, w2i, tw1, &fi);
             /* A = (Z[k] + conj Z[-k]) / 2 (row i), B = (Z[k] - conj Z[-k]) / 2i (row i + 1) */
             ptrdiff_t ra = rpos[i], rb = pair ? rpos[i + 1] : 0;
             for (ptrdiff_t k = 0; k < nh; ++k) {
@@ -204,10 +297,15 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
             }
         }
         for (ptrdiff_t k = 0; k < nh; ++k) {
-            /* on copies: the scratch's rows without data must stay zero for the next block */
-            memcpy(w0r, sr + k * n0, (size_t)n0 * sizeof(VT));
-            memcpy(w0i, si + k * n0, (size_t)n0 * sizeof(VT));
-            VT *fi, *fr = FN(cfft)(n0, w0r, w0i, w1r, w1i, tw0, &fi);
+            /* the stores below go to lines far apart (a stride of (n1/2+1) L complex): ask for
+               them for writing while the transform runs */
+            for (ptrdiff_t u = 0; u < n0; ++u) {
+                T *o = out + 2 * ((u * nh + k) * L + b);
+                __builtin_prefetch(o, 1, 3);
+                __builtin_prefetch(o + 2 * V - 1, 1, 3);
+            }
+            /* (cfft leaves its input as it is: the scratch's rows without data stay zero) */
+            VT *fi, *fr = FN(cfft)(n0, sr + k * n0, si + k * n0, w1r, w1i, w2r, w2i, tw0, &fi);
             for (ptrdiff_t u = 0; u < n0; ++u) {
                 T *o = out + 2 * ((u * nh + k) * L + b);
                 if (lanes == V) {
@@ -233,7 +331,7 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
                     const ptrdiff_t *R off) {
     const ptrdiff_t nh = n1 / 2 + 1, big = n0 > n1 ? n0 : n1;
     /* sr, si: the kept rows after the complex stage, row-major [i][k] */
-    VT *mem = FN(scratch)((size_t)(2 * nr * nh + 4 * big));
+    VT *mem = FN(scratch)((size_t)(2 * nr * nh + 6 * big));
     ptrdiff_t *pos = malloc((size_t)(nr + nc) * sizeof(ptrdiff_t));
     if (!mem || !pos) {   /* out of memory: NaN results, never silent garbage */
         for (ptrdiff_t l = l0; l < l1; ++l)
@@ -244,7 +342,7 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
         return;
     }
     VT *sr = mem, *si = sr + nr * nh, *w0r = si + nr * nh, *w0i = w0r + big, *w1r = w0i + big,
-       *w1i = w1r + big;
+       *w1i = w1r + big, *w2r = w1i + big, *w2i = w2r + big;
     ptrdiff_t *rpos = pos, *cpos = pos + nr;
     for (ptrdiff_t i = 0; i < nr; ++i)
         rpos[i] = wrap(r0 + i * rstep, n0);
@@ -252,6 +350,8 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
         cpos[j] = wrap(c0 + j * cstep, n1);
     const T scale = (T)1 / ((T)n0 * (T)n1);
     const MT even = CAT(EVEN, FFT_S), odd = CAT(ODD, FFT_S);
+    MT tlo[4], thi[4];
+    FN(transpose_masks)(tlo, thi);
     for (ptrdiff_t b = l0; b < l1; b += V) {
         const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
         for (ptrdiff_t k = 0; k < nh; ++k) {
@@ -269,7 +369,7 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
                     }
                 }
             }
-            VT *fr, *fi = FN(cfft)(n0, w0i, w0r, w1i, w1r, tw0, &fr);   /* inverse: re, im swapped */
+            VT *fr, *fi = FN(cfft)(n0, w0i, w0r, w1i, w1r, w2i, w2r, tw0, &fr);   /* inverse: re, im swapped */
             for (ptrdiff_t i = 0; i < nr; ++i) {
                 sr[i * nh + k] = fr[rpos[i]];
                 si[i * nh + k] = fi[rpos[i]];
@@ -295,16 +395,10 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
                     w0r[n1 - k] = ar[k]; w0i[n1 - k] = -ai[k];
                 }
             }
-            VT *fr, *fi = FN(cfft)(n1, w0i, w0r, w1i, w1r, tw1, &fr);
-            const T *zr = (const T *)fr, *zi = (const T *)fi;
-            for (ptrdiff_t lane = 0; lane < lanes; ++lane) {
-                T *o = out + off[b + lane] + i * nc;
-                for (ptrdiff_t j = 0; j < nc; ++j)
-                    o[j] = zr[cpos[j] * V + lane] * scale;
-                if (pair)
-                    for (ptrdiff_t j = 0; j < nc; ++j)
-                        o[nc + j] = zi[cpos[j] * V + lane] * scale;
-            }
+            VT *fr, *fi = FN(cfft)(n1, w0i, w0r, w1i, w1r, w2i, w2r, tw1, &fr);
+            FN(store_rows)(fr, scale, cpos, nc, lanes, i, out, off + b, tlo, thi);
+            if (pair)
+                FN(store_rows)(fi, scale, cpos, nc, lanes, i + 1, out, off + b, tlo, thi);
         }
     }
     free(mem);
