@@ -96,6 +96,9 @@ def progression_runs(start, step, count, n):
         i += length
 
 
+# Where kernels/fft.c serves (powers of two, C kernels on) it runs these transforms instead: 5x5
+# kernels at N=32 (32x16 of them) and N=16 (384x384, 256x96) took 0.6-0.75x the GEMM's time, both
+# directions, 3x3 ones about the same (interleaved, shared machine).
 # A small signal's spectrum (or a few positions of an inverse) is a dense DFT matrix times the
 # signals: one CGEMM over all kernels at once instead of a padded copy and two FFT stages. On the
 # CPU that pays while the matrix product costs at most this many times an FFT's operation count
@@ -333,6 +336,11 @@ class _Spectra:
         """Spectrum of a dilated by ``step`` and time-reversed (a[i] placed at -i*step mod N):
         equal to conj(rfft2(dilated a))."""
         *lead, h, w = a.shape
+        lib, kind = self._kernel(a, s, h, w)
+        if lib is not None:
+            with profiler.part('transforms', self.device):
+                out = c_rfft2(lib, kind, a, s, (0, -step[0]), (0, -step[1]))
+            return out.transpose(_bins_first(a.ndim)[1])
         if self.bins_first and _dft_by_gemm(self.device, h * w, s):
             k = self._matrix(s, tuple(-i * step[0] for i in range(h)), tuple(-j * step[1] for j in range(w)),
                              1, a.dtype)
@@ -340,11 +348,6 @@ class _Spectra:
             with profiler.part('transforms', self.device):
                 out = matmul2d(k, cols)                                       # (bins, lead)
             return out.reshape(tuple(s[:1]) + (s[1] // 2 + 1,) + tuple(lead)).transpose(_bins_first(a.ndim)[1])
-        lib, kind = self._kernel(a, s, h, w)
-        if lib is not None:
-            with profiler.part('transforms', self.device):
-                out = c_rfft2(lib, kind, a, s, (0, -step[0]), (0, -step[1]))
-            return out.transpose(_bins_first(a.ndim)[1])
         col_runs = list(progression_runs(0, -step[1], w, s[1]))
         row_runs = list(progression_runs(0, -step[0], h, s[0]))
         if self.staged:
@@ -378,8 +381,19 @@ class _Spectra:
 
         ``rows`` and ``cols`` are (start, step, count) progressions mod N. Inverts in two stages,
         H then W, so the second (real) stage runs only on the rows that are kept. Few positions
-        (a kernel's gradient) are read as one GEMM with the inverse DFT matrix at those positions.
+        (a kernel's gradient) are read as one GEMM with the inverse DFT matrix at those positions,
+        except where kernels/fft.c serves (it ran faster than that GEMM).
         """
+        if self.staged:
+            t, order = _in_memory_order(spectrum)
+            lib, kind = self._kernel(t.real, s)
+            if lib is not None:
+                out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), t.real.dtype)
+                nd = spectrum.ndim
+                with profiler.part('transforms', self.device):
+                    c_irfft2_gather(lib, kind, self.xp.ascontiguousarray(t), s, rows, cols,
+                                    out.transpose(tuple(order) + (nd - 2, nd - 1)))
+                return out
         if self.bins_first and _dft_by_gemm(self.device, rows[2] * cols[2], s):
             at = [tuple((start + i * step) % n for i in range(count)) for (start, step, count), n in
                   zip((rows, cols), s)]
@@ -391,16 +405,7 @@ class _Spectra:
             out = out.reshape((rows[2], cols[2]) + t.shape[2:])
             return self.xp.ascontiguousarray(out.transpose(tuple(2 + order.index(i) for i in range(len(order))) + (0, 1)))
         if self.staged:
-            t, order = _in_memory_order(spectrum)
-            lib, kind = self._kernel(t.real, s)
-            if lib is None:
-                return self._staged_gather(spectrum, s, rows, cols)
-            out = self.xp.empty(spectrum.shape[:-2] + (rows[2], cols[2]), t.real.dtype)
-            nd = spectrum.ndim
-            with profiler.part('transforms', self.device):
-                c_irfft2_gather(lib, kind, self.xp.ascontiguousarray(t), s, rows, cols,
-                                out.transpose(tuple(order) + (nd - 2, nd - 1)))
-            return out
+            return self._staged_gather(spectrum, s, rows, cols)
         if self.bins_first:
             to, back = _bins_first(spectrum.ndim)
             full = self._transform('ifft', spectrum.transpose(to), axis=0).transpose(back)
