@@ -178,16 +178,23 @@ def spectral_bytes(g, itemsize, device='cpu'):
     return Workspace(kept, max(forward, backward), terms)
 
 
-# kernels/fft.c: power-of-two transform sizes in this range (its scratch, n0 x (n1/2+1) vectors
+# kernels/fft.c: transform sizes 2^a 3^b 5^c in this range (its scratch, n0 x (n1/2+1) vectors
 # of 64 bytes for the real stage's output, stays within L2 up to 64 and a few MiB at 256)
 C_FFT_SIZES = (2, 256)
 C_LANES = 64          # bytes of signals one vector of the kernel holds: 16 floats, 8 doubles
 C_MIN_WORK = 1 << 16  # points (signals x transform size) below which one thread does it all
 
 
+def _smooth(n):
+    for r in (2, 3, 5):
+        while n % r == 0:
+            n //= r
+    return n == 1
+
+
 def c_fft_serves(s):
-    """Whether kernels/fft.c runs transforms of shape ``s`` (a power of two per axis, in range)."""
-    return all(C_FFT_SIZES[0] <= n <= C_FFT_SIZES[1] and n & (n - 1) == 0 for n in s)
+    """Whether kernels/fft.c runs transforms of shape ``s`` (2-3-5-smooth per axis, in range)."""
+    return all(C_FFT_SIZES[0] <= n <= C_FFT_SIZES[1] and _smooth(n) for n in s)
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,4 +1,5 @@
-/* Batched 2-D real FFTs at power-of-two sizes for conv/fft.py, float32 and float64, vectorised
+/* Batched 2-D real FFTs at sizes n = 2^a 3^b 5^c >= 2 (scipy's next_fast_len for real
+   transforms gives only such sizes) for conv/fft.py, float32 and float64, vectorised
    across the batch: every "element" of a transform is a vector of V signals (V = 16 floats or 8
    doubles, one 64-byte vector), so every butterfly is SIMD whatever the transform size, and the
    copies around the transforms (zero padding, reversal and dilation of a kernel or gradient,
@@ -22,7 +23,7 @@
    only the rows that are read; the real stage on pairs of those rows as one complex inverse of
    A + i B (A, B the rows' Hermitian-completed half spectra), written cropped.
 
-   The complex FFT is a Stockham autosort radix-4 (one radix-2 pass for odd powers), with its
+   The complex FFT is a Stockham autosort of radix-4 passes, then radix 2, 3 and 5, with its
    twiddles exp(-2 pi i t / n), t < n, computed in double by the caller (tw = [cos | -sin], 2n
    values in the kernel's type). The inverse is the forward transform with the real and imaginary
    arrays swapped. IEEE arithmetic: NaN and infinities propagate (no fast-math). */
@@ -52,6 +53,16 @@ typedef double uvec_f64 __attribute__((vector_size(64), may_alias, aligned(8)));
 #define HI_f64 {4, 12, 5, 13, 6, 14, 7, 15}
 #define EVEN_f64 {0, 2, 4, 6, 8, 10, 12, 14}
 #define ODD_f64 {1, 3, 5, 7, 9, 11, 13, 15}
+
+/* Whether the kernels transform length n: a product of 2, 3 and 5, at least 2. */
+static int served(ptrdiff_t n) {
+    if (n < 2)
+        return 0;
+    for (ptrdiff_t r = 2; r <= 5; ++r)
+        while (n % r == 0)
+            n /= r;
+    return n == 1;
+}
 
 static inline ptrdiff_t wrap(ptrdiff_t i, ptrdiff_t n) {
     i %= n;
@@ -118,34 +129,120 @@ static inline void FN(pass4)(ptrdiff_t s, ptrdiff_t m, const VT *R xr, const VT 
     }
 }
 
-/* The last radix-2 pass of an odd power of two (sub-length 2, stride n/2). */
-static inline void FN(pass2)(ptrdiff_t s, const VT *R xr, const VT *R xi, VT *R yr, VT *R yi) {
-    for (ptrdiff_t q = 0; q < s; ++q) {
-        VT a_r = xr[q], a_i = xi[q], b_r = xr[q + s], b_i = xi[q + s];
-        yr[q] = a_r + b_r; yi[q] = a_i + b_i;
-        yr[q + s] = a_r - b_r; yi[q + s] = a_i - b_i;
+/* A radix-2 pass over sub-length 2m at stride s (as pass4). */
+static inline void FN(pass2)(ptrdiff_t s, ptrdiff_t m, const VT *R xr, const VT *R xi,
+                             VT *R yr, VT *R yi, const T *R twr, const T *R twi) {
+    for (ptrdiff_t p = 0; p < m; ++p) {
+        T w1r = twr[p * s], w1i = twi[p * s];
+        const VT *ar = xr + s * p, *ai = xi + s * p;
+        VT *br = yr + s * 2 * p, *bi = yi + s * 2 * p;
+        for (ptrdiff_t q = 0; q < s; ++q) {
+            VT a_r = ar[q], a_i = ai[q], b_r = ar[q + s * m], b_i = ai[q + s * m];
+            br[q] = a_r + b_r; bi[q] = a_i + b_i;
+            VT tr = a_r - b_r, ti = a_i - b_i;
+            if (p == 0) {
+                br[q + s] = tr; bi[q + s] = ti;
+            } else {
+                br[q + s] = tr * w1r - ti * w1i; bi[q + s] = tr * w1i + ti * w1r;
+            }
+        }
     }
 }
 
-/* Forward DFT of the n >= 2 vectors (xr, xi), which it leaves as they are, with (yr, yi) and
-   (zr, zi) as its buffers; returns whichever holds the result (its real part; *im its imaginary
-   part). Stockham: passes of radix 4, then one of radix 2 for odd powers of two. */
+/* A radix-3 pass over sub-length 3m at stride s: X1, X2 = a - (b + c)/2 -+ i sin(2 pi/3) (b - c). */
+static inline void FN(pass3)(ptrdiff_t s, ptrdiff_t m, const VT *R xr, const VT *R xi,
+                             VT *R yr, VT *R yi, const T *R twr, const T *R twi) {
+    const T h = (T)0.5, k = (T)0.86602540378443864676;
+    for (ptrdiff_t p = 0; p < m; ++p) {
+        T w1r = twr[p * s], w1i = twi[p * s], w2r = twr[2 * p * s], w2i = twi[2 * p * s];
+        const VT *ar = xr + s * p, *ai = xi + s * p;
+        VT *br = yr + s * 3 * p, *bi = yi + s * 3 * p;
+        for (ptrdiff_t q = 0; q < s; ++q) {
+            VT a_r = ar[q], a_i = ai[q];
+            VT b_r = ar[q + s * m], b_i = ai[q + s * m];
+            VT c_r = ar[q + 2 * s * m], c_i = ai[q + 2 * s * m];
+            VT sr = b_r + c_r, si = b_i + c_i, dr = (b_r - c_r) * k, di = (b_i - c_i) * k;
+            br[q] = a_r + sr; bi[q] = a_i + si;
+            VT er = a_r - sr * h, ei = a_i - si * h;
+            VT t1r = er + di, t1i = ei - dr, t2r = er - di, t2i = ei + dr;
+            if (p == 0) {
+                br[q + s] = t1r; bi[q + s] = t1i;
+                br[q + 2 * s] = t2r; bi[q + 2 * s] = t2i;
+            } else {
+                br[q + s] = t1r * w1r - t1i * w1i; bi[q + s] = t1r * w1i + t1i * w1r;
+                br[q + 2 * s] = t2r * w2r - t2i * w2i; bi[q + 2 * s] = t2r * w2i + t2i * w2r;
+            }
+        }
+    }
+}
+
+/* A radix-5 pass over sub-length 5m at stride s: with c_j = cos(2 pi j/5), s_j = sin(2 pi j/5),
+   X1, X4 = a + c1 (b + e) + c2 (c + d) -+ i (s1 (b - e) + s2 (c - d)),
+   X2, X3 = a + c2 (b + e) + c1 (c + d) -+ i (s2 (b - e) - s1 (c - d)). */
+static inline void FN(pass5)(ptrdiff_t s, ptrdiff_t m, const VT *R xr, const VT *R xi,
+                             VT *R yr, VT *R yi, const T *R twr, const T *R twi) {
+    const T c1 = (T)0.30901699437494742410, c2 = (T)-0.80901699437494742410;
+    const T s1 = (T)0.95105651629515357212, s2 = (T)0.58778525229247312917;
+    for (ptrdiff_t p = 0; p < m; ++p) {
+        T wr[5], wi[5];
+        for (int j = 1; j < 5; ++j)
+            wr[j] = twr[j * p * s], wi[j] = twi[j * p * s];
+        const VT *ar = xr + s * p, *ai = xi + s * p;
+        VT *br = yr + s * 5 * p, *bi = yi + s * 5 * p;
+        for (ptrdiff_t q = 0; q < s; ++q) {
+            VT a_r = ar[q], a_i = ai[q];
+            VT b_r = ar[q + s * m], b_i = ai[q + s * m];
+            VT c_r = ar[q + 2 * s * m], c_i = ai[q + 2 * s * m];
+            VT d_r = ar[q + 3 * s * m], d_i = ai[q + 3 * s * m];
+            VT e_r = ar[q + 4 * s * m], e_i = ai[q + 4 * s * m];
+            VT p1r = b_r + e_r, p1i = b_i + e_i, m1r = b_r - e_r, m1i = b_i - e_i;
+            VT p2r = c_r + d_r, p2i = c_i + d_i, m2r = c_r - d_r, m2i = c_i - d_i;
+            br[q] = a_r + p1r + p2r; bi[q] = a_i + p1i + p2i;
+            VT u1r = a_r + p1r * c1 + p2r * c2, u1i = a_i + p1i * c1 + p2i * c2;
+            VT u2r = a_r + p1r * c2 + p2r * c1, u2i = a_i + p1i * c2 + p2i * c1;
+            VT v1r = m1r * s1 + m2r * s2, v1i = m1i * s1 + m2i * s2;
+            VT v2r = m1r * s2 - m2r * s1, v2i = m1i * s2 - m2i * s1;
+            /* -i v = (v_i, -v_r) */
+            VT tr[5], ti[5];
+            tr[1] = u1r + v1i; ti[1] = u1i - v1r; tr[4] = u1r - v1i; ti[4] = u1i + v1r;
+            tr[2] = u2r + v2i; ti[2] = u2i - v2r; tr[3] = u2r - v2i; ti[3] = u2i + v2r;
+            for (int j = 1; j < 5; ++j) {
+                if (p == 0) {
+                    br[q + j * s] = tr[j]; bi[q + j * s] = ti[j];
+                } else {
+                    br[q + j * s] = tr[j] * wr[j] - ti[j] * wi[j];
+                    bi[q + j * s] = tr[j] * wi[j] + ti[j] * wr[j];
+                }
+            }
+        }
+    }
+}
+
+/* Forward DFT of the n >= 2 vectors (xr, xi), n a product of 2, 3 and 5, which it leaves as
+   they are, with (yr, yi) and (zr, zi) as its buffers; returns whichever holds the result (its
+   real part; *im its imaginary part). Stockham: radix-4 passes while 4 divides what is left,
+   then radix 2, 3, 5. */
 static VT *FN(cfft)(ptrdiff_t n, const VT *xr, const VT *xi, VT *yr, VT *yi, VT *zr, VT *zi,
                     const T *R tw, VT **im) {
     const T *twr = tw, *twi = tw + n;
     ptrdiff_t s = 1, len = n;
     const VT *ar = xr, *ai = xi;
     VT *br = yr, *bi = yi, *cr = zr, *ci = zi, *t;
-    for (; len >= 4; s *= 4, len /= 4) {
-        FN(pass4)(s, len / 4, ar, ai, br, bi, twr, twi);
+    while (len > 1) {
+        ptrdiff_t r = len % 4 == 0 ? 4 : len % 2 == 0 ? 2 : len % 3 == 0 ? 3 : 5;
+        if (r == 4)
+            FN(pass4)(s, len / 4, ar, ai, br, bi, twr, twi);
+        else if (r == 2)
+            FN(pass2)(s, len / 2, ar, ai, br, bi, twr, twi);
+        else if (r == 3)
+            FN(pass3)(s, len / 3, ar, ai, br, bi, twr, twi);
+        else
+            FN(pass5)(s, len / 5, ar, ai, br, bi, twr, twi);
+        s *= r;
+        len /= r;
         ar = br, ai = bi;
         t = br, br = cr, cr = t;
         t = bi, bi = ci, ci = t;
-    }
-    if (len == 2) {
-        FN(pass2)(s, ar, ai, br, bi);
-        *im = bi;
-        return br;
     }
     *im = (VT *)ai;
     return (VT *)ar;
@@ -250,7 +347,7 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
        runs on contiguous columns; rows without data stay zero. work: two FFT buffers. */
     VT *mem = FN(scratch)((size_t)(2 * n0 * nh + 6 * big));
     ptrdiff_t *pos = malloc((size_t)(h + w) * sizeof(ptrdiff_t));
-    if (!mem || !pos) {   /* out of memory: a NaN spectrum, never silent garbage */
+    if (!mem || !pos || !served(n0) || !served(n1)) {   /* a NaN spectrum, never garbage */
         for (ptrdiff_t u = 0; u < n0 * nh; ++u)
             for (ptrdiff_t l = l0; l < l1; ++l)
                 out[2 * (u * L + l)] = out[2 * (u * L + l) + 1] = (T)NAN;
@@ -286,7 +383,7 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
             /* A = (Z[k] + conj Z[-k]) / 2 (row i), B = (Z[k] - conj Z[-k]) / 2i (row i + 1) */
             ptrdiff_t ra = rpos[i], rb = pair ? rpos[i + 1] : 0;
             for (ptrdiff_t k = 0; k < nh; ++k) {
-                ptrdiff_t kk = (n1 - k) & (n1 - 1);
+                ptrdiff_t kk = k ? n1 - k : 0;
                 VT pr = fr[k], pi = fi[k], qr = fr[kk], qi = fi[kk];
                 sr[k * n0 + ra] = (pr + qr) * half;
                 si[k * n0 + ra] = (pi - qi) * half;
@@ -333,7 +430,7 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
     /* sr, si: the kept rows after the complex stage, row-major [i][k] */
     VT *mem = FN(scratch)((size_t)(2 * nr * nh + 6 * big));
     ptrdiff_t *pos = malloc((size_t)(nr + nc) * sizeof(ptrdiff_t));
-    if (!mem || !pos) {   /* out of memory: NaN results, never silent garbage */
+    if (!mem || !pos || !served(n0) || !served(n1)) {   /* NaN results, never garbage */
         for (ptrdiff_t l = l0; l < l1; ++l)
             for (ptrdiff_t j = 0; j < nr * nc; ++j)
                 out[off[l] + j] = (T)NAN;
@@ -355,6 +452,13 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
     for (ptrdiff_t b = l0; b < l1; b += V) {
         const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
         for (ptrdiff_t k = 0; k < nh; ++k) {
+            /* the column's lines lie far apart (a stride of (n1/2+1) L complex): the next
+               column's are fetched while this one is transformed */
+            for (ptrdiff_t u = 0; u < n0; ++u) {
+                const T *s = spec + 2 * ((u * nh + (k + 1 < nh ? k + 1 : k)) * L + b);
+                __builtin_prefetch(s, 0, 3);
+                __builtin_prefetch(s + 2 * V - 1, 0, 3);
+            }
             for (ptrdiff_t u = 0; u < n0; ++u) {
                 const T *s = spec + 2 * ((u * nh + k) * L + b);
                 if (lanes == V) {
@@ -381,12 +485,14 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
             const VT *ar = sr + i * nh, *ai = si + i * nh;
             const VT *br = pair ? ar + nh : 0, *bi = pair ? ai + nh : 0;
             /* Z = A + i B over the whole length, A[-k] = conj A[k]; the real stage ignores the
-               imaginary parts at DC and Nyquist */
+               imaginary parts at DC and (even n1) Nyquist */
             for (ptrdiff_t k = 0; k <= hn; k += hn) {
+                if (k && n1 % 2)
+                    break;
                 w0r[k] = ar[k];
                 w0i[k] = pair ? br[k] : (VT){0};
             }
-            for (ptrdiff_t k = 1; k < hn; ++k) {
+            for (ptrdiff_t k = 1; k < n1 - k; ++k) {
                 if (pair) {
                     w0r[k] = ar[k] - bi[k]; w0i[k] = ai[k] + br[k];
                     w0r[n1 - k] = ar[k] + bi[k]; w0i[n1 - k] = br[k] - ai[k];

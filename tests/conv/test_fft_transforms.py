@@ -28,8 +28,17 @@ class CountingFFT:
         return counted
 
 
+@pytest.fixture
+def fft_library():
+    """The FFT library's path, whose calls these tests count: with the C kernels, kernels/fft.c
+    runs every 2-3-5-smooth size instead (test_smooth_sizes_run_in_the_c_kernel)."""
+    from minifft import config
+    with config.using(cpu_kernels='off'):
+        yield
+
+
 @pytest.mark.parametrize('stride,padding', [(1, 0), (2, 1)])
-def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padding, rng):
+def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padding, fft_library, rng):
     counter = CountingFFT()
     monkeypatch.setattr(backend, 'fft_module', lambda array: counter)
     monkeypatch.setattr(fft, 'DFT_GEMM_MAX_RATIO', 0)    # every transform through the FFT library
@@ -46,7 +55,7 @@ def test_three_forward_and_three_inverse_sets_per_step(monkeypatch, stride, padd
         assert calls == dict(rfft=3, fft=3, ifft=3) and 3 <= irfft <= 6, f"step {step}: {dict(counter.calls)}"
 
 
-def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
+def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, fft_library, rng):
     """w's spectrum and dw's inverse run as DFT-matrix GEMMs (x, gy, y, dx still through the FFT),
     with the same results as the FFT library's."""
     counter = CountingFFT()
@@ -67,7 +76,7 @@ def test_small_kernel_transforms_are_dft_gemms_on_the_cpu(monkeypatch, rng):
         numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_plans_are_made_in_the_first_step_only(rng):
+def test_plans_are_made_in_the_first_step_only(fft_library, rng):
     from minifft import nn
     from minifft.conv import fft
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, algo='fft'), nn.ReLU(),
@@ -204,9 +213,10 @@ def test_inverse_gathers_read_any_memory_order_of_the_leading_axes(positions, me
     numpy.testing.assert_allclose(got, want, atol=1e-12)
 
 
-def test_power_of_two_transforms_run_in_the_c_kernel(monkeypatch, rng):
-    """With the C kernels, every transform of a layer at power-of-two sizes (here N = 16: n = 14,
-    p = 2) runs in kernels/fft.c, with no FFT library call, and gives the library path's results."""
+@pytest.mark.parametrize('n', [14, 15])     # N = 16, 18 (p = 2)
+def test_smooth_sizes_run_in_the_c_kernel(monkeypatch, n, rng):
+    """With the C kernels, every transform of a layer at 2-3-5-smooth sizes runs in kernels/fft.c,
+    with no FFT library call, and gives the library path's results."""
     from minifft import config
     from minifft.kernels import host
     if host.compiler() is None:
@@ -214,7 +224,7 @@ def test_power_of_two_transforms_run_in_the_c_kernel(monkeypatch, rng):
     counter = CountingFFT()
     monkeypatch.setattr(backend, 'fft_module', lambda array: counter)
     monkeypatch.setattr(fft, 'DFT_GEMM_MAX_RATIO', 0)    # every transform through the FFT path
-    x = rng.standard_normal((3, 5, 14, 14)).astype(numpy.float32)
+    x = rng.standard_normal((3, 5, n, n)).astype(numpy.float32)
     w = rng.standard_normal((4, 5, 5, 5)).astype(numpy.float32)
     calls, results = {}, {}
     for setting in ('on', 'off'):

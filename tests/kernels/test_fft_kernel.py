@@ -11,7 +11,8 @@ from minifft.kernels import host
 
 pytestmark = pytest.mark.skipif(host.compiler() is None, reason="no C compiler here")
 
-SIZES = [(2, 2), (4, 2), (2, 8), (8, 8), (16, 16), (32, 32), (16, 64), (64, 32), (64, 64), (128, 8), (4, 256)]
+SIZES = [(2, 2), (4, 2), (2, 8), (8, 8), (16, 16), (32, 32), (16, 64), (64, 32), (64, 64), (128, 8), (4, 256),
+         (3, 5), (5, 3), (12, 10), (9, 15), (36, 36), (18, 20), (25, 27), (6, 30), (45, 8), (2, 243)]
 LEADS = [(1,), (7,), (16,), (17,), (2, 9), (3, 11)]
 DTYPES = [numpy.float32, numpy.float64]
 
@@ -200,7 +201,7 @@ def test_nan_and_inf_stay_in_their_own_signal(kernel, rng):
     assert numpy.isnan(out[5]).all() and numpy.isfinite(numpy.delete(out, 5, axis=0)).all()
 
 
-@pytest.mark.parametrize('s', [(32, 32), (64, 64)])
+@pytest.mark.parametrize('s', [(32, 32), (64, 64), (36, 36), (18, 45)])
 def test_float32_error_at_the_level_of_pocketfft(kernel, s, rng):
     """Forward and inverse in float32 against float64, beside scipy's (pocketfft) float32 error on
     the same data: the kernel is no less accurate."""
@@ -218,5 +219,14 @@ def test_float32_error_at_the_level_of_pocketfft(kernel, s, rng):
 
 
 def test_served_sizes():
-    assert fft.c_fft_serves((16, 64)) and fft.c_fft_serves((2, 256))
-    assert not fft.c_fft_serves((1, 16)) and not fft.c_fft_serves((12, 16)) and not fft.c_fft_serves((512, 8))
+    assert fft.c_fft_serves((16, 64)) and fft.c_fft_serves((2, 256)) and fft.c_fft_serves((36, 15))
+    assert not fft.c_fft_serves((1, 16)) and not fft.c_fft_serves((14, 16)) and not fft.c_fft_serves((512, 8))
+
+
+def test_unserved_sizes_give_nan_not_garbage(kernel):
+    """A size the kernel cannot run (a factor 7) gives NaN, should a caller skip c_fft_serves."""
+    a = numpy.ones((3, 4, 4), numpy.float32)
+    out = forward(kernel, a, (7, 8))
+    assert numpy.isnan(out.real).all() and numpy.isnan(out.imag).all()
+    got = inverse(kernel, numpy.ones((3, 8, 4), numpy.complex64), (8, 7), (0, 1, 2), (0, 1, 2), numpy.float32)
+    assert numpy.isnan(got).all()
