@@ -394,13 +394,6 @@ void FN(fft_rfft2)(const T *a, const ptrdiff_t *R off, ptrdiff_t l0, ptrdiff_t l
             }
         }
         for (ptrdiff_t k = 0; k < nh; ++k) {
-            /* the stores below go to lines far apart (a stride of (n1/2+1) L complex): ask for
-               them for writing while the transform runs */
-            for (ptrdiff_t u = 0; u < n0; ++u) {
-                T *o = out + 2 * ((u * nh + k) * L + b);
-                __builtin_prefetch(o, 1, 3);
-                __builtin_prefetch(o + 2 * V - 1, 1, 3);
-            }
             /* (cfft leaves its input as it is: the scratch's rows without data stay zero) */
             VT *fi, *fr = FN(cfft)(n0, sr + k * n0, si + k * n0, w1r, w1i, w2r, w2i, tw0, &fi);
             for (ptrdiff_t u = 0; u < n0; ++u) {
@@ -452,13 +445,6 @@ void FN(fft_irfft2)(const T *spec, ptrdiff_t L, ptrdiff_t l0, ptrdiff_t l1, ptrd
     for (ptrdiff_t b = l0; b < l1; b += V) {
         const ptrdiff_t lanes = l1 - b < V ? l1 - b : V;
         for (ptrdiff_t k = 0; k < nh; ++k) {
-            /* the column's lines lie far apart (a stride of (n1/2+1) L complex): the next
-               column's are fetched while this one is transformed */
-            for (ptrdiff_t u = 0; u < n0; ++u) {
-                const T *s = spec + 2 * ((u * nh + (k + 1 < nh ? k + 1 : k)) * L + b);
-                __builtin_prefetch(s, 0, 3);
-                __builtin_prefetch(s + 2 * V - 1, 0, 3);
-            }
             for (ptrdiff_t u = 0; u < n0; ++u) {
                 const T *s = spec + 2 * ((u * nh + k) * L + b);
                 if (lanes == V) {
