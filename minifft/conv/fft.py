@@ -169,7 +169,10 @@ def spectral_bytes(g, itemsize, device='cpu'):
       along a non-last axis, the copy irfft makes of its input (cuFFT's C2R overwrites it), and a
       cuFFT work area of about one transform's size (all three: ``largest`` each);
     * forward, on the GPU: the zero-padded real copy rfft2 makes of x when transforming at s=
-      (S*f real N0 x N1 images), beside X, conj W, Y and its first-stage inverse and work area.
+      (S*f real N0 x N1 images), beside X, conj W, Y and its first-stage inverse and work area;
+    * on the CPU where kernels/fft.c serves: no first-stage inverse (the kernel reads the
+      product and writes the cropped result), but each pool thread's scratch while it runs
+      (the real stage's n0 x (n1/2+1) complex vectors of 64 bytes and six FFT buffers).
 
     ``peak`` is the larger of the forward and backward totals; ``terms`` lists the backward's
     parts, and the forward's padded copy (for reports and tests).
@@ -182,6 +185,10 @@ def spectral_bytes(g, itemsize, device='cpu'):
     terms = {'kept spectra (X, conj W)': kept, 'conj dY': S * fo * per, 'product': largest,
              'first-stage inverse': largest}
     forward = kept + 2 * S * fo * per
+    if device == 'cpu' and c_fft_serves((n0, n1)) and host.serves('fft', device, itemsize):
+        del terms['first-stage inverse']
+        terms['kernel scratch'] = backend.cpu_workers() * (2 * n0 * (n1 // 2 + 1) + 6 * max(n0, n1)) * C_LANES
+        forward = kept + S * fo * per + terms['kernel scratch']
     if device == 'cuda':
         terms.update({'ifft swap-axes copy': largest, 'irfft input copy': largest, 'cuFFT work area': largest})
         padded = S * f * n0 * n1 * itemsize

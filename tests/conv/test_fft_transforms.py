@@ -254,3 +254,26 @@ def test_reversed_spectrum_with_and_without_pruned_rows(monkeypatch, share, rng)
             placed[..., (-i * step[0]) % s[0], (-j * step[1]) % s[1]] = a[..., i, j]
     got = _Spectra(a, bins_first=True).rfft2_reversed(a, s, step)
     numpy.testing.assert_allclose(got, scipy.fft.rfft2(placed), atol=1e-12)
+
+
+@pytest.mark.parametrize('layer', [(8, 4, 6, 32, 5, 2), (4, 6, 8, 30, 7, 0)])   # N = 36, 30
+def test_workspace_estimate_bounds_a_steps_traced_peak(layer, cpu_kernels, rng):
+    """The fft's workspace model (spectral_bytes) on either CPU path, against the NumPy memory a
+    whole step allocates beyond its inputs and outputs (the C kernels' own scratch is malloc'ed,
+    outside tracemalloc: the model counts it, so it only adds to the margin here)."""
+    from minifft.conv.geometry import ConvGeometry
+    from tests.conv.test_workspace import traced_peak
+    S, f, fo, n, k, p = layer
+    g = ConvGeometry(S, f, fo, n, n, k, k, pad_h=p, pad_w=p)
+    x = Tensor(rng.standard_normal((S, f, n, n)).astype(numpy.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((fo, f, k, k)).astype(numpy.float32), requires_grad=True)
+    gy = rng.standard_normal(g.output_shape).astype(numpy.float32)
+
+    def step():
+        x.grad = w.grad = None
+        F.conv2d(x, w, padding=p, algo='fft').backward(gy)
+    step()
+    io_bytes = 2 * x.data.nbytes + 2 * gy.nbytes + 2 * w.data.nbytes    # x, gx, y, gy, w, gw
+    model = fft.spectral_bytes(g, 4, 'cpu')
+    assert ('kernel scratch' in model.terms) == (cpu_kernels == 'compiled')
+    assert traced_peak(step) - io_bytes <= model.peak
