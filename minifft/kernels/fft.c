@@ -13,7 +13,11 @@
                     (r0 + i*rstep) mod n0, i < nr, and columns (c0 + j*cstep) mod n1, j < nc,
                     written to out[off[l] + i*nc + j]
 
-   Each call covers the lead items [l0, l1), so callers split the work across threads.
+   Each call covers the lead items [l0, l1), so callers split the work across threads; each
+   call allocates its own scratch (NaN results if it cannot, never garbage).
+
+   Rows go into the lanes and come back out through an in-register V x V transpose (whole-row
+   vector loads and stores; scalar scatter and gather took half the time of the transforms).
 
    Forward: the real stage along W runs on pairs of data rows as one complex FFT of
    row_a + i row_b (split after by Hermitian symmetry), only on the rows that hold data (the other
