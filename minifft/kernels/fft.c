@@ -300,6 +300,16 @@ static inline void FN(load_rows)(const T *R a, const ptrdiff_t *R off, ptrdiff_t
     for (ptrdiff_t j0 = 0; j0 < w; j0 += V) {
         const ptrdiff_t n = w - j0 < V ? w - j0 : V;
         VT v[V];
+        if (lanes == V && n == V) {   /* the common case, unrolled: v stays in registers */
+#pragma GCC unroll 16
+            for (int lane = 0; lane < V; ++lane)
+                v[lane] = *(const UVT *)(a + off[lane] + i * sh + j0);
+            FN(transpose)(v, lo, hi);
+#pragma GCC unroll 16
+            for (int j = 0; j < V; ++j)
+                z[cpos[j0 + j]] = v[j];
+            continue;
+        }
         for (ptrdiff_t lane = 0; lane < V; ++lane) {
             const T *row = a + (lane < lanes ? off[lane] : 0) + i * sh + j0;
             if (lane >= lanes) {
@@ -326,6 +336,16 @@ static inline void FN(store_rows)(const VT *z, T scale, const ptrdiff_t *R cpos,
     for (ptrdiff_t j0 = 0; j0 < nc; j0 += V) {
         const ptrdiff_t n = nc - j0 < V ? nc - j0 : V;
         VT v[V];
+        if (lanes == V && n == V) {   /* the common case, unrolled: v stays in registers */
+#pragma GCC unroll 16
+            for (int j = 0; j < V; ++j)
+                v[j] = z[cpos[j0 + j]] * scale;
+            FN(transpose)(v, lo, hi);
+#pragma GCC unroll 16
+            for (int lane = 0; lane < V; ++lane)
+                *(UVT *)(out + off[lane] + i * nc + j0) = v[lane];
+            continue;
+        }
         for (ptrdiff_t j = 0; j < V; ++j)
             if (j < n)
                 v[j] = z[cpos[j0 + j]] * scale;
