@@ -277,3 +277,29 @@ def test_workspace_estimate_bounds_a_steps_traced_peak(layer, cpu_kernels, rng):
     model = fft.spectral_bytes(g, 4, 'cpu')
     assert ('kernel scratch' in model.terms) == (cpu_kernels == 'compiled')
     assert traced_peak(step) - io_bytes <= model.peak
+
+
+@pytest.mark.parametrize('layer', [(4, 6, 8, 32, 9, 0), (4, 5, 6, 30, 5, 2)])   # N = 32, 36
+def test_float32_layer_error_with_the_c_kernels_at_the_library_level(layer, rng):
+    """A whole float32 step (y, gx, gw) with kernels/fft.c against the float64 result, beside the
+    FFT library path's float32 error on the same data: no worse than twice it."""
+    from minifft import config
+    from minifft.kernels import host
+    if host.compiler() is None:
+        pytest.skip("no C compiler here")
+    S, f, fo, n, k, p = layer
+    x, w = rng.standard_normal((S, f, n, n)), rng.standard_normal((fo, f, k, k))
+    gy = rng.standard_normal((S, fo, n + 2 * p - k + 1, n + 2 * p - k + 1))
+
+    def step(dtype):
+        xt, wt = Tensor(x.astype(dtype), requires_grad=True), Tensor(w.astype(dtype), requires_grad=True)
+        y = F.conv2d(xt, wt, padding=p, algo='fft')
+        y.backward(gy.astype(dtype))
+        return y.data, xt.grad, wt.grad
+    with config.using(cpu_kernels='off'):
+        exact, library = step(numpy.float64), step(numpy.float32)
+    with config.using(cpu_kernels='on'):
+        ours = step(numpy.float32)
+    for name, want, lib, got in zip(('y', 'gx', 'gw'), exact, library, ours):
+        scale = numpy.abs(want).max()
+        assert numpy.abs(got - want).max() <= 2 * numpy.abs(lib - want).max() + 1e-7 * scale, name
