@@ -37,8 +37,10 @@ and written straight into the logical result. Rows without data are never transf
 first (real) stage, and the inverse's second stage runs on the kept rows only. Small kernels'
 spectra then run there too, not as DFT-matrix GEMMs. The threads of the CPU pool take blocks of
 leading items (ctypes releases the GIL). Float32 error stays at pocketfft's level
-(tests/kernels/test_fft_kernel.py). Measured per training step (interleaved, shared machine):
-the fft at (32,16,32,32,9) 0.6x, paper layer 2 0.4-0.45x the time of the path below.
+(tests/kernels/test_fft_kernel.py). Measured per training step (interleaved in one process, on
+a shared, loaded machine: indicative), with the C kernels against the path below: 0.47-0.66x at
+(32,16,32,32,9), 0.57-0.69x at (32,32,32,64,11), 0.55-0.63x at (32,16,32,32,5), 0.41-0.70x on the
+paper's layer 2 (16,96,256,32,7), 0.42-0.61x on the default network's 5x5 layers (N = 36, 18).
 
 Otherwise on the CPU (pocketfft, bins-first) every 2-D transform runs as two 1-D stages whose
 costs we control: forward, the real stage along W, then the complex stage along H in place (pocketfft's
