@@ -52,7 +52,7 @@ def assert_close(got, want, what):
 
 @pytest.mark.parametrize('algo', ALGOS)
 @pytest.mark.parametrize('case', CASES)
-def test_dilation_matches_naive_reference(algo, case, device, rng):
+def test_dilation_matches_naive_reference(algo, case, device, cpu_kernels, rng):
     S, f, fo, H, W, kh, kw, stride, padding, dilation, groups = case
     require(algo, device, (S, f, H, W), (fo, f // groups, kh, kw), stride=stride, padding=padding,
             dilation=dilation, groups=groups)

@@ -25,7 +25,7 @@ CASES = [  # (S, f, f', H, W, k, stride, padding, groups)
 
 @pytest.mark.parametrize('algo', algorithms())
 @pytest.mark.parametrize('case', CASES)
-def test_groups_match_reference(algo, case, device, rng):
+def test_groups_match_reference(algo, case, device, cpu_kernels, rng):
     S, f, fo, H, W, k, stride, padding, groups = case
     require(algo, device, (S, f, H, W), (fo, f // groups, k, k), stride=stride, padding=padding, groups=groups)
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f // groups, k, k))

@@ -28,7 +28,7 @@ COMPOSITIONS = {  # the wrappers compose with any stride-1 algorithm, in either 
 
 @pytest.mark.parametrize('composition', COMPOSITIONS)
 @pytest.mark.parametrize('case', CASES)
-def test_strided_fft_matches_reference(case, composition, rng):
+def test_strided_fft_matches_reference(case, composition, cpu_kernels, rng):
     S, f, fo, H, W, kh, kw, sh, sw, ph, pw = case
     g = ConvGeometry(S, f, fo, H, W, kh, kw, sh, sw, ph, pw)
     x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f, kh, kw))

@@ -56,7 +56,7 @@ TILING_CASES = [
 
 
 @pytest.mark.parametrize('case', TILING_CASES)
-def test_tiled_matches_naive_reference(case, device, rng):
+def test_tiled_matches_naive_reference(case, device, cpu_kernels, rng):
     S, f, fo, H, W, kh, kw, ph, pw, G = case
     g = ConvGeometry(S, f, fo, H, W, kh, kw, pad_h=ph, pad_w=pw, groups=G)
     check_against_reference(SMALL_TILES, g, device, rng)
