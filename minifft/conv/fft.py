@@ -111,7 +111,7 @@ def progression_runs(start, step, count, n):
         i += length
 
 
-# Where kernels/fft.c serves (powers of two, C kernels on) it runs these transforms instead: 5x5
+# Where kernels/fft.c serves (C kernels on, 2-3-5-smooth sizes) it runs these transforms instead: 5x5
 # kernels at N=32 (32x16 of them) and N=16 (384x384, 256x96) took 0.6-0.75x the GEMM's time, both
 # directions, 3x3 ones about the same (interleaved, shared machine).
 # A small signal's spectrum (or a few positions of an inverse) is a dense DFT matrix times the
