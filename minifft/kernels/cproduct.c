@@ -1,0 +1,222 @@
+/* The FFT convolution's per-frequency complex product on the CPU (conv/spectral.py, HostProduct):
+ * a batched complex GEMM that reads its operands in place, float32 and float64 (complex64 and
+ * complex128 stored interleaved, re then im).
+ *
+ *     C[t, p, q] = sum_k opS(S[t, p, k]) * opV(V[t, q, k])        op = identity or conj
+ *
+ * for every batch t (a frequency bin and a channel group, t = (i0 * n1 + i1) * G + g over two bin
+ * axes and the groups), C dense (batches, P, Q). S and V are the two operands, each with its own
+ * strides for the bin axes, the group, its free axis and k, in complex elements. The caller picks
+ * which GEMM operand plays V: its free axis q is the vector axis of the microkernel.
+ *
+ * Why not BLAS: every bin's matrices are small and skewed (paper layer 3: 16 x 256 times
+ * 384 x 256, each weight spectrum element used only 16 times), so OpenBLAS's packing and per-call
+ * set-up took a large share of each of the thousands of per-bin CGEMMs (47-70% of a large CGEMM's
+ * rate). Here a bin's V is used in place when its q axis is contiguous (only the last partial
+ * vector of q is copied, zero-padded, into ``work``), and otherwise copied once per bin into
+ * ``work`` as K rows of Q contiguous complex (the fprop's 16 x 256 image spectra: 32 KiB).
+ * S is never copied: its elements are broadcast from wherever they are.
+ *
+ * Microkernel (register tile of MR rows p by NR vectors of CV complex q): for each k, a row of V
+ * is NR vector loads w_j = (vr, vi, ...); each S element (sr, si) is two broadcasts, and
+ *
+ *     acc1[i][j] += sr * w_j  = (sr vr, sr vi)       acc2[i][j] += si * w_j  = (si vr, si vi)
+ *
+ * two FMAs per vector, no shuffle in the loop; at the end the pair swap of acc2 combines them:
+ *
+ *     C = acc1 * P + swap(acc2) * Q,   P = (1, cv ? -1 : 1),   Q = (cs ^ cv ? 1 : -1, cs ? -1 : 1)
+ *
+ * (cs, cv: the conj flags of S and V; e.g. no conj: (sr vr - si vi, sr vi + si vr)). The sums run
+ * over k in order, the real and imaginary products kept apart until the end, so NaN and infinity
+ * propagate as IEEE arithmetic does (no fast-math); only the FMA contraction is enabled here.
+ * Zero-padded lanes of the last vector are computed and never stored.
+ *
+ * Tiles: NR = 3 vectors with MR = 4 rows, NR = 2 with MR = 6, NR = 1 with MR = 8 (24, 24 and 16
+ * accumulators of the 32 vector registers); the q blocks run outermost, so the V panel of a
+ * block (K x NR vectors) is reused from cache by every row block of S.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+#define R restrict
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef double v8d __attribute__((vector_size(64)));
+typedef double v8d_u __attribute__((vector_size(64), aligned(8)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+#define SWAP_f32 ((v16i){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
+#define SWAP_f64 ((v8l){1, 0, 3, 2, 5, 4, 7, 6})
+
+#define MR1 8
+#define MR2 6
+#define MR3 4
+#define PB 24          /* rows of S per block: a multiple of every MR */
+#define PANEL_BYTES 32768   /* a V panel up to this size (L1) is reused by every row block */
+#define AHEAD 16       /* rows of V prefetched ahead by a panel's first row tile */
+
+#define DEFINE_CPRODUCT(T, S, VT, VTU, IT, LANES)                                                        \
+enum { CV_##S = LANES / 2 };                                                                       \
+                                                                                                   \
+INLINE VT splat_##S(T x) { return __builtin_shuffle((VT){x}, (IT){0}); }                          \
+                                                                                                  \
+                                                                                                   \
+INLINE VT pairs_##S(T re, T im) {                                                                  \
+    VT r;                                                                                          \
+    for (int l = 0; l < LANES; l += 2) { r[l] = re; r[l + 1] = im; }                               \
+    return r;                                                                                      \
+}                                                                                                  \
+                                                                                                   \
+/* One register tile: rows p of s (mr of them, row stride sp, k stride sk, in T), vectors of v    \
+   (nr, row stride vk), into c (row stride cp); the last vector stores ``last`` complex. */         \
+INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, ptrdiff_t sk,        \
+                      const T *R v, ptrdiff_t vk, T *R c, ptrdiff_t cp, ptrdiff_t K,               \
+                      VT psign, VT qsign, int last, const T *pf) {                                 \
+    VT acc1[MR1][3], acc2[MR1][3];                                                                 \
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i)                                           \
+        _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) {                                     \
+            acc1[i][j] = splat_##S(0);                                                             \
+            acc2[i][j] = splat_##S(0);                                                             \
+        }                                                                                          \
+    for (ptrdiff_t k = 0; k < K; ++k) {                                                            \
+        const T *vrow = v + k * vk;                                                                \
+        const T *srow = s + k * sk;                                                                \
+        VT w[3];                                                                                   \
+        _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) w[j] = *(const VTU *)(vrow + j * LANES); \
+        if (pf) {                                                                                  \
+            _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j)                                   \
+                __builtin_prefetch(pf + (k + AHEAD) * vk + j * LANES, 0, 3);                       \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i) {                                     \
+            VT br = splat_##S(srow[i * sp]), bi = splat_##S(srow[i * sp + 1]);                     \
+            _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) {                                 \
+                acc1[i][j] += br * w[j];                                                           \
+                acc2[i][j] += bi * w[j];                                                           \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i)                                           \
+        _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) {                                     \
+            VT r = acc1[i][j] * psign + __builtin_shuffle(acc2[i][j], SWAP_##S) * qsign;           \
+            T *to = c + i * cp + j * LANES;                                                        \
+            if (j == nr - 1 && last < CV_##S)                                                      \
+                memcpy(to, &r, (size_t)last * 2 * sizeof(T));                                      \
+            else                                                                                   \
+                *(VTU *)to = r;                                                                    \
+        }                                                                                          \
+}                                                                                                  \
+                                                                                                   \
+static void tile_##S(int mr, int nr, const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v,            \
+                     ptrdiff_t vk, T *c, ptrdiff_t cp, ptrdiff_t K, VT psign, VT qsign, int last,  \
+                     const T *pf) {                                                               \
+    switch (nr * 16 + mr) {                                                                        \
+    case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x13: micro_##S(3, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x14: micro_##S(4, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x15: micro_##S(5, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x16: micro_##S(6, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x17: micro_##S(7, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x18: micro_##S(8, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x21: micro_##S(1, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x22: micro_##S(2, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x23: micro_##S(3, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x24: micro_##S(4, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x25: micro_##S(5, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x26: micro_##S(6, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x31: micro_##S(1, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x32: micro_##S(2, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x33: micro_##S(3, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    default:   micro_##S(4, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* One batch: C (P x nvec vectors, row stride cp) from s and a v with contiguous rows (stride vk); \
+   the last vector holds ``last`` valid complex. */                                                 \
+static void gemm_##S(const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v, ptrdiff_t vk, T *c,       \
+                     ptrdiff_t cp, ptrdiff_t P, ptrdiff_t nvec, ptrdiff_t K, VT psign, VT qsign,   \
+                     int last) {                                                                   \
+    ptrdiff_t panel = PANEL_BYTES / ((K > 0 ? K : 1) * (ptrdiff_t)sizeof(VT));                     \
+    panel = panel < 3 ? 3 : panel - panel % 3;                                                     \
+    for (ptrdiff_t q0 = 0; q0 < nvec; q0 += panel) {                                               \
+        const ptrdiff_t q1 = nvec - q0 < panel ? nvec : q0 + panel;                               \
+        for (ptrdiff_t p = 0; p < P; p += PB) {                                                     \
+            for (ptrdiff_t q = q0; q < q1;) {                                                      \
+                ptrdiff_t rem = q1 - q;                                                            \
+                int nr = rem >= 3 ? (rem == 4 ? 2 : 3) : (int)rem;                                 \
+                int MR = nr == 3 ? MR3 : nr == 2 ? MR2 : MR1;                                      \
+                int lq = q + nr == nvec ? last : CV_##S;                                           \
+                for (ptrdiff_t pp = p; pp < p + PB && pp < P; pp += MR) {                           \
+                    int mr = P - pp < MR ? (int)(P - pp) : MR;                                     \
+                    T *to = c + 2 * pp * cp + q * LANES;                                           \
+                    for (int i = 0; i < mr; ++i)  /* the next tile's output lines, for writing */  \
+                        for (int j = 0; j < 3; ++j)                                                \
+                            __builtin_prefetch(to + 2 * i * cp + (nr + j) * LANES, 1, 3);          \
+                    tile_##S(mr, nr, s + 2 * pp * sp, 2 * sp, 2 * sk, v + q * LANES, vk, to, 2 * cp, \
+                             K, psign, qsign, lq, pp == p ? v + q * LANES : NULL);                 \
+                }                                                                                  \
+                q += nr;                                                                           \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* Columns [q0, q0 + n) of V (q stride vq, k stride vk, complex) as K rows of ``width`` complex,   \
+   zero-padded past n. */                                                                          \
+static void pack_##S(const T *R v, ptrdiff_t vq, ptrdiff_t vk, ptrdiff_t q0, ptrdiff_t n,          \
+                     ptrdiff_t width, ptrdiff_t K, T *R out) {                                     \
+    for (ptrdiff_t k = 0; k < K; ++k) {                                                            \
+        T *row = out + 2 * k * width;                                                              \
+        const T *from = v + 2 * (k * vk + q0 * vq);                                                \
+        for (ptrdiff_t q = 0; q < n; ++q) {                                                        \
+            row[2 * q] = from[2 * q * vq];                                                         \
+            row[2 * q + 1] = from[2 * q * vq + 1];                                                 \
+        }                                                                                          \
+        for (ptrdiff_t q = 2 * n; q < 2 * width; ++q) row[q] = 0;                                  \
+    }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* dims: n0, n1, G, P, Q, K; ss: strides of s over (bin 0, bin 1, group, p, k); vs: of v over     \
+   (bin 0, bin 1, group, q, k), in complex elements. Batches [lo, hi) of c, dense (n0 n1 G, P, Q). \
+   work: K * ceil(Q / CV) * CV complex when v's q stride is not 1, else K * CV. */                  \
+void cproduct_##S(const T *s, const T *v, T *c, const ptrdiff_t *dims, const ptrdiff_t *ss,        \
+                  const ptrdiff_t *vs, ptrdiff_t lo, ptrdiff_t hi, int conj_s, int conj_v,         \
+                  T *work) {                                                                       \
+    const ptrdiff_t n1 = dims[1], G = dims[2], P = dims[3], Q = dims[4], K = dims[5];               \
+    const VT psign = pairs_##S(1, conj_v ? -1 : 1);                                                \
+    const VT qsign = pairs_##S((conj_s ^ conj_v) ? 1 : -1, conj_s ? -1 : 1);                       \
+    const ptrdiff_t nvec = (Q + CV_##S - 1) / CV_##S, full = Q / CV_##S;                            \
+    for (ptrdiff_t t = lo; t < hi; ++t) {                                                          \
+        const ptrdiff_t g = t % G, i1 = (t / G) % n1, i0 = t / (G * n1);                           \
+        const T *st = s + 2 * (i0 * ss[0] + i1 * ss[1] + g * ss[2]);                               \
+        const T *vt = v + 2 * (i0 * vs[0] + i1 * vs[1] + g * vs[2]);                               \
+        T *ct = c + 2 * t * P * Q;                                                                 \
+        if (P == 0 || Q == 0) continue;                                                            \
+        if (vs[3] != 1) {                                                                          \
+            pack_##S(vt, vs[3], vs[4], 0, Q, nvec * CV_##S, K, work);                              \
+            gemm_##S(st, ss[3], ss[4], work, 2 * nvec * CV_##S, ct, Q, P, nvec, K, psign, qsign,   \
+                     (int)(Q - (nvec - 1) * CV_##S));                                              \
+            continue;                                                                              \
+        }                                                                                          \
+        if (full > 0)                                                                              \
+            gemm_##S(st, ss[3], ss[4], vt, 2 * vs[4], ct, Q, P, full, K, psign, qsign, CV_##S);    \
+        if (full < nvec) {                                                                         \
+            pack_##S(vt, 1, vs[4], full * CV_##S, Q - full * CV_##S, CV_##S, K, work);             \
+            gemm_##S(st, ss[3], ss[4], work, 2 * CV_##S, ct + 2 * full * CV_##S, Q, P, 1, K,       \
+                     psign, qsign, (int)(Q - full * CV_##S));                                      \
+        }                                                                                          \
+    }                                                                                              \
+}
+
+DEFINE_CPRODUCT(float, f32, v16f, v16f_u, v16i, 16)
+DEFINE_CPRODUCT(double, f64, v8d, v8d_u, v8l, 8)
