@@ -81,7 +81,9 @@ INLINE VT pairs_##S(T re, T im) {                                               
    (nr, row stride vk), into c (row stride cp); the last vector stores ``last`` complex. */         \
 INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, ptrdiff_t sk,        \
                       const T *R v, ptrdiff_t vk, T *R c, ptrdiff_t cp, ptrdiff_t K,               \
-                      VT psign, VT qsign, int last, const T *pf) {                                 \
+                      VT psign, VT qsign, int last, const T *pf, const char *pfs, ptrdiff_t psp,   \
+                      ptrdiff_t lpr, ptrdiff_t nps) {                                              \
+    ptrdiff_t prow = 0, pline = 0;                                                                 \
     VT acc1[MR1][3], acc2[MR1][3];                                                                 \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i)                                           \
         _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) {                                     \
@@ -96,6 +98,10 @@ INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, pt
         if (pf) {                                                                                  \
             _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j)                                   \
                 __builtin_prefetch(pf + (k + AHEAD) * vk + j * LANES, 0, 3);                       \
+        }                                                                                          \
+        if (k < nps) {                                                                             \
+            __builtin_prefetch(pfs + prow * psp + 64 * pline, 0, 3);                               \
+            if (++pline == lpr) { pline = 0; ++prow; }                                             \
         }                                                                                          \
         _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i) {                                     \
             VT br = splat_##S(srow[i * sp]), bi = splat_##S(srow[i * sp + 1]);                     \
@@ -118,26 +124,26 @@ INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, pt
                                                                                                    \
 static void tile_##S(int mr, int nr, const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v,            \
                      ptrdiff_t vk, T *c, ptrdiff_t cp, ptrdiff_t K, VT psign, VT qsign, int last,  \
-                     const T *pf) {                                                               \
+                     const T *pf, const char *pfs, ptrdiff_t psp, ptrdiff_t lpr, ptrdiff_t nps) {                                                               \
     switch (nr * 16 + mr) {                                                                        \
-    case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x13: micro_##S(3, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x14: micro_##S(4, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x15: micro_##S(5, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x16: micro_##S(6, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x17: micro_##S(7, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x18: micro_##S(8, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x21: micro_##S(1, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x22: micro_##S(2, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x23: micro_##S(3, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x24: micro_##S(4, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x25: micro_##S(5, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x26: micro_##S(6, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x31: micro_##S(1, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x32: micro_##S(2, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    case 0x33: micro_##S(3, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
-    default:   micro_##S(4, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf); break;             \
+    case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x13: micro_##S(3, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x14: micro_##S(4, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x15: micro_##S(5, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x16: micro_##S(6, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x17: micro_##S(7, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x18: micro_##S(8, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x21: micro_##S(1, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x22: micro_##S(2, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x23: micro_##S(3, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x24: micro_##S(4, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x25: micro_##S(5, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x26: micro_##S(6, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x31: micro_##S(1, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x32: micro_##S(2, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x33: micro_##S(3, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    default:   micro_##S(4, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
     }                                                                                              \
 }                                                                                                  \
                                                                                                    \
@@ -148,6 +154,7 @@ static void gemm_##S(const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v, ptrdiff
                      int last) {                                                                   \
     ptrdiff_t panel = PANEL_BYTES / ((K > 0 ? K : 1) * (ptrdiff_t)sizeof(VT));                     \
     panel = panel < 3 ? 3 : panel - panel % 3;                                                     \
+    const ptrdiff_t lpr = (2 * K * (ptrdiff_t)sizeof(T) + 63) / 64;  /* lines of an S row */        \
     for (ptrdiff_t q0 = 0; q0 < nvec; q0 += panel) {                                               \
         const ptrdiff_t q1 = nvec - q0 < panel ? nvec : q0 + panel;                               \
         for (ptrdiff_t p = 0; p < P; p += PB) {                                                     \
@@ -162,8 +169,11 @@ static void gemm_##S(const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v, ptrdiff
                     for (int i = 0; i < mr; ++i)  /* the next tile's output lines, for writing */  \
                         for (int j = 0; j < 3; ++j)                                                \
                             __builtin_prefetch(to + 2 * i * cp + (nr + j) * LANES, 1, 3);          \
+                    /* the next row tile's S rows, one line per k (when k is contiguous) */        \
+                    ptrdiff_t nps = sk == 1 && pp + mr < P ? mr * lpr : 0;                         \
                     tile_##S(mr, nr, s + 2 * pp * sp, 2 * sp, 2 * sk, v + q * LANES, vk, to, 2 * cp, \
-                             K, psign, qsign, lq, pp == p ? v + q * LANES : NULL);                 \
+                             K, psign, qsign, lq, pp == p ? v + q * LANES : NULL,                  \
+                             (const char *)(s + 2 * (pp + mr) * sp), 2 * sp * (ptrdiff_t)sizeof(T), lpr, nps); \
                 }                                                                                  \
                 q += nr;                                                                           \
             }                                                                                      \
