@@ -62,8 +62,23 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 #define MR2 6
 #define MR3 4
 #define PB 24          /* rows of S per block: a multiple of every MR */
+#ifndef BLOCK_BYTES
+#define BLOCK_BYTES 131072
+#endif
+#define MIN_KC 16
+#ifndef STREAM_BYTES
+#define STREAM_BYTES 65536
+#endif
 #define PANEL_BYTES 32768   /* a V panel up to this size (L1) is reused by every row block */
 #define AHEAD 16       /* rows of V prefetched ahead by a panel's first row tile */
+
+/* vectors in the V panel that starts rem vectors before the end (4 -> 2 + 2, not 3 + 1) */
+INLINE int panel_width(ptrdiff_t rem) { return rem >= 3 ? (rem == 4 ? 2 : 3) : (int)rem; }
+
+/* offset of batch t = (i0 * n1 + i1) * G + g, strides st over (bin 0, bin 1, group) */
+static inline ptrdiff_t batch_offset(ptrdiff_t t, ptrdiff_t n1, ptrdiff_t G, const ptrdiff_t *st) {
+    return (t / (G * n1)) * st[0] + ((t / G) % n1) * st[1] + (t % G) * st[2];
+}
 
 #define DEFINE_CPRODUCT(T, S, VT, VTU, IT, LANES)                                                        \
 enum { CV_##S = LANES / 2 };                                                                       \
@@ -81,14 +96,20 @@ INLINE VT pairs_##S(T re, T im) {                                               
    (nr, row stride vk), into c (row stride cp); the last vector stores ``last`` complex. */         \
 INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, ptrdiff_t sk,        \
                       const T *R v, ptrdiff_t vk, T *R c, ptrdiff_t cp, ptrdiff_t K,               \
-                      VT psign, VT qsign, int last, const T *pf, const char *pfs, ptrdiff_t psp,   \
-                      ptrdiff_t lpr, ptrdiff_t nps) {                                              \
-    ptrdiff_t prow = 0, pline = 0;                                                                 \
+                      VT psign, VT qsign, int last, int add, const T *pf, const char *pfs,         \
+                      ptrdiff_t psp, ptrdiff_t lpr, ptrdiff_t pstart, ptrdiff_t nps) {             \
     VT acc1[MR1][3], acc2[MR1][3];                                                                 \
+    ptrdiff_t prow = nps ? pstart / lpr : 0, pline = nps ? pstart % lpr : 0;                       \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; ++i)                                           \
         _Pragma("GCC unroll 3") for (int j = 0; j < nr; ++j) {                                     \
             acc1[i][j] = splat_##S(0);                                                             \
             acc2[i][j] = splat_##S(0);                                                             \
+            if (add) {  /* C so far, times P (its own inverse) so the end's acc1 * P restores it */ \
+                VT prev = splat_##S(0);                                                            \
+                memcpy(&prev, c + i * cp + j * LANES,                                              \
+                       (size_t)(j == nr - 1 ? last : CV_##S) * 2 * sizeof(T));                     \
+                acc1[i][j] = prev * psign;                                                         \
+            }                                                                                      \
         }                                                                                          \
     for (ptrdiff_t k = 0; k < K; ++k) {                                                            \
         const T *vrow = v + k * vk;                                                                \
@@ -124,58 +145,91 @@ INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, pt
                                                                                                    \
 static void tile_##S(int mr, int nr, const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v,            \
                      ptrdiff_t vk, T *c, ptrdiff_t cp, ptrdiff_t K, VT psign, VT qsign, int last,  \
-                     const T *pf, const char *pfs, ptrdiff_t psp, ptrdiff_t lpr, ptrdiff_t nps) {                                                               \
+                     int add, const T *pf, const char *pfs, ptrdiff_t psp, ptrdiff_t lpr,          \
+                     ptrdiff_t pstart, ptrdiff_t nps) {                                                               \
     switch (nr * 16 + mr) {                                                                        \
-    case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x13: micro_##S(3, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x14: micro_##S(4, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x15: micro_##S(5, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x16: micro_##S(6, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x17: micro_##S(7, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x18: micro_##S(8, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x21: micro_##S(1, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x22: micro_##S(2, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x23: micro_##S(3, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x24: micro_##S(4, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x25: micro_##S(5, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x26: micro_##S(6, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x31: micro_##S(1, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x32: micro_##S(2, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    case 0x33: micro_##S(3, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
-    default:   micro_##S(4, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, pf, pfs, psp, lpr, nps); break;             \
+    case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x13: micro_##S(3, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x14: micro_##S(4, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x15: micro_##S(5, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x16: micro_##S(6, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x17: micro_##S(7, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x18: micro_##S(8, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x21: micro_##S(1, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x22: micro_##S(2, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x23: micro_##S(3, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x24: micro_##S(4, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x25: micro_##S(5, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x26: micro_##S(6, 2, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x31: micro_##S(1, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x32: micro_##S(2, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    case 0x33: micro_##S(3, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
+    default:   micro_##S(4, 3, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
     }                                                                                              \
 }                                                                                                  \
                                                                                                    \
 /* One batch: C (P x nvec vectors, row stride cp) from s and a v with contiguous rows (stride vk); \
-   the last vector holds ``last`` valid complex. */                                                 \
+   the last vector holds ``last`` valid complex. A V larger than BLOCK_BYTES runs in blocks of    \
+   rows (C accumulated), each block's tiles prefetching the next block in memory order, a line   \
+   per k, so that V streams from memory sequentially; otherwise each row tile prefetches the     \
+   next row tile's S rows (where k is contiguous). */                                              \
 static void gemm_##S(const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v, ptrdiff_t vk, T *c,       \
                      ptrdiff_t cp, ptrdiff_t P, ptrdiff_t nvec, ptrdiff_t K, VT psign, VT qsign,   \
-                     int last) {                                                                   \
-    ptrdiff_t panel = PANEL_BYTES / ((K > 0 ? K : 1) * (ptrdiff_t)sizeof(VT));                     \
-    panel = panel < 3 ? 3 : panel - panel % 3;                                                     \
-    const ptrdiff_t lpr = (2 * K * (ptrdiff_t)sizeof(T) + 63) / 64;  /* lines of an S row */        \
-    for (ptrdiff_t q0 = 0; q0 < nvec; q0 += panel) {                                               \
-        const ptrdiff_t q1 = nvec - q0 < panel ? nvec : q0 + panel;                               \
-        for (ptrdiff_t p = 0; p < P; p += PB) {                                                     \
-            for (ptrdiff_t q = q0; q < q1;) {                                                      \
-                ptrdiff_t rem = q1 - q;                                                            \
-                int nr = rem >= 3 ? (rem == 4 ? 2 : 3) : (int)rem;                                 \
-                int MR = nr == 3 ? MR3 : nr == 2 ? MR2 : MR1;                                      \
-                int lq = q + nr == nvec ? last : CV_##S;                                           \
-                for (ptrdiff_t pp = p; pp < p + PB && pp < P; pp += MR) {                           \
-                    int mr = P - pp < MR ? (int)(P - pp) : MR;                                     \
-                    T *to = c + 2 * pp * cp + q * LANES;                                           \
-                    for (int i = 0; i < mr; ++i)  /* the next tile's output lines, for writing */  \
-                        for (int j = 0; j < 3; ++j)                                                \
-                            __builtin_prefetch(to + 2 * i * cp + (nr + j) * LANES, 1, 3);          \
-                    /* the next row tile's S rows, one line per k (when k is contiguous) */        \
-                    ptrdiff_t nps = sk == 1 && pp + mr < P ? mr * lpr : 0;                         \
-                    tile_##S(mr, nr, s + 2 * pp * sp, 2 * sp, 2 * sk, v + q * LANES, vk, to, 2 * cp, \
-                             K, psign, qsign, lq, pp == p ? v + q * LANES : NULL,                  \
-                             (const char *)(s + 2 * (pp + mr) * sp), 2 * sp * (ptrdiff_t)sizeof(T), lpr, nps); \
+                     int last, const T *vnext) {                                                   \
+    if (K == 0) {                                                                                  \
+        for (ptrdiff_t p = 0; p < P; ++p)                                                          \
+            memset(c + 2 * p * cp, 0, (size_t)((nvec - 1) * CV_##S + last) * 2 * sizeof(T));       \
+        return;                                                                                    \
+    }                                                                                              \
+    const ptrdiff_t vrow = nvec * (ptrdiff_t)sizeof(VT);   /* bytes of a V row */                  \
+    ptrdiff_t kc = K * vrow <= BLOCK_BYTES ? K : BLOCK_BYTES / vrow;                               \
+    kc = kc < MIN_KC ? MIN_KC : kc;                                                                \
+    const int blocked = K * vrow > STREAM_BYTES;                                                   \
+    const ptrdiff_t vlines = (vrow + 63) / 64;                                                     \
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += kc) {                                                     \
+        const ptrdiff_t kk = K - k0 < kc ? K - k0 : kc;                                            \
+        /* the next block: of this V, else the first of the next batch's */                      \
+        const T *vn = k0 + kk < K ? v + (k0 + kk) * vk : vnext;                                    \
+        const ptrdiff_t next = !vn ? 0 : k0 + kk < K ? (K - k0 - kk < kc ? K - k0 - kk : kc) : kc;  \
+        const T *sb = s + 2 * k0 * sk, *vb = v + k0 * vk;                                          \
+        const ptrdiff_t lpr = (2 * kk * (ptrdiff_t)sizeof(T) + 63) / 64;  /* lines of an S row */  \
+        ptrdiff_t panel = PANEL_BYTES / (kk * (ptrdiff_t)sizeof(VT));                              \
+        panel = panel < 3 ? 3 : panel - panel % 3;                                                 \
+        ptrdiff_t issued = 0;   /* lines of the next V block prefetched so far */                 \
+        for (ptrdiff_t q0 = 0; q0 < nvec; q0 += panel) {                                           \
+            const ptrdiff_t q1 = nvec - q0 < panel ? nvec : q0 + panel;                           \
+            for (ptrdiff_t p = 0; p < P; p += PB) {                                                \
+                for (ptrdiff_t q = q0; q < q1;) {                                                  \
+                    const int nr = panel_width(q1 - q);                                            \
+                    const int MR = nr == 3 ? MR3 : nr == 2 ? MR2 : MR1;                            \
+                    const int lq = q + nr == nvec ? last : CV_##S;                                 \
+                    for (ptrdiff_t pp = p; pp < p + PB && pp < P; pp += MR) {                      \
+                        const int mr = P - pp < MR ? (int)(P - pp) : MR;                           \
+                        T *to = c + 2 * pp * cp + q * LANES;                                       \
+                        for (int i = 0; i < mr; ++i)  /* the next tile's output, for writing */    \
+                            for (int j = 0; j < 3; ++j)                                            \
+                                __builtin_prefetch(to + 2 * i * cp + (nr + j) * LANES, 1, 3);      \
+                        const char *pfs;                                                           \
+                        ptrdiff_t psp, plpr, pstart, nps;                                          \
+                        if (blocked) {                                                             \
+                            pfs = (const char *)vn;                                                \
+                            psp = vk * (ptrdiff_t)sizeof(T), plpr = vlines, pstart = issued;       \
+                            nps = next * vlines - issued;                                          \
+                            nps = nps < 0 ? 0 : nps > kk ? kk : nps;                               \
+                            issued += nps;                                                         \
+                        } else {                                                                   \
+                            pfs = (const char *)(sb + 2 * (pp + mr) * sp);                         \
+                            psp = 2 * sp * (ptrdiff_t)sizeof(T), plpr = lpr, pstart = 0;           \
+                            nps = sk == 1 && pp + mr < P ? mr * lpr : 0;                           \
+                        }                                                                          \
+                        tile_##S(mr, nr, sb + 2 * pp * sp, 2 * sp, 2 * sk, vb + q * LANES, vk, to, \
+                                 2 * cp, kk, psign, qsign, lq, k0 > 0,                             \
+                                 pp == p && k0 == 0 ? vb + q * LANES : NULL,                       \
+                                 pfs, psp, plpr, pstart, nps);                                     \
+                    }                                                                              \
+                    q += nr;                                                                       \
                 }                                                                                  \
-                q += nr;                                                                           \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
@@ -207,23 +261,23 @@ void cproduct_##S(const T *s, const T *v, T *c, const ptrdiff_t *dims, const ptr
     const VT qsign = pairs_##S((conj_s ^ conj_v) ? 1 : -1, conj_s ? -1 : 1);                       \
     const ptrdiff_t nvec = (Q + CV_##S - 1) / CV_##S, full = Q / CV_##S;                            \
     for (ptrdiff_t t = lo; t < hi; ++t) {                                                          \
-        const ptrdiff_t g = t % G, i1 = (t / G) % n1, i0 = t / (G * n1);                           \
-        const T *st = s + 2 * (i0 * ss[0] + i1 * ss[1] + g * ss[2]);                               \
-        const T *vt = v + 2 * (i0 * vs[0] + i1 * vs[1] + g * vs[2]);                               \
+        const T *st = s + 2 * batch_offset(t, n1, G, ss);                                          \
+        const T *vt = v + 2 * batch_offset(t, n1, G, vs);                                          \
         T *ct = c + 2 * t * P * Q;                                                                 \
         if (P == 0 || Q == 0) continue;                                                            \
         if (vs[3] != 1) {                                                                          \
             pack_##S(vt, vs[3], vs[4], 0, Q, nvec * CV_##S, K, work);                              \
             gemm_##S(st, ss[3], ss[4], work, 2 * nvec * CV_##S, ct, Q, P, nvec, K, psign, qsign,   \
-                     (int)(Q - (nvec - 1) * CV_##S));                                              \
+                     (int)(Q - (nvec - 1) * CV_##S), NULL);                                        \
             continue;                                                                              \
         }                                                                                          \
+        const T *vn = t + 1 < hi ? v + 2 * (batch_offset(t + 1, n1, G, vs)) : NULL;                \
         if (full > 0)                                                                              \
-            gemm_##S(st, ss[3], ss[4], vt, 2 * vs[4], ct, Q, P, full, K, psign, qsign, CV_##S);    \
+            gemm_##S(st, ss[3], ss[4], vt, 2 * vs[4], ct, Q, P, full, K, psign, qsign, CV_##S, vn); \
         if (full < nvec) {                                                                         \
             pack_##S(vt, 1, vs[4], full * CV_##S, Q - full * CV_##S, CV_##S, K, work);             \
             gemm_##S(st, ss[3], ss[4], work, 2 * CV_##S, ct + 2 * full * CV_##S, Q, P, 1, K,       \
-                     psign, qsign, (int)(Q - full * CV_##S));                                      \
+                     psign, qsign, (int)(Q - full * CV_##S), NULL);                                \
         }                                                                                          \
     }                                                                                              \
 }

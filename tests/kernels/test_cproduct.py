@@ -64,6 +64,8 @@ SHAPES = [  # G, M, N, K, bins
     (1, 40, 23, 3, (1, 2)),     # more rows than a row block, a partial last vector
     (1, 7, 50, 40, (2,)),       # one bin axis
     (2, 5, 6, 11, ()),          # no bin axis
+    (1, 9, 70, 300, (2,)),      # a vectorised operand over cproduct.c's BLOCK_BYTES: blocks of k
+    (1, 70, 9, 300, (1, 1)),    # (accumulated in the output), partial last vectors
 ]
 
 
