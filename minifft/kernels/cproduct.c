@@ -12,10 +12,12 @@
  * Why not BLAS: every bin's matrices are small and skewed (paper layer 3: 16 x 256 times
  * 384 x 256, each weight spectrum element used only 16 times), so OpenBLAS's packing and per-call
  * set-up took a large share of each of the thousands of per-bin CGEMMs (47-70% of a large CGEMM's
- * rate). Here a bin's V is used in place when its q axis is contiguous (only the last partial
- * vector of q is copied, zero-padded, into ``work``), and otherwise copied once per bin into
- * ``work`` as K rows of Q contiguous complex (the fprop's 16 x 256 image spectra: 32 KiB).
- * S is never copied: its elements are broadcast from wherever they are.
+ * rate through numpy.matmul). Here a bin's V is used in place when its q axis is contiguous (only
+ * the last partial vector of q is copied, zero-padded, into ``work``), and otherwise copied once
+ * per bin into ``work`` as K rows of Q contiguous complex (fprop's 16 x f image spectra). S is
+ * never copied: its elements are broadcast from wherever they are. (Copying V in blocks of rows,
+ * GotoBLAS style, was tried: bprop, whose V is the large weight spectrum used 16 times, ran at
+ * half the speed, the copy's memory reads serialised with the arithmetic.)
  *
  * Microkernel (register tile of MR rows p by NR vectors of CV complex q): for each k, a row of V
  * is NR vector loads w_j = (vr, vi, ...); each S element (sr, si) is two broadcasts, and
@@ -28,12 +30,24 @@
  *
  * (cs, cv: the conj flags of S and V; e.g. no conj: (sr vr - si vi, sr vi + si vr)). The sums run
  * over k in order, the real and imaginary products kept apart until the end, so NaN and infinity
- * propagate as IEEE arithmetic does (no fast-math); only the FMA contraction is enabled here.
+ * propagate as IEEE arithmetic does (no fast-math); only FMA contraction is enabled here.
  * Zero-padded lanes of the last vector are computed and never stored.
  *
  * Tiles: NR = 3 vectors with MR = 4 rows, NR = 2 with MR = 6, NR = 1 with MR = 8 (24, 24 and 16
- * accumulators of the 32 vector registers); the q blocks run outermost, so the V panel of a
- * block (K x NR vectors) is reused from cache by every row block of S.
+ * accumulators of the 32 vector registers). Loop order: V panels that fit L1 together run inside
+ * each block of PB rows of S (C written row block by row block), larger ones one panel at a time.
+ *
+ * Memory (the operands of a step are 100+ MB, so most bins come from DRAM; the tile runs at
+ * 100-115 GFLOP/s a core from cache, about a large CGEMM's rate): every tile prefetches the next
+ * tile's output lines for writing (accGrad's outputs, 786 KiB a bin at paper layer 3: 49 -> 78
+ * GFLOP/s single-thread), and one of two read streams, a line per k:
+ *   - a V over STREAM_BYTES a bin (bprop's weight spectra) runs in blocks of about BLOCK_BYTES of
+ *     rows, C accumulated over the blocks, and the tiles of a block prefetch the next block (the
+ *     next bin's first after the last) in memory order, so that V streams sequentially
+ *     (bprop 66-75 -> 85-95 GFLOP/s single-thread on paper layers 2-5);
+ *   - otherwise the next row tile's S rows, where k is contiguous (fprop's weight spectra:
+ *     67-88 -> 91-104 GFLOP/s).
+ * (Measured single-thread on the shared 2-core Zen 4, best of 5-7, indicative.)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -61,16 +75,12 @@ typedef int64_t v8l __attribute__((vector_size(64)));
 #define MR1 8
 #define MR2 6
 #define MR3 4
-#define PB 24          /* rows of S per block: a multiple of every MR */
-#ifndef BLOCK_BYTES
-#define BLOCK_BYTES 131072
-#endif
-#define MIN_KC 16
-#ifndef STREAM_BYTES
-#define STREAM_BYTES 65536
-#endif
-#define PANEL_BYTES 32768   /* a V panel up to this size (L1) is reused by every row block */
-#define AHEAD 16       /* rows of V prefetched ahead by a panel's first row tile */
+#define PB 24                 /* rows of S per block: a multiple of every MR */
+#define PANEL_BYTES 32768     /* V panels up to this size together (L1) run in each row block */
+#define STREAM_BYTES 65536    /* a V over this size a bin streams in blocks of rows ... */
+#define BLOCK_BYTES 262144    /* ... of about this size (L2) */
+#define MIN_KC 16             /* rows of such a block at least */
+#define AHEAD 16              /* rows of V prefetched ahead by a panel's first tile (first block) */
 
 /* vectors in the V panel that starts rem vectors before the end (4 -> 2 + 2, not 3 + 1) */
 INLINE int panel_width(ptrdiff_t rem) { return rem >= 3 ? (rem == 4 ? 2 : 3) : (int)rem; }
@@ -84,7 +94,6 @@ static inline ptrdiff_t batch_offset(ptrdiff_t t, ptrdiff_t n1, ptrdiff_t G, con
 enum { CV_##S = LANES / 2 };                                                                       \
                                                                                                    \
 INLINE VT splat_##S(T x) { return __builtin_shuffle((VT){x}, (IT){0}); }                          \
-                                                                                                  \
                                                                                                    \
 INLINE VT pairs_##S(T re, T im) {                                                                  \
     VT r;                                                                                          \
@@ -93,7 +102,9 @@ INLINE VT pairs_##S(T re, T im) {                                               
 }                                                                                                  \
                                                                                                    \
 /* One register tile: rows p of s (mr of them, row stride sp, k stride sk, in T), vectors of v    \
-   (nr, row stride vk), into c (row stride cp); the last vector stores ``last`` complex. */         \
+   (nr, row stride vk), into c (row stride cp), added to c when ``add``; the last vector stores   \
+   ``last`` complex. Prefetches, a line per k: pf's rows AHEAD ahead (pf: this tile's v or NULL), \
+   and nps lines from line pstart of the rows psp bytes apart from pfs, lpr lines a row. */        \
 INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, ptrdiff_t sk,        \
                       const T *R v, ptrdiff_t vk, T *R c, ptrdiff_t cp, ptrdiff_t K,               \
                       VT psign, VT qsign, int last, int add, const T *pf, const char *pfs,         \
@@ -146,7 +157,7 @@ INLINE void micro_##S(const int mr, const int nr, const T *R s, ptrdiff_t sp, pt
 static void tile_##S(int mr, int nr, const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v,            \
                      ptrdiff_t vk, T *c, ptrdiff_t cp, ptrdiff_t K, VT psign, VT qsign, int last,  \
                      int add, const T *pf, const char *pfs, ptrdiff_t psp, ptrdiff_t lpr,          \
-                     ptrdiff_t pstart, ptrdiff_t nps) {                                                               \
+                     ptrdiff_t pstart, ptrdiff_t nps) {                                            \
     switch (nr * 16 + mr) {                                                                        \
     case 0x11: micro_##S(1, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
     case 0x12: micro_##S(2, 1, s, sp, sk, v, vk, c, cp, K, psign, qsign, last, add, pf, pfs, psp, lpr, pstart, nps); break;             \
