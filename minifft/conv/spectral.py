@@ -16,6 +16,13 @@ spectrum layout it wants, and the FFT algorithm's transforms write that layout (
   rows are its short side (M = S = 16 in fprop and bprop of the paper's layers) the CPU computes
   C^T = B^T A^T, which OpenBLAS runs faster, and returns it as a transposed view: the output's
   memory order is then not its logical one, and its readers (fft._Spectra) take any order.
+* ``host``: the CPU's default, minifft/kernels/cproduct.c (a register-tiled batched complex GEMM
+  over bins and groups that reads the bins-first spectra in place, no per-bin BLAS call, chunks of
+  bins on the thread pool) where ``cpu_kernels`` allows it and the operands are NumPy complex64 or
+  complex128, else exactly ``matmul``. Paper layers 2-5 at S=16 (fft product over a training step,
+  2 threads, share of a 1024^3 CGEMM timed beside it, medians on the shared machine, indicative):
+  77-92% against 56-69% for ``matmul``. Its output is stored bins-first, then (G, M, N) or
+  (G, N, M), whichever operand the kernel vectorised (host_roles).
 * ``rawkernel``: the RawKernel in minifft/kernels on bins-last spectra (bins contiguous, any
   strides on m, n, k, so its loads coalesce). GPU only.
 """
@@ -262,5 +269,6 @@ DEFAULT_PRODUCT = {'cpu': 'host', 'cuda': 'rawkernel'}
 
 
 def spectral_product(a, b, conj_a=False, conj_b=False):
-    """The product through the device's default backend (RawKernel on the GPU, BLAS on the CPU)."""
+    """The product through the device's default backend (RawKernel on the GPU, cproduct.c on the
+    CPU, BLAS where it does not serve)."""
     return PRODUCTS[DEFAULT_PRODUCT[device_of(a)]](a, b, conj_a, conj_b)
