@@ -217,7 +217,9 @@ def host_product(lib, kind, a, b, conj_a=False, conj_b=False, out=None):
         work = numpy.empty(max(work_items, 1), real)
         call(base_s, base_v, host.pointer(out), dims, s_strides, v_strides, chunk.start, chunk.stop,
              int(cs), int(cv), host.pointer(work))
-    split_on_pool(run, batches, _gemm_flops(M, K, N, a.dtype) * batches >= THREADED_MIN_FLOPS, per_thread=2)
+    # a few chunks per thread, as in _matmul_over_bins: on the shared machine one thread often runs
+    # behind (2, 4 and 8 chunks a thread measured alike within the noise)
+    split_on_pool(run, batches, _gemm_flops(M, K, N, a.dtype) * batches >= THREADED_MIN_FLOPS, per_thread=4)
     return out, a_vector
 
 
