@@ -38,9 +38,10 @@
  * each block of PB rows of S (C written row block by row block), larger ones one panel at a time.
  *
  * Memory (the operands of a step are 100+ MB, so most bins come from DRAM; the tile runs at
- * 100-115 GFLOP/s a core from cache, about a large CGEMM's rate): every tile prefetches the next
- * tile's output lines for writing (accGrad's outputs, 786 KiB a bin at paper layer 3: 49 -> 78
- * GFLOP/s single-thread), and one of two read streams, a line per k:
+ * 100-115 GFLOP/s a core from cache, about a large CGEMM's rate): every tile prefetches for
+ * writing the output lines of the next panel in its rows, or past the rows' end those of the next
+ * row block (accGrad's outputs, 786 KiB a bin at paper layer 3: 49 -> 78 GFLOP/s single-thread;
+ * the next row block's: 71 -> 79 at paper layer 2), and one of two read streams, a line per k:
  *   - a V over STREAM_BYTES a bin (bprop's weight spectra) runs in blocks of about BLOCK_BYTES of
  *     rows, C accumulated over the blocks, and the tiles of a block prefetch the next block (the
  *     next bin's first after the last) in memory order, so that V streams sequentially
@@ -218,9 +219,14 @@ static void gemm_##S(const T *s, ptrdiff_t sp, ptrdiff_t sk, const T *v, ptrdiff
                     for (ptrdiff_t pp = p; pp < p + PB && pp < P; pp += MR) {                      \
                         const int mr = P - pp < MR ? (int)(P - pp) : MR;                           \
                         T *to = c + 2 * pp * cp + q * LANES;                                       \
-                        for (int i = 0; i < mr; ++i)  /* the next tile's output, for writing */    \
+                        /* output lines, for writing: of the next panel in these rows, or past   \
+                           the rows' end, of the group's first panel in the next row block (in   \
+                           the last one, what follows: the next batch's first rows) */           \
+                        T *ahead = q + nr < nvec || pp + PB >= P ? to + nr * LANES                 \
+                                 : c + 2 * (pp + PB) * cp + q0 * LANES;                            \
+                        for (int i = 0; i < mr; ++i)                                               \
                             for (int j = 0; j < 3; ++j)                                            \
-                                __builtin_prefetch(to + 2 * i * cp + (nr + j) * LANES, 1, 3);      \
+                                __builtin_prefetch(ahead + 2 * i * cp + j * LANES, 1, 3);          \
                         const char *pfs;                                                           \
                         ptrdiff_t psp, plpr, pstart, nps;                                          \
                         if (blocked) {                                                             \
