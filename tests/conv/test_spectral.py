@@ -1,5 +1,6 @@
-"""The per-frequency product backends: BLAS/cuBLAS matmul on bins-first spectra, the RawKernel on
-bins-last, each registered so auto times them per layer on the GPU."""
+"""The per-frequency product backends: BLAS/cuBLAS matmul on bins-first spectra, the C kernel
+(cproduct.c) on the CPU's bins-first spectra, the RawKernel on bins-last, each registered so auto
+times them per layer on the GPU."""
 import numpy
 import pytest
 
@@ -7,6 +8,7 @@ from minifft import backend, conv
 from minifft.conv import spectral
 from minifft.conv.geometry import ConvGeometry
 from tests.conv.reference import conv2d_reference
+from tests.conv.test_groups import grouped_reference
 
 
 def test_gpu_candidates_are_both_products_and_direct():
@@ -25,7 +27,7 @@ def fft_core(name):
 
 def test_each_fft_variant_names_its_product_and_layout():
     assert fft_core('fft').product_for('cuda').name == 'rawkernel'
-    assert fft_core('fft').product_for('cpu').name == 'matmul'
+    assert fft_core('fft').product_for('cpu').name == 'host' and spectral.PRODUCTS['host'].bins_first
     cublas = fft_core('fft-cublas').product_for('cuda')
     assert cublas.name == 'matmul' and cublas.bins_first
     assert not spectral.PRODUCTS['rawkernel'].bins_first
@@ -76,3 +78,30 @@ def test_cpu_product_either_orientation_through_the_thread_pool(M, N, rng):
     assert got.shape == (1, M, N) + bins and got.dtype == numpy.complex64
     want = numpy.einsum('gmk...,gnk...->gmn...', a.astype(numpy.complex128), b.astype(numpy.complex128))
     numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float64, numpy.float32])
+@pytest.mark.parametrize('S,f,fo,n,k,stride,padding,groups', [
+    (2, 4, 6, 9, 3, 1, 1, 1), (3, 6, 9, 10, 4, 1, 2, 3), (2, 8, 8, 11, 5, 2, 1, 4), (1, 20, 18, 12, 3, 1, 0, 2),
+    (17, 9, 11, 8, 3, 1, 1, 1)])
+def test_fft_through_each_cpu_product_matches_the_reference(S, f, fo, n, k, stride, padding, groups, dtype,
+                                                          cpu_kernels, monkeypatch, rng):
+    """The registered fft on the CPU: its products through cproduct.c (compiled; each pass's output
+    in the memory order the kernel chose, grouped or not) or through numpy.matmul (numpy)."""
+    calls = []
+    real = spectral.host_product
+    monkeypatch.setattr(spectral, 'host_product', lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    x = rng.standard_normal((S, f, n, n)).astype(dtype)
+    w = rng.standard_normal((fo, f // groups, k, k)).astype(dtype)
+    algorithm = conv.get('fft')
+    g = ConvGeometry(S, f, fo, n, n, k, k, stride, stride, padding, padding, groups)
+    y, saved = algorithm.forward(x, w, g)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    ctx = algorithm.backward_setup(saved, gy, g)
+    got = (y, algorithm.backward_input(ctx, g), algorithm.backward_weight(ctx, g))
+    want = grouped_reference(x.astype(numpy.float64), w.astype(numpy.float64), gy.astype(numpy.float64),
+                             (stride,) * 2, (padding,) * 2, groups)
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and a.shape == b.shape
+        numpy.testing.assert_allclose(a, b, atol=(1e-10 if dtype == numpy.float64 else 2e-4) * max(abs(b).max(), 1))
+    assert (len(calls) >= 3) == (cpu_kernels == 'compiled')
