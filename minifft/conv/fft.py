@@ -22,8 +22,9 @@ Two choices keep copies and conjugations off the hot path:
   2-3-5-smooth for scipy's real transforms, 2-3-5-7 for cuFFT), never a power-of-two rounding.
 
 Spectra are stored in the layout the per-frequency product backend wants (spectral.py): bins-first
-for ``matmul`` (BLAS / cuBLAS: the product is one batched matmul with no transposes, and the
-transpose rides on the copy the FFT makes to pad), bins-last for the GPU ``rawkernel`` (its loads
+for the CPU's ``host`` product (kernels/cproduct.c, reading each bin's matrices in place) and for
+``matmul`` (BLAS / cuBLAS: one batched matmul with no transposes; the CPU's fallback where the C
+kernels are off), the transpose riding on the copy the FFT makes to pad; bins-last for the GPU ``rawkernel`` (its loads
 coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
 order (C, F, non-contiguous) and whatever order the FFT library returns.
 
@@ -509,7 +510,8 @@ class FFTConvolution(ConvAlgorithm):
     """algo='fft': x and w transformed once in forward, gy once in backward.
 
     ``product`` names the per-frequency product backend (spectral.PRODUCTS); None takes the
-    device's default (BLAS matmul on the CPU, the RawKernel on the GPU). Strides are handled
+    device's default (kernels/cproduct.c on the CPU, BLAS matmul where the C kernels are off; the
+    RawKernel on the GPU). Strides are handled
     natively by computing the stride-1 output and reading every s-th (the registered 'fft' wraps
     this in polyphase.Polyphase, which never computes it). Channel groups split the channel axes
     of the spectra (views, no copies); the product then runs batched over groups.
