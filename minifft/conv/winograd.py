@@ -22,8 +22,10 @@ On the CPU, for float32 and float64, the transforms are C kernels (kernels/winog
 write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
 V, M, dM, dV as (a*a, channels, P) with the tiles (sample, tile row, tile column) contiguous, so every
 V_xi, M_xi is a (channels, P) matrix for BLAS and every transform runs along the tiles as vectors.
-Forward and bprop run chunks of samples start to end on the thread pool (transform, GEMMs,
-transform: M and dV never leave the cache); accGrad's GEMMs sum over blocks of tiles.
+Forward and backward run chunks of samples start to end on the thread pool: forward transform,
+GEMMs, transform (M never leaves the cache); backward makes the chunk's dM from gy and, while it is
+in cache, both dV (GEMMs, then the input transform's adjoint into gx) and the chunk's share of dU,
+so dM is never whole (13.0 against 16.6 ms of CPU a step at (32, 16, 32, 32, 3), loaded machine).
 The NumPy code (cpu_kernels='off', no compiler, other dtypes, CuPy arrays) indexes tiles (tile row,
 tile column, sample) with channels last, so every transform step is a handful of adds of strided
 views whose inner (sample, channel) block is contiguous, and every V_xi, M_xi, dM_xi is a plain
@@ -59,7 +61,6 @@ THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thr
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
 CHUNK_BYTES = 1 << 22  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
 MIN_TILES = 128        # C path: fewest tiles per chunk (the width of its GEMMs)
-K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of this many (below)
 
 
 def _on_pool(xp, run, n, size):
@@ -155,8 +156,10 @@ class WinogradSaved:
 class WinogradContext:
     v: object
     u: object
-    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint; (a*a, f', P) compiled
+    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint; None compiled
     compiled: bool = False
+    gy: object = None    # compiled: gy (C-contiguous), whose dM each backward chunk makes in cache
+    du: object = None    # compiled: dU (a*a, f, f'), made by backward_input beside dV when it ran
 
 
 def _points(g, m):
@@ -275,8 +278,8 @@ class WinogradConvolution(ConvAlgorithm):
     def workspace(self, g, itemsize, device='cpu'):
         """V and U kept; forward's peak adds the padded input, its row pass and M; backward's the
         padded gy, dM, dV and the padded input gradient. The C transforms read and write the images
-        directly: forward adds M of the sample chunks running at once, backward dM and the larger of
-        those chunks' dV and dU with its per-thread block sums, both a few rows of scratch per thread."""
+        directly: forward adds M of the sample chunks running at once, backward their dM and dV and
+        one dU per chunk, both a few rows of scratch per thread."""
         compiled = _compiled_on(device, itemsize)
         m = self.output_tile(g, compiled)
         a = m + KERNEL - 1
@@ -294,12 +297,13 @@ class WinogradConvolution(ConvAlgorithm):
             per_sample = a * a * th * tw * (f + fo) * itemsize
             chunks, at_once = _sample_chunks(S, per_sample, th * tw)
             share = at_once * (chunks[0].stop - chunks[0].start) / S    # of M and dV at once
-            terms['products'] = int(share * terms['products'])
-            terms['input-side gradient'] = int(share * terms['input-side gradient'])
+            for name in ('products', 'gradient transform', 'input-side gradient'):
+                terms[name] = int(share * terms[name])
             terms['scratch'] = at_once * max(_scratch(m, th, tw)) * itemsize
+            terms['weight-gradient parts'] = len(chunks) * terms['kernel transform']   # dU per chunk
             forward = kept + terms['products'] + terms['scratch']
-            backward = kept + terms['gradient transform'] + terms['scratch'] \
-                + max(terms['input-side gradient'], 2 * terms['kernel transform'])   # dU and its parts
+            backward = kept + terms['gradient transform'] + terms['input-side gradient'] + terms['scratch'] \
+                + terms['weight-gradient parts']
             return Workspace(kept, max(forward, backward), terms)
         forward = kept + terms['padded input'] + terms['row pass'] + terms['products']
         backward = kept + terms['products'] + terms['gradient transform'] + terms['input-side gradient'] \
@@ -391,12 +395,11 @@ class WinogradConvolution(ConvAlgorithm):
             return gx
 
     def backward_weight(self, ctx, g):
-        xp = get_array_module(ctx.dm)
-        device = device_of(ctx.dm)
-        m, T, a, _ = self._matrices(g, ctx.dm.dtype, ctx.compiled)
+        xp = get_array_module(ctx.v)
+        device = device_of(ctx.v)
+        m, T, a, _ = self._matrices(g, ctx.v.dtype, ctx.compiled)
         if ctx.compiled:
-            with profiler.part('products', device):
-                du = _weight_products(ctx.v, ctx.dm)
+            du = ctx.du if ctx.du is not None else self._backward_compiled(ctx, g, input_gradient=False)[1]
         else:
             du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
                                transpose_a=True)
@@ -407,8 +410,8 @@ class WinogradConvolution(ConvAlgorithm):
 
 
     # The compiled path (kernels/winograd.c): V, M, dM, dV as (a*a, channels, P), P = S * th * tw.
-    # Forward and bprop run chunks of samples start to end (transform, GEMMs, transform), so M and
-    # dV stay in cache; V (kept for accGrad) and dM (shared by both gradients) are whole arrays.
+    # Forward and backward run chunks of samples start to end (transform, GEMMs, transform), so M,
+    # dM and dV stay in cache; V (kept from forward for accGrad) is the one whole array.
 
     def _forward_compiled(self, x, w, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, x.dtype, compiled=True)
@@ -435,56 +438,46 @@ class WinogradConvolution(ConvAlgorithm):
         return y, WinogradSaved(v, u, compiled=True)
 
     def _backward_setup_compiled(self, saved, gy, g):
-        m, T, a, (th, tw, _, _) = self._matrices(g, gy.dtype, compiled=True)
-        S, fo, P, nb = g.batch, g.out_channels, g.batch * th * tw, _band(tw)
-        gy = numpy.ascontiguousarray(gy)
-        dm = numpy.empty((a * a, fo, P), gy.dtype)
-        kernel, scratch = _kernel('dm', gy.dtype), _scratch(m, th, tw)[1]
-
-        def run(c):
-            q0, q1, _ = c.indices(S * fo)
-            _call(kernel, gy, dm, numpy.empty(scratch, gy.dtype), q0, q1, fo, S, g.out_h, g.out_w, m, th, tw, P, nb)
-        with profiler.part('transforms', 'cpu'):
-            _on_pool(numpy, run, S * fo, dm.size)
-        return WinogradContext(saved.v, saved.u, dm, compiled=True)
+        return WinogradContext(saved.v, saved.u, None, compiled=True, gy=numpy.ascontiguousarray(gy))
 
     def _backward_input_compiled(self, ctx, g):
-        m, T, a, (th, tw, _, _) = self._matrices(g, ctx.dm.dtype, compiled=True)
+        gx, ctx.du = self._backward_compiled(ctx, g, input_gradient=True)
+        return gx
+
+    def _backward_compiled(self, ctx, g, input_gradient):
+        """(gx or None, dU) in one pass over chunks of samples: each chunk makes its dM from gy,
+        and while dM is in cache takes dV = U dM through the input transform's adjoint into gx
+        (with ``input_gradient``) and its share of dU = sum V dM^T, kept per chunk and summed in
+        chunk order (the same bits whichever thread ran which chunk). dM never exists whole: made
+        whole, it was written once and read twice from memory (9.4 MB at (32, 16, 32, 32, 3))."""
+        m, T, a, (th, tw, _, _) = self._matrices(g, ctx.gy.dtype, compiled=True)
         S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
-        nb, dtype = _band(tw), ctx.dm.dtype
+        nb, dtype = _band(tw), ctx.gy.dtype
         u = ctx.u.reshape(a * a, f, fo)
-        gx = numpy.empty((S, f, g.height, g.width), dtype)
-        kernel, scratch = _kernel('dx', dtype), _scratch(m, th, tw)[2]
+        gx = numpy.empty((S, f, g.height, g.width), dtype) if input_gradient else None
+        dm_kernel, dx_kernel = _kernel('dm', dtype), _kernel('dx', dtype)
+        scratch = max(_scratch(m, th, tw)[1:]) if input_gradient else _scratch(m, th, tw)[1]
+        parts = {}
 
         def run(c):
             s0, s1, _ = c.indices(S)
-            dv = numpy.empty((a * a, f, (s1 - s0) * n), dtype)
-            numpy.matmul(u, ctx.dm[:, :, s0 * n:s1 * n], out=dv)     # dV_xi = U_xi dM_xi
-            _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, s1 - s0, 0,
-                  g.height, g.width, g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n, nb)
+            ns, buf = s1 - s0, numpy.empty(scratch, dtype)
+            dm = numpy.empty((a * a, fo, ns * n), dtype)
+            _call(dm_kernel, ctx.gy[s0:s1], dm, buf, 0, ns * fo, fo, ns, g.out_h, g.out_w, m, th, tw, ns * n, nb)
+            if input_gradient:
+                dv = numpy.empty((a * a, f, ns * n), dtype)
+                numpy.matmul(u, dm, out=dv)     # dV_xi = U_xi dM_xi
+                _call(dx_kernel, dv, gx[s0:s1], buf, 0, ns * f, f, ns, 0, g.height, g.width, g.pad_h, g.pad_w,
+                      m, th, tw, ns * n, nb)
+            # dU_xi = V_xi dM_xi^T over this chunk's tiles
+            parts[s0] = numpy.matmul(ctx.v[:, :, s0 * n:s1 * n], dm.swapaxes(1, 2))
+        per_sample = a * a * n * (f + fo if input_gradient else fo) * dtype.itemsize
         with profiler.part('transforms and products', 'cpu'):
-            _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize, n)
-        return gx
-
-
-def _weight_products(v, dm):
-    """dU_xi = V_xi (f, P) @ dM_xi^T (P, f') for every point xi, summed over blocks of K_BLOCK tiles:
-    OpenBLAS took 2.5x longer over the whole P at once (3.3 against 1.3 ms at (36, 16, 32, 2048),
-    one thread); chunks of the points run on the thread pool."""
-    A, f, P = v.shape
-    du = numpy.zeros((A, f, dm.shape[1]), v.dtype)
-
-    def run(c):
-        part = numpy.empty_like(du[c])
-        for p0 in range(0, P, K_BLOCK):
-            numpy.matmul(v[c, :, p0:p0 + K_BLOCK], dm[c, :, p0:p0 + K_BLOCK].swapaxes(1, 2), out=part)
-            du[c] += part
-    pool = cpu_thread_pool()
-    if pool is None:
-        run(slice(None))
-    else:
-        run_in_chunks(run, A, min(A, pool[2]))
-    return du
+            _by_samples(run, S, per_sample, n)
+        du = parts.pop(0)
+        for s0 in sorted(parts):
+            du += parts[s0]
+        return gx, du
 
 
 def _kernel_transform(xp, w, GG):

@@ -57,6 +57,23 @@ def test_matches_naive_reference_float32(tile, case, device, cpu_kernels, rng):
 
 
 @pytest.mark.parametrize('tile', [2, 4])
+@pytest.mark.parametrize('case', [(3, 5, 2, 16, 16, 1), (2, 4, 4, 8, 11, 2)])
+def test_weight_gradient_alone(tile, case, device, cpu_kernels, rng):
+    """accGrad without bprop (an input that needs no gradient: the first layer): the C path then
+    makes dM and dU in its own pass instead of beside dV; a second backward_weight gives the same."""
+    S, f, fo, H, W, p = case
+    x, w = rng.standard_normal((S, f, H, W)), rng.standard_normal((fo, f, 3, 3))
+    g = ConvGeometry(S, f, fo, H, W, 3, 3, pad_h=p, pad_w=p)
+    gy = rng.standard_normal(g.output_shape)
+    algorithm = WinogradConvolution(tile=tile)
+    saved = algorithm.forward(backend.to_device(x, device), backend.to_device(w, device), g)[1]
+    ctx = algorithm.backward_setup(saved, backend.to_device(gy, device), g)
+    want = conv2d_reference(x, w, gy, (1, 1), (p, p))[2]
+    for _ in range(2):
+        numpy.testing.assert_allclose(backend.to_numpy(algorithm.backward_weight(ctx, g)), want, atol=1e-10)
+
+
+@pytest.mark.parametrize('tile', [2, 4])
 def test_non_contiguous_inputs(tile, device, cpu_kernels, rng):
     """x, w and gy as strided views (every other sample, channel-swapped, transposed)."""
     x = rng.standard_normal((6, 11, 13, 3)).transpose(0, 3, 2, 1)[::2]     # (3, 3, 13, 11)
@@ -202,9 +219,10 @@ def test_tile_follows_the_output_size():
 def test_workspace_estimate_covers_what_a_step_allocates(tile, case, cpu_kernels):
     """A step's traced peak stays within workspace().peak plus its outputs (y, gx, gw), which the
     estimate leaves to the caller, a tenth for the transforms' scratch rows and 32 KiB of Python
-    objects (which decide the smallest case); and reaches three quarters of it, less 64 KiB (how many
-    chunks' buffers are alive at once varies with the threads' timing), so the estimate follows the
-    path that runs: the C transforms allocate no padded copies."""
+    objects (which decide the smallest case); and reaches 60% of it, less 64 KiB (how many chunks'
+    buffers are alive at once varies with the threads' timing: the C path's backward chunks hold
+    their dM and dV, which two threads may or may not hold at the same moment), so the estimate
+    follows the path that runs: the C transforms allocate no padded copies."""
     from tests.conv.test_workspace import traced_peak
     S, f, fo, n, p = case
     g = ConvGeometry(S, f, fo, n, n, 3, 3, pad_h=p, pad_w=p)
@@ -215,4 +233,4 @@ def test_workspace_estimate_covers_what_a_step_allocates(tile, case, cpu_kernels
     training_step(algorithm, x, w, gy, g)    # first-use objects (thread pool, BLAS controller) outside the trace
     peak = traced_peak(lambda: training_step(algorithm, x, w, gy, g))
     estimate = algorithm.workspace(g, 4).peak + outputs
-    assert 0.75 * estimate - 64 * 1024 <= peak <= 1.1 * estimate + 32 * 1024   # + Python objects
+    assert 0.6 * estimate - 64 * 1024 <= peak <= 1.1 * estimate + 32 * 1024   # + Python objects
