@@ -226,7 +226,7 @@ def _scratch(m, th, tw):
     """Elements of scratch per thread of (input + output, dm, dx) (kernels/winograd.c)."""
     a, nb = m + KERNEL - 1, _band(tw)
     rows = (2 * m + 2) * m * nb * tw                        # a band's rows through the transforms
-    return (max(2 * a * a * nb * tw + 2 * (tw * m + 2), rows), rows,
+    return (max(2 * a * a * nb * tw + 2 * (tw * m + 2) + 8, rows), rows,
             2 * a * a * nb * tw + (th * m + 2) * (tw * m + 2))  # dx: a band and a padded plane
 
 

@@ -20,6 +20,7 @@ CASES = [
     (1, 6, 7, 10, 10, 0),    # an output size divisible by neither tile
     (4, 2, 5, 12, 12, 1),    # divisible by both
     (1, 3, 3, 1, 6, 1),      # one-pixel-high input
+    (2, 2, 3, 35, 38, 1),    # rows of 8 tiles and more (the C kernels' vector paths) and a tail
 ]
 
 
