@@ -154,6 +154,42 @@ static inline void unfold8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t 
         st8_##S(dst + 2 * n, __builtin_shuffle(c0, C, next0));                                      \
         st8_##S(dst + 3 * n, __builtin_shuffle(c1, C, next1));                                      \
     }                                                                                               \
+}                                                                                                   \
+/* dst[r n + i] = src[i M + r], i < 8, r < M (a row split by phase); reads src[0, 8 M) */           \
+static inline void split8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t n) {                \
+    if (M == 4) {                                                                                   \
+        v8_##S A = ld8_##S(src), B = ld8_##S(src + 8), C = ld8_##S(src + 16), D = ld8_##S(src + 24); \
+        const i8_##S lo = {0, 4, 8, 12, 1, 5, 9, 13}, hi = {2, 6, 10, 14, 3, 7, 11, 15};            \
+        const i8_##S first = {0, 1, 2, 3, 8, 9, 10, 11}, second = {4, 5, 6, 7, 12, 13, 14, 15};     \
+        v8_##S p01 = __builtin_shuffle(A, B, lo), p23 = __builtin_shuffle(A, B, hi);                \
+        v8_##S q01 = __builtin_shuffle(C, D, lo), q23 = __builtin_shuffle(C, D, hi);                \
+        st8_##S(dst, __builtin_shuffle(p01, q01, first));                                           \
+        st8_##S(dst + n, __builtin_shuffle(p01, q01, second));                                      \
+        st8_##S(dst + 2 * n, __builtin_shuffle(p23, q23, first));                                   \
+        st8_##S(dst + 3 * n, __builtin_shuffle(p23, q23, second));                                  \
+    } else {                                                                                        \
+        v8_##S A = ld8_##S(src), B = ld8_##S(src + 8);                                              \
+        const i8_##S even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};         \
+        st8_##S(dst, __builtin_shuffle(A, B, even));                                                \
+        st8_##S(dst + n, __builtin_shuffle(A, B, odd));                                             \
+    }                                                                                               \
+}                                                                                                   \
+/* the inverse of split8 on vectors: out[0, 8 M) = c_0..c_{M-1} interleaved (out[i M + r] = c_r[i]); \
+   with add, added to what out holds */                                                             \
+static inline void merge8_##S(ptrdiff_t M, const v8_##S *c, T *R out, int add) {                   \
+    const i8_##S zip_lo = {0, 8, 1, 9, 2, 10, 3, 11}, zip_hi = {4, 12, 5, 13, 6, 14, 7, 15};        \
+    v8_##S w[4];                                                                                    \
+    if (M == 4) {                                                                                   \
+        const i8_##S pair_lo = {0, 1, 8, 9, 2, 3, 10, 11}, pair_hi = {4, 5, 12, 13, 6, 7, 14, 15};  \
+        v8_##S p01 = __builtin_shuffle(c[0], c[1], zip_lo), p23 = __builtin_shuffle(c[2], c[3], zip_lo); \
+        v8_##S q01 = __builtin_shuffle(c[0], c[1], zip_hi), q23 = __builtin_shuffle(c[2], c[3], zip_hi); \
+        w[0] = __builtin_shuffle(p01, p23, pair_lo); w[1] = __builtin_shuffle(p01, p23, pair_hi);   \
+        w[2] = __builtin_shuffle(q01, q23, pair_lo); w[3] = __builtin_shuffle(q01, q23, pair_hi);   \
+    } else {                                                                                        \
+        w[0] = __builtin_shuffle(c[0], c[1], zip_lo); w[1] = __builtin_shuffle(c[0], c[1], zip_hi); \
+    }                                                                                               \
+    for (ptrdiff_t k = 0; k < M; ++k)                                                               \
+        st8_##S(out + 8 * k, add ? ld8_##S(out + 8 * k) + w[k] : w[k]);                             \
 }
 
 /* the per-tile loops (a <= 6 passes) unrolled, so the tile lives in registers */
@@ -223,17 +259,29 @@ static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdif
                 for (ptrdiff_t r = 0; r < M && t * M + r < oh; ++r) {                               \
                     T *out = y + ((s * F + o) * oh + t * M + r) * ow;                               \
                     const T *src = tile + r * M * n + tt * tw;                                      \
+                    ptrdiff_t u0 = 0;               /* a last block past ow through a buffer */     \
+                    for (; u0 + 8 <= tw && u0 * M < ow; u0 += 8) {                                  \
+                        v8_##S c[4];                                                                \
+                        T part[32];                                                                 \
+                        for (ptrdiff_t p = 0; p < M; ++p) c[p] = ld8_##S(src + p * n + u0);         \
+                        if (u0 * M + 8 * M <= ow) {                                                 \
+                            merge8_##S(M, c, out + u0 * M, 0);                                      \
+                        } else {                                                                    \
+                            merge8_##S(M, c, part, 0);                                              \
+                            memcpy(out + u0 * M, part, (size_t)(ow - u0 * M) * sizeof(T));          \
+                        }                                                                           \
+                    }                                                                               \
                     if (M == 2) {                                                                   \
-                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                        for (ptrdiff_t u = u0; u < full; ++u) {                                     \
                             out[2 * u] = src[u]; out[2 * u + 1] = src[n + u];                       \
                         }                                                                           \
                     } else {                                                                        \
-                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                        for (ptrdiff_t u = u0; u < full; ++u) {                                     \
                             out[4 * u] = src[u]; out[4 * u + 1] = src[n + u];                       \
                             out[4 * u + 2] = src[2 * n + u]; out[4 * u + 3] = src[3 * n + u];       \
                         }                                                                           \
                     }                                                                               \
-                    for (ptrdiff_t col = full * M; col < ow; ++col)                                 \
+                    for (ptrdiff_t col = (u0 > full ? u0 : full) * M; col < ow; ++col)              \
                         out[col] = src[(col % M) * n + col / M];                                    \
                 }                                                                                   \
             }                                                                                       \
@@ -261,17 +309,28 @@ static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                         continue;                                                                   \
                     }                                                                               \
                     const T *in = gy + ((s * F + o) * oh + row) * ow;                               \
+                    ptrdiff_t u0 = 0;               /* a last block past ow from a zeroed buffer */ \
+                    for (; u0 + 8 <= tw; u0 += 8) {                                                 \
+                        if (u0 * M + 8 * M <= ow) {                                                 \
+                            split8_##S(M, in + u0 * M, dst + u0, n);                                \
+                        } else {                                                                    \
+                            T part[32] = {0};                                                       \
+                            if (ow > u0 * M)                                                        \
+                                memcpy(part, in + u0 * M, (size_t)(ow - u0 * M) * sizeof(T));       \
+                            split8_##S(M, part, dst + u0, n);                                       \
+                        }                                                                           \
+                    }                                                                               \
                     if (M == 2) {                                                                   \
-                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                        for (ptrdiff_t u = u0; u < full; ++u) {                                     \
                             dst[u] = in[2 * u]; dst[n + u] = in[2 * u + 1];                         \
                         }                                                                           \
                     } else {                                                                        \
-                        for (ptrdiff_t u = 0; u < full; ++u) {                                      \
+                        for (ptrdiff_t u = u0; u < full; ++u) {                                     \
                             dst[u] = in[4 * u]; dst[n + u] = in[4 * u + 1];                         \
                             dst[2 * n + u] = in[4 * u + 2]; dst[3 * n + u] = in[4 * u + 3];         \
                         }                                                                           \
                     }                                                                               \
-                    for (ptrdiff_t col = full * M; col < tw * M; ++col)                             \
+                    for (ptrdiff_t col = (u0 > full ? u0 : full) * M; col < tw * M; ++col)          \
                         dst[(col % M) * n + col / M] = col < ow ? in[col] : 0;                      \
                 }                                                                                   \
             }                                                                                       \
@@ -305,7 +364,19 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                 for (ptrdiff_t j = 0; j < a; ++j) {                                                 \
                     T *dst = acc + (t * M + j) * wp;                                                \
                     const T *src = d + j * a * n + tt * tw;                                         \
-                    for (ptrdiff_t u = 0; u < tw; ++u)                                              \
+                    ptrdiff_t u0 = 0;                                                               \
+                    for (; u0 + 8 <= tw; u0 += 8) {  /* column M + l of tile u is column l of u + 1 */ \
+                        v8_##S c[4];                                                                \
+                        for (ptrdiff_t p = 0; p < M; ++p) c[p] = ld8_##S(src + p * n + u0);         \
+                        v8_##S e0 = ld8_##S(src + M * n + u0 - 1), e1 = ld8_##S(src + (M + 1) * n + u0 - 1); \
+                        if (u0 == 0) { e0[0] = 0; e1[0] = 0; }                                      \
+                        c[0] += e0;                                                                 \
+                        c[1] += e1;                                                                 \
+                        merge8_##S(M, c, dst + u0 * M, 1);                                          \
+                    }                                                                               \
+                    if (u0 > 0)                     /* the last vector tile's overhang */           \
+                        for (ptrdiff_t l = M; l < a; ++l) dst[u0 * M + l - M] += src[l * n + u0 - 1]; \
+                    for (ptrdiff_t u = u0; u < tw; ++u)                                             \
                         UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[u * M + l] += src[l * n + u];  \
                 }                                                                                   \
                 if (t == th - 1)                                                                    \

@@ -21,6 +21,8 @@ CASES = [
     (4, 2, 5, 12, 12, 1),    # divisible by both
     (1, 3, 3, 1, 6, 1),      # one-pixel-high input
     (2, 2, 3, 35, 38, 1),    # rows of 8 tiles and more (the C kernels' vector paths) and a tail
+    (1, 2, 2, 17, 32, 0),    # 8 tiles of 4 a row, the last block past the output's edge (30)
+    (2, 3, 2, 10, 17, 0),    # 8 tiles of 2 a row, the last block past the output's edge (15)
 ]
 
 
