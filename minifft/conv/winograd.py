@@ -1,7 +1,8 @@
-"""algo='winograd': Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray, CVPR 2016) for
-3 x 3 stride-1 layers: the FFT algorithm's three formulas with a smaller, real transform.
+"""algo='winograd': Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, CVPR 2016) for
+stride-1 layers with 3 x 3 kernels (m = 2 or 4) and 5 x 5 kernels (m = 2): the FFT algorithm's three
+formulas with a smaller, real transform.
 
-The padded input is cut into overlapping tiles d of a = m + 2 pixels at stride m; each gives an
+The padded input is cut into overlapping tiles d of a = m + r - 1 pixels at stride m; each gives an
 m x m output tile
 
     y_tile = A^T [ sum_c (G w G^T) (.) (B^T d B) ] A            (.) elementwise over the a x a points
@@ -16,7 +17,9 @@ M = the per-point products and P = S * tiles (one GEMM row per tile of every ima
 
 where dM = A gy_tile A^T is the output transform's adjoint, computed once for both gradients, and V
 is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
-multiply-adds per channel pair against 9 for direct: 4 at m = 2, 2.25 at m = 4.
+multiply-adds per channel pair against r^2 for direct: 4 at m = 2, 2.25 at m = 4 (r = 3), 9 against
+25 for F(2x2, 5x5), whose six points, and so B, are F(4x4, 3x3)'s: its input transform and its
+adjoint are the same code, only the output transform and the kernel's differ.
 
 On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
 write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
@@ -44,18 +47,25 @@ from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
 from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks, split_on_pool
 
-# Lavin & Gray's matrices, interpolation points 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), plus infinity
+# Lavin & Gray's matrices of F(m, r), keyed (m, r): interpolation points 0, +-1 (a = m + r - 1 = 4)
+# and 0, +-1, +-2 (a = 6), plus infinity. F(2, 5) has F(4, 3)'s six points, so the same B^T; its
+# G row for point p is p^k / prod_{q != p} (p - q), k < 5, and A^T row i is p^i (infinity: [0 .. 0 1]).
 TRANSFORMS = {
-    2: dict(BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    (2, 3): dict(BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
             G=[[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
             AT=[[1, 1, 1, 0], [0, 1, -1, -1]]),
-    4: dict(BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-            G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-            AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+    (4, 3): dict(BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+                 G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+                 AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
-KERNEL = 3
+TRANSFORMS[(2, 5)] = dict(
+    BT=TRANSFORMS[(4, 3)]['BT'],
+    G=[[1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+       [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
+    AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]])
+TILES = {3: (2, 4), 5: (2,)}     # the output tiles m there are transforms for, per kernel size r
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
@@ -132,9 +142,9 @@ def _scaled_sum(xp, terms, scale, out):
 
 
 @functools.lru_cache(maxsize=None)
-def _transform_matrices(m, dtype):
-    """BT, G, AT of F(m x m, 3 x 3) in ``dtype``, and GG = G kron G (made once, read only)."""
-    T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
+def _transform_matrices(m, r, dtype):
+    """BT, G, AT of F(m x m, r x r) in ``dtype``, and GG = G kron G (made once, read only)."""
+    T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[(m, r)].items()}
     T['GG'] = numpy.kron(T['G'], T['G'])     # [(i, j), (k, l)] = G[i, k] G[j, l]
     return T
 
@@ -142,7 +152,7 @@ def _transform_matrices(m, dtype):
 def _tiling(g, m):
     """(tile rows, tile columns, padded input height, padded input width)."""
     th, tw = ceil_div(g.out_h, m), ceil_div(g.out_w, m)
-    return th, tw, th * m + KERNEL - 1, tw * m + KERNEL - 1
+    return th, tw, th * m + g.kernel_h - 1, tw * m + g.kernel_w - 1
 
 
 @dataclasses.dataclass
@@ -165,7 +175,7 @@ class WinogradContext:
 def _points(g, m):
     """Transform points of layer ``g`` per sample and channel with output tile m."""
     th, tw, _, _ = _tiling(g, m)
-    return th * tw * (m + KERNEL - 1) ** 2
+    return th * tw * (m + g.kernel_h - 1) ** 2
 
 
 def _compiled_on(device, itemsize):
@@ -180,7 +190,7 @@ def _compiled(a):
 
 def _kernel(name, dtype):
     """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
-    sizes = {'input': 14, 'output': 11, 'dm': 11, 'dx': 14}[name]
+    sizes = {'input': 15, 'output': 12, 'dm': 12, 'dx': 15}[name]
     return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
                          *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
@@ -222,16 +232,17 @@ def _by_samples(run, S, per_sample_bytes, tiles_per_sample):
             run(c)
 
 
-def _scratch(m, th, tw):
+def _scratch(m, r, th, tw):
     """Elements of scratch per thread of (input + output, dm, dx) (kernels/winograd.c)."""
-    a, nb = m + KERNEL - 1, _band(tw)
-    rows = (2 * m + 2) * m * nb * tw                        # a band's rows through the transforms
-    return (max(2 * a * a * nb * tw + 2 * (tw * m + 2) + 8, rows), rows,
-            2 * a * a * nb * tw + (th * m + 2) * (tw * m + 2))  # dx: a band and a padded plane
+    a, nb = m + r - 1, _band(tw)
+    rows = (a + m) * m * nb * tw                            # a band's rows through the transforms
+    return (max(2 * a * a * nb * tw + 2 * (tw * m + r - 1) + 8, rows), rows,
+            2 * a * a * nb * tw + (th * m + r - 1) * (tw * m + r - 1))  # dx: a band and a padded plane
 
 
 class WinogradConvolution(ConvAlgorithm):
-    """algo='winograd': 3 x 3, stride 1, no dilation, one channel group; output tile m x m.
+    """algo='winograd': 3 x 3 or 5 x 5, stride 1, no dilation, one channel group; output tile m x m
+    (m = 2 for 5 x 5: (32, 16, 32, 32, 5) took 31.8 against 36.8 ms for direct, loaded machine).
 
     ``tile`` fixes m (2 or 4). By default, for the NumPy code, m = 4 where the products dominate
     (f f' / (f + f') >= ``WIDE_CHANNELS``: 2.25 instead of 4 multiply-adds per output and channel
@@ -244,15 +255,16 @@ class WinogradConvolution(ConvAlgorithm):
     name = 'winograd'
 
     def __init__(self, tile=None, name=None):
-        if tile not in (None,) + tuple(TRANSFORMS):
+        if tile not in (None, 2, 4):
             raise ValueError(f"WinogradConvolution: expected tile None, 2 or 4, got {tile!r}")
         self.tile = tile
         if name is not None:
             self.name = name
 
     def supports(self, g, device):
-        return (device in self.devices and g.kernel_h == g.kernel_w == KERNEL and g.stride_h == g.stride_w == 1
-                and not g.dilated and g.groups == 1)
+        return (device in self.devices and g.kernel_h == g.kernel_w and g.kernel_h in TILES
+                and (self.tile is None or self.tile in TILES[g.kernel_h])
+                and g.stride_h == g.stride_w == 1 and not g.dilated and g.groups == 1)
 
     def output_tile(self, g, compiled=False):
         """m for layer ``g``; ``compiled``: for the C transforms, which cost about the same per
@@ -260,6 +272,8 @@ class WinogradConvolution(ConvAlgorithm):
         overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side)."""
         if self.tile is not None:
             return self.tile
+        if g.kernel_h == 5:
+            return 2
         if compiled:
             return 4 if _points(g, 4) < _points(g, 2) else 2
         f, fo = g.in_channels, g.out_channels
@@ -267,7 +281,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def cost(self, g, device='cpu'):
         m = self.output_tile(g, _compiled_on(device, 4))
-        a = m + KERNEL - 1
+        a = m + g.kernel_h - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
         gemm = 2 * a * a * P * g.in_channels * g.out_channels
@@ -282,7 +296,7 @@ class WinogradConvolution(ConvAlgorithm):
         one dU per chunk, both a few rows of scratch per thread."""
         compiled = _compiled_on(device, itemsize)
         m = self.output_tile(g, compiled)
-        a = m + KERNEL - 1
+        a = m + g.kernel_h - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
         S, f, fo = g.batch, g.in_channels, g.out_channels
@@ -299,7 +313,7 @@ class WinogradConvolution(ConvAlgorithm):
             share = at_once * (chunks[0].stop - chunks[0].start) / S    # of M and dV at once
             for name in ('products', 'gradient transform', 'input-side gradient'):
                 terms[name] = int(share * terms[name])
-            terms['scratch'] = at_once * max(_scratch(m, th, tw)) * itemsize
+            terms['scratch'] = at_once * max(_scratch(m, g.kernel_h, th, tw)) * itemsize
             terms['weight-gradient parts'] = len(chunks) * terms['kernel transform']   # dU per chunk
             forward = kept + terms['products'] + terms['scratch']
             backward = kept + terms['gradient transform'] + terms['input-side gradient'] + terms['scratch'] \
@@ -311,9 +325,10 @@ class WinogradConvolution(ConvAlgorithm):
         return Workspace(kept, max(forward, backward), terms)
 
     def _matrices(self, g, dtype, compiled=False):
-        """m, the transform matrices in ``dtype``, a = m + 2, and the tiling (th, tw, hp, wp)."""
+        """m, the transform matrices in ``dtype``, a = m + r - 1, and the tiling (th, tw, hp, wp)."""
         m = self.output_tile(g, compiled)
-        return m, _transform_matrices(m, numpy.dtype(dtype).str), m + KERNEL - 1, _tiling(g, m)
+        r = g.kernel_h
+        return m, _transform_matrices(m, r, numpy.dtype(dtype).str), m + r - 1, _tiling(g, m)
 
     def forward(self, x, w, g):
         if _compiled(x):
@@ -338,7 +353,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def _output(self, xp, mm, T, g, m):
         """y (S, f', oh, ow) from the products M (a, a, th, tw, S, f')."""
-        a, device = m + KERNEL - 1, device_of(mm)
+        a, device = m + g.kernel_h - 1, device_of(mm)
         with profiler.part('transforms', device):
             cols = _combine(xp, T['AT'], [mm[:, j] for j in range(a)], xp.empty((m,) + mm.shape[:1] + mm.shape[2:], mm.dtype))
             tiles = _combine(xp, T['AT'], [cols[:, i] for i in range(a)], xp.empty((m,) + cols.shape[:1] + cols.shape[2:], mm.dtype))
@@ -406,7 +421,7 @@ class WinogradConvolution(ConvAlgorithm):
         with profiler.part('transforms', device):
             # gw = G^T dU G for every channel pair: one GEMM, (G kron G)^T (9, a*a) @ dU (a*a, f*f')
             gw = matmul2d(xp.asarray(T['GG']).T, du.reshape(a * a, -1))
-        return xp.ascontiguousarray(gw.reshape(KERNEL, KERNEL, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
+        return xp.ascontiguousarray(gw.reshape(g.kernel_h, g.kernel_w, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
 
 
     # The compiled path (kernels/winograd.c): V, M, dM, dV as (a*a, channels, P), P = S * th * tw.
@@ -415,7 +430,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def _forward_compiled(self, x, w, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, x.dtype, compiled=True)
-        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
+        S, f, fo, n, r = g.batch, g.in_channels, g.out_channels, th * tw, g.kernel_h
         P, nb = S * n, _band(tw)
         x = numpy.ascontiguousarray(x)
         with profiler.part('transforms', 'cpu'):
@@ -423,16 +438,16 @@ class WinogradConvolution(ConvAlgorithm):
         ut = u.reshape(a * a, f, fo).swapaxes(1, 2)
         v, y = numpy.empty((a * a, f, P), x.dtype), numpy.empty(g.output_shape, x.dtype)
         transform_in, transform_out = _kernel('input', x.dtype), _kernel('output', x.dtype)
-        scratch = _scratch(m, th, tw)[0]
+        scratch = _scratch(m, g.kernel_h, th, tw)[0]
 
         def run(c):
             s0, s1, _ = c.indices(S)
             buf, mm = numpy.empty(scratch, x.dtype), numpy.empty((a * a, fo, (s1 - s0) * n), x.dtype)
             _call(transform_in, x[s0:s1], v, buf, 0, (s1 - s0) * f, f, s1 - s0, s0, g.height, g.width,
-                  g.pad_h, g.pad_w, m, th, tw, P, nb)
+                  g.pad_h, g.pad_w, m, r, th, tw, P, nb)
             numpy.matmul(ut, v[:, :, s0 * n:s1 * n], out=mm)     # M_xi = U_xi^T V_xi
-            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, th, tw,
-                  (s1 - s0) * n, nb)
+            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, r, th,
+                  tw, (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
             _by_samples(run, S, a * a * n * (f + fo) * x.itemsize, n)
         return y, WinogradSaved(v, u, compiled=True)
@@ -451,24 +466,25 @@ class WinogradConvolution(ConvAlgorithm):
         chunk order (the same bits whichever thread ran which chunk). dM never exists whole: made
         whole, it was written once and read twice from memory (9.4 MB at (32, 16, 32, 32, 3))."""
         m, T, a, (th, tw, _, _) = self._matrices(g, ctx.gy.dtype, compiled=True)
-        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
+        S, f, fo, n, r = g.batch, g.in_channels, g.out_channels, th * tw, g.kernel_h
         nb, dtype = _band(tw), ctx.gy.dtype
         u = ctx.u.reshape(a * a, f, fo)
         gx = numpy.empty((S, f, g.height, g.width), dtype) if input_gradient else None
         dm_kernel, dx_kernel = _kernel('dm', dtype), _kernel('dx', dtype)
-        scratch = max(_scratch(m, th, tw)[1:]) if input_gradient else _scratch(m, th, tw)[1]
+        scratch = _scratch(m, g.kernel_h, th, tw)
+        scratch = max(scratch[1:]) if input_gradient else scratch[1]
         parts = {}
 
         def run(c):
             s0, s1, _ = c.indices(S)
             ns, buf = s1 - s0, numpy.empty(scratch, dtype)
             dm = numpy.empty((a * a, fo, ns * n), dtype)
-            _call(dm_kernel, ctx.gy[s0:s1], dm, buf, 0, ns * fo, fo, ns, g.out_h, g.out_w, m, th, tw, ns * n, nb)
+            _call(dm_kernel, ctx.gy[s0:s1], dm, buf, 0, ns * fo, fo, ns, g.out_h, g.out_w, m, r, th, tw, ns * n, nb)
             if input_gradient:
                 dv = numpy.empty((a * a, f, ns * n), dtype)
                 numpy.matmul(u, dm, out=dv)     # dV_xi = U_xi dM_xi
                 _call(dx_kernel, dv, gx[s0:s1], buf, 0, ns * f, f, ns, 0, g.height, g.width, g.pad_h, g.pad_w,
-                      m, th, tw, ns * n, nb)
+                      m, r, th, tw, ns * n, nb)
             # dU_xi = V_xi dM_xi^T over this chunk's tiles
             parts[s0] = numpy.matmul(ctx.v[:, :, s0 * n:s1 * n], dm.swapaxes(1, 2))
         per_sample = a * a * n * (f + fo if input_gradient else fo) * dtype.itemsize
@@ -483,7 +499,7 @@ class WinogradConvolution(ConvAlgorithm):
 def _kernel_transform(xp, w, GG):
     """U (a, a, f, f') = G w G^T for every channel pair of w (f', f, 3, 3): one GEMM,
     (G kron G) (a*a, 9) @ w as (9, f*f'), which writes U in the layout the products read."""
-    fo, f = w.shape[:2]
-    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KERNEL * KERNEL, f * fo)
+    fo, f, r = w.shape[:3]
+    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(r * r, f * fo)
     a = int(round(GG.shape[0] ** 0.5))
     return matmul2d(GG, taps).reshape(a, a, f, fo)

@@ -1,4 +1,5 @@
-/* Winograd F(m x m, 3 x 3) tile transforms for conv/winograd.py, m = 2 or 4 (a = m + 2), float32
+/* Winograd F(m x m, r x r) tile transforms for conv/winograd.py, r = 3 with m = 2 or 4, and r = 5
+   with m = 2 (a = m + r - 1: F(2, 5) has F(4, 3)'s six points, so the same B), float32
    and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and writes or reads
    the GEMM layout, one pass each, with the zero padding and the last tiles' overhang never stored.
 
@@ -23,17 +24,18 @@
 #define R restrict
 
 /* The 1-D transforms, n values each: o_k[j] = sum_l T[k][l] d_l[j].
-   BT4/BT6: B^T (a -> a); AT4/AT6: A^T (a -> m); AT4T/AT6T: A (m -> a); BT4T/BT6T: B (a -> a). */
+   BT4/BT6: B^T (a -> a); AT4/AT6: A^T (a -> m); AT4T/AT6T: A (m -> a); BT4T/BT6T: B (a -> a);
+   AT6M2/AT6M2T: A^T and A of F(2, 5), whose a = 6 points (and so B) are F(4, 3)'s. */
 #define DEFINE_1D(T, S)                                                                             \
-static inline void bt4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+static inline void bt4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,                \
                            const T *R d3, T *R o0, T *R o1, T *R o2, T *R o3) {                     \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
         o0[j] = x0 - x2; o1[j] = x1 + x2; o2[j] = x2 - x1; o3[j] = x1 - x3;                         \
     }                                                                                               \
 }                                                                                                   \
-static inline void bt6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
-                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,          \
+static inline void bt6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,                \
+                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,           \
                            T *R o2, T *R o3, T *R o4, T *R o5) {                                    \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
@@ -45,15 +47,15 @@ static inline void bt6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R
         o5[j] = (4 * x1 - 5 * x3) + x5;                                                             \
     }                                                                                               \
 }                                                                                                   \
-static inline void at4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+static inline void at4_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,                \
                            const T *R d3, T *R o0, T *R o1) {                                       \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
         o0[j] = x0 + x1 + x2; o1[j] = x1 - x2 - x3;                                                 \
     }                                                                                               \
 }                                                                                                   \
-static inline void at6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
-                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,          \
+static inline void at6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,                \
+                           const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,           \
                            T *R o2, T *R o3) {                                                      \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
@@ -61,14 +63,14 @@ static inline void at6_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R
         o0[j] = x0 + sp + tp; o1[j] = sm + 2 * tm; o2[j] = sp + 4 * tp; o3[j] = (sm + 8 * tm) + x5; \
     }                                                                                               \
 }                                                                                                   \
-static inline void at4t_##S(ptrdiff_t n, const T *R g0, const T *R g1, T *R o0, T *R o1,           \
+static inline void at4t_##S(ptrdiff_t n, const T *R g0, const T *R g1, T *R o0, T *R o1,            \
                             T *R o2, T *R o3) {                                                     \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = g0[j], x1 = g1[j];                                                                   \
         o0[j] = x0; o1[j] = x0 + x1; o2[j] = x0 - x1; o3[j] = -x1;                                  \
     }                                                                                               \
 }                                                                                                   \
-static inline void at6t_##S(ptrdiff_t n, const T *R g0, const T *R g1, const T *R g2,              \
+static inline void at6t_##S(ptrdiff_t n, const T *R g0, const T *R g1, const T *R g2,               \
                             const T *R g3, T *R o0, T *R o1, T *R o2, T *R o3, T *R o4, T *R o5) {  \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = g0[j], x1 = g1[j], x2 = g2[j], x3 = g3[j];                                           \
@@ -76,15 +78,30 @@ static inline void at6t_##S(ptrdiff_t n, const T *R g0, const T *R g1, const T *
         o0[j] = x0; o1[j] = e + o; o2[j] = e - o; o3[j] = e4 + o8; o4[j] = e4 - o8; o5[j] = x3;     \
     }                                                                                               \
 }                                                                                                   \
-static inline void bt4t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,              \
+static inline void at6m2_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,              \
+                             const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1) {       \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
+        o0[j] = x0 + (x1 + x2) + (x3 + x4); o1[j] = ((x1 - x2) + 2 * (x3 - x4)) + x5;               \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at6m2t_##S(ptrdiff_t n, const T *R g0, const T *R g1, T *R o0, T *R o1,          \
+                              T *R o2, T *R o3, T *R o4, T *R o5) {                                 \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = g0[j], x1 = g1[j];                                                                   \
+        o0[j] = x0; o1[j] = x0 + x1; o2[j] = x0 - x1; o3[j] = x0 + 2 * x1; o4[j] = x0 - 2 * x1;     \
+        o5[j] = x1;                                                                                 \
+    }                                                                                               \
+}                                                                                                   \
+static inline void bt4t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
                             const T *R d3, T *R o0, T *R o1, T *R o2, T *R o3) {                    \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j];                                           \
         o0[j] = x0; o1[j] = (x1 - x2) + x3; o2[j] = (x1 + x2) - x0; o3[j] = -x3;                    \
     }                                                                                               \
 }                                                                                                   \
-static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,              \
-                            const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,         \
+static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *R d2,               \
+                            const T *R d3, const T *R d4, const T *R d5, T *R o0, T *R o1,          \
                             T *R o2, T *R o3, T *R o4, T *R o5) {                                   \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
         T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j];                   \
@@ -97,23 +114,29 @@ static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *
     }                                                                                               \
 }
 
-/* One transform of a runs (run l at p + ps * l) into a runs (at q + qs * k), for m = 2 or 4. */
-#define B_T(M, S, n, p, ps, q, qs) ((M) == 2                                                        \
+/* One transform of a runs (run l at p + ps * l) into a runs (at q + qs * k): B by the a points alone,
+   A by the output tile m and a (F(2, 3): m 2, a 4; F(4, 3): 4, 6; F(2, 5): 2, 6). */
+#define B_T(A, S, n, p, ps, q, qs) ((A) == 4                                                        \
     ? bt4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))  \
     : bt6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define B_(M, S, n, p, ps, q, qs) ((M) == 2                                                         \
+#define B_(A, S, n, p, ps, q, qs) ((A) == 4                                                         \
     ? bt4t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs)) \
     : bt6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),              \
                q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define A_T(M, S, n, p, ps, q, qs) ((M) == 2                                                        \
+#define A_T(M, A, S, n, p, ps, q, qs) ((A) == 4                                                     \
     ? at4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs))                              \
-    : at6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
-              q, q + (qs), q + 2 * (qs), q + 3 * (qs)))
-#define A_(M, S, n, p, ps, q, qs) ((M) == 2                                                         \
+    : (M) == 4                                                                                      \
+    ? at6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
+              q, q + (qs), q + 2 * (qs), q + 3 * (qs))                                              \
+    : at6m2_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),             \
+                q, q + (qs)))
+#define A_(M, A, S, n, p, ps, q, qs) ((A) == 4                                                      \
     ? at4t_##S(n, p, p + (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))                             \
-    : at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
-               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
+    : (M) == 4                                                                                      \
+    ? at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
+               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs))                 \
+    : at6m2t_##S(n, p, p + (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
 
 /* Eight tiles' columns at once (unfold, below): the a columns l of tiles u..u+7 are src[(u + i) M + l],
    i < 8, a stride-M gather; it runs as whole-vector loads split by phase with two levels of
@@ -125,10 +148,10 @@ typedef double v8_f64 __attribute__((vector_size(64)));
 typedef long long i8_f64 __attribute__((vector_size(64)));
 
 #define DEFINE_UNFOLD(T, S)                                                                         \
-static inline v8_##S ld8_##S(const T *p) { v8_##S v; memcpy(&v, p, sizeof v); return v; }          \
+static inline v8_##S ld8_##S(const T *p) { v8_##S v; memcpy(&v, p, sizeof v); return v; }           \
 static inline void st8_##S(T *p, v8_##S v) { memcpy(p, &v, sizeof v); }                             \
-/* dst[l n + i] = src[i M + l], i < 8, l < a; reads src[0, 8 M + 8) */                              \
-static inline void unfold8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t n) {               \
+/* dst[l n + i] = src[i M + l], i < 8, l < a (a = M + 2, or 6 for M = 2); reads src[0, 8 M + 8) */  \
+static inline void unfold8_##S(ptrdiff_t M, ptrdiff_t a, const T *R src, T *R dst, ptrdiff_t n) {   \
     if (M == 4) {                                                                                   \
         v8_##S A = ld8_##S(src), B = ld8_##S(src + 8), C = ld8_##S(src + 16),                       \
                D = ld8_##S(src + 24), E = ld8_##S(src + 32);                                        \
@@ -153,10 +176,15 @@ static inline void unfold8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t 
         st8_##S(dst + n, c1);                                                                       \
         st8_##S(dst + 2 * n, __builtin_shuffle(c0, C, next0));                                      \
         st8_##S(dst + 3 * n, __builtin_shuffle(c1, C, next1));                                      \
+        if (a == 6) {               /* F(2, 5): columns 4, 5 are 0, 1 two tiles on */               \
+            const i8_##S skip0 = {2, 3, 4, 5, 6, 7, 8, 10}, skip1 = {2, 3, 4, 5, 6, 7, 9, 11};      \
+            st8_##S(dst + 4 * n, __builtin_shuffle(c0, C, skip0));                                  \
+            st8_##S(dst + 5 * n, __builtin_shuffle(c1, C, skip1));                                  \
+        }                                                                                           \
     }                                                                                               \
 }                                                                                                   \
 /* dst[r n + i] = src[i M + r], i < 8, r < M (a row split by phase); reads src[0, 8 M) */           \
-static inline void split8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t n) {                \
+static inline void split8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t n) {                 \
     if (M == 4) {                                                                                   \
         v8_##S A = ld8_##S(src), B = ld8_##S(src + 8), C = ld8_##S(src + 16), D = ld8_##S(src + 24); \
         const i8_##S lo = {0, 4, 8, 12, 1, 5, 9, 13}, hi = {2, 6, 10, 14, 3, 7, 11, 15};            \
@@ -176,7 +204,7 @@ static inline void split8_##S(ptrdiff_t M, const T *R src, T *R dst, ptrdiff_t n
 }                                                                                                   \
 /* the inverse of split8 on vectors: out[0, 8 M) = c_0..c_{M-1} interleaved (out[i M + r] = c_r[i]); \
    with add, added to what out holds */                                                             \
-static inline void merge8_##S(ptrdiff_t M, const v8_##S *c, T *R out, int add) {                   \
+static inline void merge8_##S(ptrdiff_t M, const v8_##S *c, T *R out, int add) {                    \
     const i8_##S zip_lo = {0, 8, 1, 9, 2, 10, 3, 11}, zip_hi = {4, 12, 5, 13, 6, 14, 7, 15};        \
     v8_##S w[4];                                                                                    \
     if (M == 4) {                                                                                   \
@@ -205,9 +233,9 @@ DEFINE_UNFOLD(T, S)                                                             
    whole runs. V's tiles are (so + s) * th * tw + t * tw + u: x holds NS samples from sample so. */ \
 static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,  \
                       ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,           \
-                      ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb,           \
+                      ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, \
                       T *R buf) {                                                                   \
-    ptrdiff_t a = M + 2, wp = tw * M + 2;                                                           \
+    ptrdiff_t a = M + K - 1, wp = tw * M + K - 1;                                                   \
     T *d = buf, *tmp = buf + a * a * nb * tw, *row = tmp + a * a * nb * tw, *zero = row + wp;       \
     memset(row, 0, (size_t)(2 * wp + 8) * sizeof(T));   /* unfold8 reads up to 6 past a row */      \
     for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
@@ -225,26 +253,26 @@ static void input_##S(const T *R x, T *R v, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_
                     }                                                                               \
                     T *dst = d + j * a * n + tt * tw;                                               \
                     ptrdiff_t u = 0;                                                                \
-                    for (; u + 8 <= tw; u += 8) unfold8_##S(M, src + u * M, dst + u, n);            \
+                    for (; u + 8 <= tw; u += 8) unfold8_##S(M, a, src + u * M, dst + u, n);         \
                     for (; u < tw; ++u)                                                             \
                         UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[l * n + u] = src[u * M + l];   \
                 }                                                                                   \
             }                                                                                       \
-            B_T(M, S, a * n, d, a * n, tmp, a * n);         /* down the columns */                  \
+            B_T(a, S, a * n, d, a * n, tmp, a * n);         /* down the columns */                  \
             T *out = v + c * P + (so * th + R0) * tw;                                               \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
-                B_T(M, S, n, tmp + i * a * n, n, out + i * a * C * P, C * P);                       \
+                B_T(a, S, n, tmp + i * a * n, n, out + i * a * C * P, C * P);                       \
         }                                                                                           \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* output and dm take planes q = o * NS + s (channel-major: a channel's tiles of consecutive samples  \
+/* output and dm take planes q = o * NS + s (channel-major: a channel's tiles of consecutive samples \
    are contiguous in the GEMM layout) in bands of nb tile rows across samples, so their runs are    \
    nb * tw long even on small images. */                                                            \
 static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,              \
-                       ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,         \
+                       ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, \
                        ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {                         \
-    ptrdiff_t a = M + 2, full = ow / M;                                                             \
+    ptrdiff_t a = M + K - 1, full = ow / M;                                                         \
     T *cols = buf, *tile = buf + a * M * nb * tw;                                                   \
     for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
         ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
@@ -252,8 +280,8 @@ static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdif
             ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
             const T *in = mm + o * P + R0 * tw;                                                     \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
-                A_T(M, S, n, in + i * a * F * P, F * P, cols + i * M * n, n);                       \
-            A_T(M, S, M * n, cols, M * n, tile, M * n);     /* down the columns */                  \
+                A_T(M, a, S, n, in + i * a * F * P, F * P, cols + i * M * n, n);                    \
+            A_T(M, a, S, M * n, cols, M * n, tile, M * n);     /* down the columns */               \
             for (ptrdiff_t tt = 0; tt < nt; ++tt) {                                                 \
                 ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
                 for (ptrdiff_t r = 0; r < M && t * M + r < oh; ++r) {                               \
@@ -290,9 +318,9 @@ static void output_##S(const T *R mm, T *R y, ptrdiff_t q0, ptrdiff_t q1, ptrdif
 }                                                                                                   \
                                                                                                     \
 static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F, ptrdiff_t NS,   \
-                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw,             \
+                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, \
                    ptrdiff_t P, ptrdiff_t nb, T *R buf) {                                           \
-    ptrdiff_t a = M + 2, full = ow / M;                                                             \
+    ptrdiff_t a = M + K - 1, full = ow / M;                                                         \
     T *g = buf, *h = buf + M * M * nb * tw;                                                         \
     for (ptrdiff_t o = q0 / NS; o * NS < q1; ++o) {                                                 \
         ptrdiff_t R1 = ((q1 < (o + 1) * NS ? q1 : (o + 1) * NS) - o * NS) * th;                     \
@@ -334,21 +362,21 @@ static void dm_##S(const T *R gy, T *R dm, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                         dst[(col % M) * n + col / M] = col < ow ? in[col] : 0;                      \
                 }                                                                                   \
             }                                                                                       \
-            A_(M, S, M * n, g, M * n, h, M * n);            /* down the columns */                  \
+            A_(M, a, S, M * n, g, M * n, h, M * n);            /* down the columns */               \
             T *out = dm + o * P + R0 * tw;                                                          \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
-                A_(M, S, n, h + i * M * n, n, out + i * a * F * P, F * P);                          \
+                A_(M, a, S, n, h + i * M * n, n, out + i * a * F * P, F * P);                       \
         }                                                                                           \
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* The adjoint of input, in the same bands (planes c * NS + s): both 1-D passes along the tiles,     \
+/* The adjoint of input, in the same bands (planes c * NS + s): both 1-D passes along the tiles,    \
    then each tile row adds its a padded rows into a zero-bordered plane, whose interior goes to gx  \
    when the sample's last tile row is in. */                                                        \
 static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C, ptrdiff_t NS,   \
                    ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t M, \
-                   ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {               \
-    ptrdiff_t a = M + 2, hp = th * M + 2, wp = tw * M + 2;                                          \
+                   ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb, T *R buf) {  \
+    ptrdiff_t a = M + K - 1, hp = th * M + K - 1, wp = tw * M + K - 1;                              \
     T *e = buf, *d = buf + a * a * nb * tw, *acc = d + a * a * nb * tw;                             \
     for (ptrdiff_t c = q0 / NS; c * NS < q1; ++c) {                                                 \
         ptrdiff_t R1 = ((q1 < (c + 1) * NS ? q1 : (c + 1) * NS) - c * NS) * th;                     \
@@ -356,8 +384,8 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
             ptrdiff_t nt = R1 - R0 < nb ? R1 - R0 : nb, n = nt * tw;                                \
             const T *in = dv + c * P + (so * th + R0) * tw;                                         \
             for (ptrdiff_t i = 0; i < a; ++i)               /* along the rows */                    \
-                B_(M, S, n, in + i * a * C * P, C * P, e + i * a * n, n);                           \
-            B_(M, S, a * n, e, a * n, d, a * n);            /* down the columns */                  \
+                B_(a, S, n, in + i * a * C * P, C * P, e + i * a * n, n);                           \
+            B_(a, S, a * n, e, a * n, d, a * n);            /* down the columns */                  \
             for (ptrdiff_t tt = 0; tt < nt; ++tt) {         /* each tile adds into its place */     \
                 ptrdiff_t s = (R0 + tt) / th, t = (R0 + tt) % th;                                   \
                 if (t == 0) memset(acc, 0, (size_t)(hp * wp) * sizeof(T));                          \
@@ -365,7 +393,7 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                     T *dst = acc + (t * M + j) * wp;                                                \
                     const T *src = d + j * a * n + tt * tw;                                         \
                     ptrdiff_t u0 = 0;                                                               \
-                    for (; u0 + 8 <= tw; u0 += 8) {  /* column M + l of tile u is column l of u + 1 */ \
+                    for (; a == M + 2 && u0 + 8 <= tw; u0 += 8) {  /* column M + l of u: l of u + 1 */ \
                         v8_##S c[4];                                                                \
                         for (ptrdiff_t p = 0; p < M; ++p) c[p] = ld8_##S(src + p * n + u0);         \
                         v8_##S e0 = ld8_##S(src + M * n + u0 - 1), e1 = ld8_##S(src + (M + 1) * n + u0 - 1); \
@@ -389,33 +417,37 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 }                                                                                                   \
                                                                                                     \
 /* Entry points: planes [q0, q1), channel * NS + sample, in bands of nb tile rows; buf is scratch   \
-   of (elements) input 2 a a nb tw + 2 (tw M + 2) + 8, output and dm (2 M + 2) M nb tw, dx 2 a a nb tw  \
-   + (th M + 2) (tw M + 2), a = M + 2, one per concurrent call. */                                  \
+   of (elements) input 2 a a nb tw + 2 (tw M + 2) + 8, output and dm (2 M + 2) M nb tw, dx 2 a a nb tw \
+   + (th M + 2) (tw M + 2), a = M + K - 1, one per concurrent call. */                              \
 void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
                         ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
-                        ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,         \
+                        ptrdiff_t pw, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, \
                         ptrdiff_t nb) {                                                             \
-    if (M == 2) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);            \
-    else input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                   \
+    if (K == 5) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);         \
+    else if (M == 2) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, 3, th, tw, P, nb, buf);    \
+    else input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, 3, th, tw, P, nb, buf);                \
 }                                                                                                   \
 void winograd_output_##S(const T *mm, T *y, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,        \
-                         ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,       \
+                         ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, \
                          ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                 \
-    if (M == 2) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                    \
-    else output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                           \
+    if (K == 5) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);                 \
+    else if (M == 2) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, 3, th, tw, P, nb, buf);            \
+    else output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, 3, th, tw, P, nb, buf);                        \
 }                                                                                                   \
 void winograd_dm_##S(const T *gy, T *dm, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,           \
-                     ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t th,           \
+                     ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, \
                      ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                     \
-    if (M == 2) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, th, tw, P, nb, buf);                       \
-    else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, th, tw, P, nb, buf);                              \
+    if (K == 5) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);                    \
+    else if (M == 2) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, 3, th, tw, P, nb, buf);               \
+    else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, 3, th, tw, P, nb, buf);                           \
 }                                                                                                   \
 void winograd_dx_##S(const T *dv, T *gx, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,           \
                      ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,            \
-                     ptrdiff_t pw, ptrdiff_t M, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P,            \
+                     ptrdiff_t pw, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, \
                      ptrdiff_t nb) {                                                                \
-    if (M == 2) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, th, tw, P, nb, buf);             \
-    else dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, th, tw, P, nb, buf);                    \
+    if (K == 5) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);          \
+    else if (M == 2) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, 3, th, tw, P, nb, buf);     \
+    else dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, 3, th, tw, P, nb, buf);                 \
 }
 
 DEFINE_KERNELS(float, f32)
