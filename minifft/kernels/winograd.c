@@ -393,17 +393,23 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                     T *dst = acc + (t * M + j) * wp;                                                \
                     const T *src = d + j * a * n + tt * tw;                                         \
                     ptrdiff_t u0 = 0;                                                               \
-                    for (; a == M + 2 && u0 + 8 <= tw; u0 += 8) {  /* column M + l of u: l of u + 1 */ \
+                    for (; u0 + 8 <= tw; u0 += 8) { /* column l >= M of tile u is l % M of u + l / M */ \
                         v8_##S c[4];                                                                \
                         for (ptrdiff_t p = 0; p < M; ++p) c[p] = ld8_##S(src + p * n + u0);         \
                         v8_##S e0 = ld8_##S(src + M * n + u0 - 1), e1 = ld8_##S(src + (M + 1) * n + u0 - 1); \
                         if (u0 == 0) { e0[0] = 0; e1[0] = 0; }                                      \
                         c[0] += e0;                                                                 \
                         c[1] += e1;                                                                 \
+                        if (a == 6 && M == 2) {     /* F(2, 5): columns 4, 5 two tiles on */        \
+                            v8_##S f0 = ld8_##S(src + 4 * n + u0 - 2), f1 = ld8_##S(src + 5 * n + u0 - 2); \
+                            if (u0 == 0) { f0[0] = f0[1] = 0; f1[0] = f1[1] = 0; }                  \
+                            c[0] += f0;                                                             \
+                            c[1] += f1;                                                             \
+                        }                                                                           \
                         merge8_##S(M, c, dst + u0 * M, 1);                                          \
                     }                                                                               \
-                    if (u0 > 0)                     /* the last vector tile's overhang */           \
-                        for (ptrdiff_t l = M; l < a; ++l) dst[u0 * M + l - M] += src[l * n + u0 - 1]; \
+                    for (ptrdiff_t u = u0 > 2 ? u0 - 2 : 0; u < u0; ++u) /* their overhang past u0 */ \
+                        for (ptrdiff_t l = (u0 - u) * M; l < a; ++l) dst[u * M + l] += src[l * n + u]; \
                     for (ptrdiff_t u = u0; u < tw; ++u)                                             \
                         UNROLL for (ptrdiff_t l = 0; l < a; ++l) dst[u * M + l] += src[l * n + u];  \
                 }                                                                                   \
