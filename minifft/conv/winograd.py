@@ -69,7 +69,7 @@ TILES = {3: (2, 4), 5: (2,)}     # the output tiles m there are transforms for, 
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
-CHUNK_BYTES = 1 << 22  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
+CHUNK_BYTES = 1 << 21  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
 MIN_TILES = 128        # C path: fewest tiles per chunk (the width of its GEMMs)
 
 
@@ -209,9 +209,11 @@ def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
     more (a multiple of the threads) where one would hold over CHUNK_BYTES of transforms, but at
     least MIN_TILES tiles each
     (GEMMs of fewer ran far below BLAS speed: 134 against 98 ms for the NumPy code's whole-layer
-    GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Chunks of 0.5 MiB, which stay in L2,
-    measured slower on 2 threads than 4 MiB (11.2 against 8.1 ms at (32, 16, 32, 32, 3)): each chunk
-    costs Python work under the GIL, which the other thread waits for."""
+    GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Each chunk costs Python work under the
+    GIL, which the other thread waits for: chunks of 0.5 MiB measured slower on 2 threads than 4 MiB
+    (11.2 against 8.1 ms at (32, 16, 32, 32, 3)) with backward's dM made whole; with it made per
+    chunk, 2 MiB ran fastest of 4, 2, 1 and 0.5 MiB on (32, 16, 32, 32, 3), (64, 32, 32, 16, 3,
+    pad 1) and (64, 16, 32, 16, 5, pad 2): 0.8-0.92x the time of 4 MiB (interleaved, loaded machine)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
     pieces = ceil_div(S * per_sample_bytes, CHUNK_BYTES)
