@@ -49,7 +49,6 @@ class DirectContext:
 # noise either way (shared machine); the switches stay for A/B runs.
 USE_GEMM = True
 USE_GEMM_NN = True
-EVEN_BLOCKS = True
 WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, in elements
 # The C path's columns per GEMM, in bytes (at least one sample's): about one core's L2. Blocks of
 # 2 MiB ran (32, 16, 32, 32, 3) 10% faster than blocks of 1 MiB and 20% faster than 0.5 MiB
@@ -136,28 +135,13 @@ def _correlate_compiled(kernels, x, w, g):
     return y
 
 
-def _even_blocks(samples, block, workers):
-    """Slices of at most ``block`` samples covering the batch, as many as a whole number of rounds
-    of ``workers`` threads needs, of sizes differing by one at most: 32 samples in blocks of 7 ran
-    as 7, 7, 7, 7, 4 (one thread 18 samples, the other 14), now 5, 5, 6, 5, 5, 6. Measured at
-    (32, 32, 64, 32, 3, stride 2, pad 1): 26.8 against 32.1 ms a step, in the only 5 rounds of a
-    150 s run in which a probe saw both cores free (the shared machine rarely had them)."""
-    pieces = ceil_div(samples, block)
-    if EVEN_BLOCKS and pieces > 1:
-        pieces = min(samples, ceil_div(pieces, workers) * workers)
-    else:
-        return _blocks(slice(None), samples, block)
-    bounds = [samples * i // pieces for i in range(pieces + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
-
-
 def _by_block_on_pool(run, samples, block, scratch):
-    """run(block, buffer) for blocks of at most ``block`` samples covering the batch (_even_blocks),
-    handed out one at a time to the calling thread and the CPU pool's as each finishes its last (a
-    thread slowed by other processes takes fewer), each thread with its own buffer from
-    ``scratch()`` (of ``block`` samples) and one BLAS thread."""
+    """run(block, buffer) for the blocks of ``block`` samples covering the batch, handed out one at
+    a time to the calling thread and the CPU pool's as each finishes its last (a thread slowed by
+    other processes takes fewer), each thread with its own buffer from ``scratch()`` and one BLAS
+    thread."""
+    blocks = _blocks(slice(None), samples, block)
     pool = cpu_thread_pool()
-    blocks = _even_blocks(samples, block, 1 if pool is None else pool[2])
     if pool is None or len(blocks) < 2:
         buf = scratch()
         with one_blas_thread():   # (a no-op without the pool) BLAS's idle threads would spin
