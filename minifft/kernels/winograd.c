@@ -422,9 +422,10 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* Entry points: planes [q0, q1), channel * NS + sample, in bands of nb tile rows; buf is scratch   \
-   of (elements) input 2 a a nb tw + 2 (tw M + 2) + 8, output and dm (2 M + 2) M nb tw, dx 2 a a nb tw \
-   + (th M + 2) (tw M + 2), a = M + K - 1, one per concurrent call. */                              \
+/* Entry points: planes [q0, q1), channel * NS + sample, in bands of nb tile rows; K: the kernel    \
+   size (3, or 5 with M = 2); buf is scratch of (elements, a = M + K - 1, wp = tw M + K - 1)        \
+   input 2 a a nb tw + 2 wp + 8, output and dm (a + M) M nb tw, dx 2 a a nb tw + (th M + K - 1) wp, \
+   one per concurrent call. */                                                                      \
 void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t C,          \
                         ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
                         ptrdiff_t pw, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, \
