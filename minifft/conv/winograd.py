@@ -1,6 +1,6 @@
 """algo='winograd': Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, CVPR 2016) for
-stride-1 layers with 3 x 3 kernels (m = 2 or 4) and 5 x 5 kernels (m = 2): the FFT algorithm's three
-formulas with a smaller, real transform.
+stride-1 layers with 3 x 3 and 5 x 5 kernels (m = 2 or 4): the FFT algorithm's three formulas with a
+smaller, real transform.
 
 The padded input is cut into overlapping tiles d of a = m + r - 1 pixels at stride m; each gives an
 m x m output tile
@@ -17,9 +17,10 @@ M = the per-point products and P = S * tiles (one GEMM row per tile of every ima
 
 where dM = A gy_tile A^T is the output transform's adjoint, computed once for both gradients, and V
 is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
-multiply-adds per channel pair against r^2 for direct: 4 at m = 2, 2.25 at m = 4 (r = 3), 9 against
-25 for F(2x2, 5x5), whose six points, and so B, are F(4x4, 3x3)'s: its input transform and its
-adjoint are the same code, only the output transform and the kernel's differ.
+multiply-adds per channel pair against r^2 for direct: 4 at m = 2, 2.25 at m = 4 (r = 3); 9 and 4
+against 25 for F(2x2, 5x5), whose six points, and so B, are F(4x4, 3x3)'s (its input transform and
+its adjoint are the same code), and F(4x4, 5x5), whose eight add +-1/2 (those of NNPACK's F(6x6, 3x3);
+the C code runs its fractional matrices from tables).
 
 On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
 write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
@@ -65,7 +66,18 @@ TRANSFORMS[(2, 5)] = dict(
     G=[[1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
        [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
     AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]])
-TILES = {3: (2, 4), 5: (2,)}     # the output tiles m there are transforms for, per kernel size r
+# F(4, 5): eight points, 0, +-1, +-2, +-1/2 and infinity (those of NNPACK's F(6, 3)), same construction
+TRANSFORMS[(4, 5)] = dict(
+    BT=[[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+        [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+        [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+        [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0], [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]],
+    G=[[-1, 0, 0, 0, 0], [-2 / 9] * 5, [-2 / 9, 2 / 9, -2 / 9, 2 / 9, -2 / 9],
+       [1 / 90, 1 / 45, 2 / 45, 4 / 45, 8 / 45], [1 / 90, -1 / 45, 2 / 45, -4 / 45, 8 / 45],
+       [32 / 45, 16 / 45, 8 / 45, 4 / 45, 2 / 45], [32 / 45, -16 / 45, 8 / 45, -4 / 45, 2 / 45], [0, 0, 0, 0, 1]],
+    AT=[[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0], [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+        [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 1]])
+TILES = {3: (2, 4), 5: (2, 4)}     # the output tiles m there are transforms for, per kernel size r
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
@@ -243,8 +255,9 @@ def _scratch(m, r, th, tw):
 
 
 class WinogradConvolution(ConvAlgorithm):
-    """algo='winograd': 3 x 3 or 5 x 5, stride 1, no dilation, one channel group; output tile m x m
-    (m = 2 for 5 x 5: (32, 16, 32, 32, 5) took 31.8 against 36.8 ms for direct, loaded machine).
+    """algo='winograd': 3 x 3 or 5 x 5, stride 1, no dilation, one channel group; output tile m x m.
+    On 5 x 5 layers F(4x4) took 0.56-0.67x the time of F(2x2) ((32, 16, 32, 32, 5) 20.1 against 30.2 ms,
+    small's conv1 and conv2 alike; interleaved, loaded machine), and F(2x2) 0.86x direct's.
 
     ``tile`` fixes m (2 or 4). By default, for the NumPy code, m = 4 where the products dominate
     (f f' / (f + f') >= ``WIDE_CHANNELS``: 2.25 instead of 4 multiply-adds per output and channel
@@ -271,12 +284,11 @@ class WinogradConvolution(ConvAlgorithm):
     def output_tile(self, g, compiled=False):
         """m for layer ``g``; ``compiled``: for the C transforms, which cost about the same per
         transform point for either tile, so m follows the points (GEMM rows) only: 4 unless its
-        overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side)."""
+        overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side).
+        5 x 5 layers follow the points on both paths (F(4x4) makes 4 products per output against 9)."""
         if self.tile is not None:
             return self.tile
-        if g.kernel_h == 5:
-            return 2
-        if compiled:
+        if compiled or g.kernel_h == 5:
             return 4 if _points(g, 4) < _points(g, 2) else 2
         f, fo = g.in_channels, g.out_channels
         return 4 if min(g.out_h, g.out_w) >= 8 and f * fo >= WIDE_CHANNELS * (f + fo) else 2

@@ -1,7 +1,8 @@
-/* Winograd F(m x m, r x r) tile transforms for conv/winograd.py, r = 3 with m = 2 or 4, and r = 5
-   with m = 2 (a = m + r - 1: F(2, 5) has F(4, 3)'s six points, so the same B), float32
-   and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and writes or reads
-   the GEMM layout, one pass each, with the zero padding and the last tiles' overhang never stored.
+/* Winograd F(m x m, r x r) tile transforms for conv/winograd.py, r = 3 or 5 with m = 2 or 4
+   (a = m + r - 1: F(2, 5) has F(4, 3)'s six points, so the same B; F(4, 5)'s eight run from
+   tables), float32 and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and
+   writes or reads the GEMM layout, one pass each, with the zero padding and the last tiles' overhang
+   never stored.
 
    GEMM layout: Z[xi, c, p] at z[(xi * C + c) * P + p], xi = i * a + k the transform point (row i,
    column k), c the channel, p = (s * th + t) * tw + u the tile (sample s, tile row t, tile column
@@ -112,26 +113,61 @@ static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *
         o4[j] = x0 + (x1 + x2) + (x3 + x4);                                                         \
         o5[j] = x5;                                                                                 \
     }                                                                                               \
+}                                                                                                   \
+/* o_k = sum_l t_kl d_l over n values, t (rows x cols) row-major, or its transpose with tr: the     \
+   nonzero terms only (as the NumPy code), for F(4, 5)'s fractional matrices */                     \
+static inline void tab_##S(ptrdiff_t n, int rows, int cols, const double *t, int tr, const T *p,    \
+                           ptrdiff_t ps, T *q, ptrdiff_t qs) {                                      \
+    for (int k = 0; k < rows; ++k) {                                                                \
+        T *R o = q + k * qs;                                                                        \
+        int first = 1;                                                                              \
+        for (int l = 0; l < cols; ++l) {                                                            \
+            T c = (T)(tr ? t[l * rows + k] : t[k * cols + l]);                                      \
+            if (c == 0) continue;                                                                   \
+            const T *R d = p + l * ps;                                                              \
+            if (first) for (ptrdiff_t j = 0; j < n; ++j) o[j] = c * d[j];                           \
+            else for (ptrdiff_t j = 0; j < n; ++j) o[j] += c * d[j];                                \
+            first = 0;                                                                              \
+        }                                                                                           \
+        if (first) memset(o, 0, (size_t)n * sizeof(T));                                             \
+    }                                                                                               \
 }
+
+/* F(4, 5) (a = 8, points 0, +-1, +-2, +-1/2, infinity): its matrices as tables, row-major, for the
+   generic transform tab_ below: B^T (8 x 8) and A^T (4 x 8). */
+static const double BT8[64] = {
+    -1, 0, 21. / 4, 0, -21. / 4, 0, 1, 0,
+    0, 1, 1, -17. / 4, -17. / 4, 1, 1, 0,
+    0, -1, 1, 17. / 4, -17. / 4, -1, 1, 0,
+    0, 1. / 2, 1. / 4, -5. / 2, -5. / 4, 2, 1, 0,
+    0, -1. / 2, 1. / 4, 5. / 2, -5. / 4, -2, 1, 0,
+    0, 2, 4, -5. / 2, -5, 1. / 2, 1, 0,
+    0, -2, 4, 5. / 2, -5, -1. / 2, 1, 0,
+    0, -1, 0, 21. / 4, 0, -21. / 4, 0, 1};
+static const double AT8[32] = {
+    1, 1, 1, 1, 1, 1, 1, 0,
+    0, 1, -1, 2, -2, 1. / 2, -1. / 2, 0,
+    0, 1, 1, 4, 4, 1. / 4, 1. / 4, 0,
+    0, 1, -1, 8, -8, 1. / 8, -1. / 8, 1};
 
 /* One transform of a runs (run l at p + ps * l) into a runs (at q + qs * k): B by the a points alone,
    A by the output tile m and a (F(2, 3): m 2, a 4; F(4, 3): 4, 6; F(2, 5): 2, 6). */
-#define B_T(A, S, n, p, ps, q, qs) ((A) == 4                                                        \
+#define B_T(A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 8, BT8, 0, p, ps, q, qs) : (A) == 4    \
     ? bt4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))  \
     : bt6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define B_(A, S, n, p, ps, q, qs) ((A) == 4                                                         \
+#define B_(A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 8, BT8, 1, p, ps, q, qs) : (A) == 4     \
     ? bt4t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs)) \
     : bt6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),              \
                q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define A_T(M, A, S, n, p, ps, q, qs) ((A) == 4                                                     \
+#define A_T(M, A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 4, 8, AT8, 0, p, ps, q, qs) : (A) == 4 \
     ? at4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs))                              \
     : (M) == 4                                                                                      \
     ? at6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
               q, q + (qs), q + 2 * (qs), q + 3 * (qs))                                              \
     : at6m2_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),             \
                 q, q + (qs)))
-#define A_(M, A, S, n, p, ps, q, qs) ((A) == 4                                                      \
+#define A_(M, A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 4, AT8, 1, p, ps, q, qs) : (A) == 4  \
     ? at4t_##S(n, p, p + (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))                             \
     : (M) == 4                                                                                      \
     ? at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
@@ -163,10 +199,16 @@ static inline void unfold8_##S(ptrdiff_t M, ptrdiff_t a, const T *R src, T *R ds
         v8_##S c0 = __builtin_shuffle(p01, q01, first), c1 = __builtin_shuffle(p01, q01, second);   \
         st8_##S(dst, c0);                                                                           \
         st8_##S(dst + n, c1);                                                                       \
-        st8_##S(dst + 2 * n, __builtin_shuffle(p23, q23, first));                                   \
-        st8_##S(dst + 3 * n, __builtin_shuffle(p23, q23, second));                                  \
+        v8_##S c2 = __builtin_shuffle(p23, q23, first), c3 = __builtin_shuffle(p23, q23, second);   \
+        st8_##S(dst + 2 * n, c2);                                                                   \
+        st8_##S(dst + 3 * n, c3);                                                                   \
         st8_##S(dst + 4 * n, __builtin_shuffle(c0, E, next0));                                      \
         st8_##S(dst + 5 * n, __builtin_shuffle(c1, E, next1));                                      \
+        if (a == 8) {               /* F(4, 5): columns 6, 7 are 2, 3 one tile on */                \
+            const i8_##S next2 = {1, 2, 3, 4, 5, 6, 7, 10}, next3 = {1, 2, 3, 4, 5, 6, 7, 11};      \
+            st8_##S(dst + 6 * n, __builtin_shuffle(c2, E, next2));                                  \
+            st8_##S(dst + 7 * n, __builtin_shuffle(c3, E, next3));                                  \
+        }                                                                                           \
     } else {                                                                                        \
         v8_##S A = ld8_##S(src), B = ld8_##S(src + 8), C = ld8_##S(src + 16);                       \
         const i8_##S even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};         \
@@ -400,6 +442,12 @@ static void dx_##S(const T *R dv, T *R gx, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                         if (u0 == 0) { e0[0] = 0; e1[0] = 0; }                                      \
                         c[0] += e0;                                                                 \
                         c[1] += e1;                                                                 \
+                        if (a == 8) {               /* F(4, 5): columns 6, 7 one tile on */         \
+                            v8_##S e2 = ld8_##S(src + 6 * n + u0 - 1), e3 = ld8_##S(src + 7 * n + u0 - 1); \
+                            if (u0 == 0) { e2[0] = 0; e3[0] = 0; }                                  \
+                            c[2] += e2;                                                             \
+                            c[3] += e3;                                                             \
+                        }                                                                           \
                         if (a == 6 && M == 2) {     /* F(2, 5): columns 4, 5 two tiles on */        \
                             v8_##S f0 = ld8_##S(src + 4 * n + u0 - 2), f1 = ld8_##S(src + 5 * n + u0 - 2); \
                             if (u0 == 0) { f0[0] = f0[1] = 0; f1[0] = f1[1] = 0; }                  \
@@ -430,21 +478,24 @@ void winograd_input_##S(const T *x, T *v, T *buf, ptrdiff_t q0, ptrdiff_t q1, pt
                         ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,         \
                         ptrdiff_t pw, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, \
                         ptrdiff_t nb) {                                                             \
-    if (K == 5) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);         \
+    if (K == 5 && M == 4) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, 5, th, tw, P, nb, buf); \
+    else if (K == 5) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);    \
     else if (M == 2) input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 2, 3, th, tw, P, nb, buf);    \
     else input_##S(x, v, q0, q1, C, NS, so, H, W, ph, pw, 4, 3, th, tw, P, nb, buf);                \
 }                                                                                                   \
 void winograd_output_##S(const T *mm, T *y, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,        \
                          ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, \
                          ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                 \
-    if (K == 5) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);                 \
+    if (K == 5 && M == 4) output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, 5, th, tw, P, nb, buf);       \
+    else if (K == 5) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);            \
     else if (M == 2) output_##S(mm, y, q0, q1, F, NS, oh, ow, 2, 3, th, tw, P, nb, buf);            \
     else output_##S(mm, y, q0, q1, F, NS, oh, ow, 4, 3, th, tw, P, nb, buf);                        \
 }                                                                                                   \
 void winograd_dm_##S(const T *gy, T *dm, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t F,           \
                      ptrdiff_t NS, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, \
                      ptrdiff_t tw, ptrdiff_t P, ptrdiff_t nb) {                                     \
-    if (K == 5) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);                    \
+    if (K == 5 && M == 4) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, 5, th, tw, P, nb, buf);          \
+    else if (K == 5) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, 5, th, tw, P, nb, buf);               \
     else if (M == 2) dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 2, 3, th, tw, P, nb, buf);               \
     else dm_##S(gy, dm, q0, q1, F, NS, oh, ow, 4, 3, th, tw, P, nb, buf);                           \
 }                                                                                                   \
@@ -452,7 +503,8 @@ void winograd_dx_##S(const T *dv, T *gx, T *buf, ptrdiff_t q0, ptrdiff_t q1, ptr
                      ptrdiff_t NS, ptrdiff_t so, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,            \
                      ptrdiff_t pw, ptrdiff_t M, ptrdiff_t K, ptrdiff_t th, ptrdiff_t tw, ptrdiff_t P, \
                      ptrdiff_t nb) {                                                                \
-    if (K == 5) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);          \
+    if (K == 5 && M == 4) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, 5, th, tw, P, nb, buf); \
+    else if (K == 5) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, 5, th, tw, P, nb, buf);     \
     else if (M == 2) dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 2, 3, th, tw, P, nb, buf);     \
     else dx_##S(dv, gx, q0, q1, C, NS, so, H, W, ph, pw, 4, 3, th, tw, P, nb, buf);                 \
 }
