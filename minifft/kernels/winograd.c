@@ -1,8 +1,8 @@
 /* Winograd F(m x m, r x r) tile transforms for conv/winograd.py, r = 3 or 5 with m = 2 or 4
-   (a = m + r - 1: F(2, 5) has F(4, 3)'s six points, so the same B; F(4, 5)'s eight run from
-   tables), float32 and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and
-   writes or reads the GEMM layout, one pass each, with the zero padding and the last tiles' overhang
-   never stored.
+   (a = m + r - 1: F(2, 5) has F(4, 3)'s six points, so the same B; F(4, 5)'s eight add +-1/2),
+   float32 and float64: each reads or writes an (S, C, H, W) C-contiguous image directly and writes
+   or reads the GEMM layout, one pass each, with the zero padding and the last tiles' overhang never
+   stored.
 
    GEMM layout: Z[xi, c, p] at z[(xi * C + c) * P + p], xi = i * a + k the transform point (row i,
    column k), c the channel, p = (s * th + t) * tw + u the tile (sample s, tile row t, tile column
@@ -114,60 +114,84 @@ static inline void bt6t_##S(ptrdiff_t n, const T *R d0, const T *R d1, const T *
         o5[j] = x5;                                                                                 \
     }                                                                                               \
 }                                                                                                   \
-/* o_k = sum_l t_kl d_l over n values, t (rows x cols) row-major, or its transpose with tr: the     \
-   nonzero terms only (as the NumPy code), for F(4, 5)'s fractional matrices */                     \
-static inline void tab_##S(ptrdiff_t n, int rows, int cols, const double *t, int tr, const T *p,    \
-                           ptrdiff_t ps, T *q, ptrdiff_t qs) {                                      \
-    for (int k = 0; k < rows; ++k) {                                                                \
-        T *R o = q + k * qs;                                                                        \
-        int first = 1;                                                                              \
-        for (int l = 0; l < cols; ++l) {                                                            \
-            T c = (T)(tr ? t[l * rows + k] : t[k * cols + l]);                                      \
-            if (c == 0) continue;                                                                   \
-            const T *R d = p + l * ps;                                                              \
-            if (first) for (ptrdiff_t j = 0; j < n; ++j) o[j] = c * d[j];                           \
-            else for (ptrdiff_t j = 0; j < n; ++j) o[j] += c * d[j];                                \
-            first = 0;                                                                              \
-        }                                                                                           \
-        if (first) memset(o, 0, (size_t)n * sizeof(T));                                             \
+/* F(4, 5), a = 8: B^T, B, A^T (8 -> 4), A (4 -> 8), the nonzero terms only (as the NumPy code) */  \
+static inline void bt8_##S(ptrdiff_t n, const T *p, ptrdiff_t ps, T *q, ptrdiff_t qs) {             \
+    const T *R d0 = p, *R d1 = p + ps, *R d2 = p + 2 * ps, *R d3 = p + 3 * ps, *R d4 = p + 4 * ps,  \
+            *R d5 = p + 5 * ps, *R d6 = p + 6 * ps, *R d7 = p + 7 * ps;                             \
+    T *R o0 = q, *R o1 = q + qs, *R o2 = q + 2 * qs, *R o3 = q + 3 * qs, *R o4 = q + 4 * qs,        \
+      *R o5 = q + 5 * qs, *R o6 = q + 6 * qs, *R o7 = q + 7 * qs;                                   \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j], x6 = d6[j], x7 = d7[j]; \
+        T e1 = (x2 + x6) - (T)4.25 * x4, f1 = (x1 + x5) - (T)4.25 * x3;                             \
+        T e3 = ((T)0.25 * x2 - (T)1.25 * x4) + x6, f3 = ((T)0.5 * x1 - (T)2.5 * x3) + 2 * x5;       \
+        T e5 = (4 * x2 - 5 * x4) + x6, f5 = (2 * x1 - (T)2.5 * x3) + (T)0.5 * x5;                   \
+        o0[j] = (x6 - x0) + (T)5.25 * (x2 - x4);                                                    \
+        o1[j] = e1 + f1; o2[j] = e1 - f1; o3[j] = e3 + f3; o4[j] = e3 - f3; o5[j] = e5 + f5; o6[j] = e5 - f5; \
+        o7[j] = (x7 - x1) + (T)5.25 * (x3 - x5);                                                    \
+    }                                                                                               \
+}                                                                                                   \
+static inline void bt8t_##S(ptrdiff_t n, const T *p, ptrdiff_t ps, T *q, ptrdiff_t qs) {            \
+    const T *R d0 = p, *R d1 = p + ps, *R d2 = p + 2 * ps, *R d3 = p + 3 * ps, *R d4 = p + 4 * ps,  \
+            *R d5 = p + 5 * ps, *R d6 = p + 6 * ps, *R d7 = p + 7 * ps;                             \
+    T *R o0 = q, *R o1 = q + qs, *R o2 = q + 2 * qs, *R o3 = q + 3 * qs, *R o4 = q + 4 * qs,        \
+      *R o5 = q + 5 * qs, *R o6 = q + 6 * qs, *R o7 = q + 7 * qs;                                   \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j], x6 = d6[j], x7 = d7[j]; \
+        T s12 = x1 + x2, m12 = x1 - x2, s34 = x3 + x4, m34 = x3 - x4, s56 = x5 + x6, m56 = x5 - x6; \
+        o0[j] = -x0;                                                                                \
+        o1[j] = ((m12 + (T)0.5 * m34) + 2 * m56) - x7;                                              \
+        o2[j] = (((T)5.25 * x0 + s12) + (T)0.25 * s34) + 4 * s56;                                   \
+        o3[j] = ((T)-4.25 * m12 - (T)2.5 * (m34 + m56)) + (T)5.25 * x7;                             \
+        o4[j] = (((T)-5.25 * x0 - (T)4.25 * s12) - (T)1.25 * s34) - 5 * s56;                        \
+        o5[j] = ((m12 + 2 * m34) + (T)0.5 * m56) - (T)5.25 * x7;                                    \
+        o6[j] = ((x0 + s12) + s34) + s56;                                                           \
+        o7[j] = x7;                                                                                 \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at8_##S(ptrdiff_t n, const T *p, ptrdiff_t ps, T *q, ptrdiff_t qs) {             \
+    const T *R d0 = p, *R d1 = p + ps, *R d2 = p + 2 * ps, *R d3 = p + 3 * ps, *R d4 = p + 4 * ps,  \
+            *R d5 = p + 5 * ps, *R d6 = p + 6 * ps, *R d7 = p + 7 * ps;                             \
+    T *R o0 = q, *R o1 = q + qs, *R o2 = q + 2 * qs, *R o3 = q + 3 * qs;                            \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = d0[j], x1 = d1[j], x2 = d2[j], x3 = d3[j], x4 = d4[j], x5 = d5[j], x6 = d6[j], x7 = d7[j]; \
+        T s12 = x1 + x2, m12 = x1 - x2, s34 = x3 + x4, m34 = x3 - x4, s56 = x5 + x6, m56 = x5 - x6; \
+        o0[j] = ((x0 + s12) + s34) + s56;                                                           \
+        o1[j] = (m12 + 2 * m34) + (T)0.5 * m56;                                                     \
+        o2[j] = (s12 + 4 * s34) + (T)0.25 * s56;                                                    \
+        o3[j] = ((m12 + 8 * m34) + (T)0.125 * m56) + x7;                                            \
+    }                                                                                               \
+}                                                                                                   \
+static inline void at8t_##S(ptrdiff_t n, const T *p, ptrdiff_t ps, T *q, ptrdiff_t qs) {            \
+    const T *R g0 = p, *R g1 = p + ps, *R g2 = p + 2 * ps, *R g3 = p + 3 * ps;                      \
+    T *R o0 = q, *R o1 = q + qs, *R o2 = q + 2 * qs, *R o3 = q + 3 * qs, *R o4 = q + 4 * qs,        \
+      *R o5 = q + 5 * qs, *R o6 = q + 6 * qs, *R o7 = q + 7 * qs;                                   \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                             \
+        T x0 = g0[j], x1 = g1[j], x2 = g2[j], x3 = g3[j];                                           \
+        T e1 = x0 + x2, f1 = x1 + x3, e2 = x0 + 4 * x2, f2 = 2 * x1 + 8 * x3;                       \
+        T e3 = x0 + (T)0.25 * x2, f3 = (T)0.5 * x1 + (T)0.125 * x3;                                 \
+        o0[j] = x0; o1[j] = e1 + f1; o2[j] = e1 - f1; o3[j] = e2 + f2; o4[j] = e2 - f2;             \
+        o5[j] = e3 + f3; o6[j] = e3 - f3; o7[j] = x3;                                               \
     }                                                                                               \
 }
 
-/* F(4, 5) (a = 8, points 0, +-1, +-2, +-1/2, infinity): its matrices as tables, row-major, for the
-   generic transform tab_ below: B^T (8 x 8) and A^T (4 x 8). */
-static const double BT8[64] = {
-    -1, 0, 21. / 4, 0, -21. / 4, 0, 1, 0,
-    0, 1, 1, -17. / 4, -17. / 4, 1, 1, 0,
-    0, -1, 1, 17. / 4, -17. / 4, -1, 1, 0,
-    0, 1. / 2, 1. / 4, -5. / 2, -5. / 4, 2, 1, 0,
-    0, -1. / 2, 1. / 4, 5. / 2, -5. / 4, -2, 1, 0,
-    0, 2, 4, -5. / 2, -5, 1. / 2, 1, 0,
-    0, -2, 4, 5. / 2, -5, -1. / 2, 1, 0,
-    0, -1, 0, 21. / 4, 0, -21. / 4, 0, 1};
-static const double AT8[32] = {
-    1, 1, 1, 1, 1, 1, 1, 0,
-    0, 1, -1, 2, -2, 1. / 2, -1. / 2, 0,
-    0, 1, 1, 4, 4, 1. / 4, 1. / 4, 0,
-    0, 1, -1, 8, -8, 1. / 8, -1. / 8, 1};
-
 /* One transform of a runs (run l at p + ps * l) into a runs (at q + qs * k): B by the a points alone,
    A by the output tile m and a (F(2, 3): m 2, a 4; F(4, 3): 4, 6; F(2, 5): 2, 6). */
-#define B_T(A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 8, BT8, 0, p, ps, q, qs) : (A) == 4    \
+#define B_T(A, S, n, p, ps, q, qs) ((A) == 8 ? bt8_##S(n, p, ps, q, qs) : (A) == 4                  \
     ? bt4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))  \
     : bt6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
               q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define B_(A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 8, BT8, 1, p, ps, q, qs) : (A) == 4     \
+#define B_(A, S, n, p, ps, q, qs) ((A) == 8 ? bt8t_##S(n, p, ps, q, qs) : (A) == 4                  \
     ? bt4t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs)) \
     : bt6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),              \
                q, q + (qs), q + 2 * (qs), q + 3 * (qs), q + 4 * (qs), q + 5 * (qs)))
-#define A_T(M, A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 4, 8, AT8, 0, p, ps, q, qs) : (A) == 4 \
+#define A_T(M, A, S, n, p, ps, q, qs) ((A) == 8 ? at8_##S(n, p, ps, q, qs) : (A) == 4               \
     ? at4_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), q, q + (qs))                              \
     : (M) == 4                                                                                      \
     ? at6_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),               \
               q, q + (qs), q + 2 * (qs), q + 3 * (qs))                                              \
     : at6m2_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps), p + 4 * (ps), p + 5 * (ps),             \
                 q, q + (qs)))
-#define A_(M, A, S, n, p, ps, q, qs) ((A) == 8 ? tab_##S(n, 8, 4, AT8, 1, p, ps, q, qs) : (A) == 4  \
+#define A_(M, A, S, n, p, ps, q, qs) ((A) == 8 ? at8t_##S(n, p, ps, q, qs) : (A) == 4               \
     ? at4t_##S(n, p, p + (ps), q, q + (qs), q + 2 * (qs), q + 3 * (qs))                             \
     : (M) == 4                                                                                      \
     ? at6t_##S(n, p, p + (ps), p + 2 * (ps), p + 3 * (ps),                                          \
