@@ -19,8 +19,7 @@ where dM = A gy_tile A^T is the output transform's adjoint, computed once for bo
 is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
 multiply-adds per channel pair against r^2 for direct: 4 at m = 2, 2.25 at m = 4 (r = 3); 9 and 4
 against 25 for F(2x2, 5x5), whose six points, and so B, are F(4x4, 3x3)'s (its input transform and
-its adjoint are the same code), and F(4x4, 5x5), whose eight add +-1/2 (those of NNPACK's F(6x6, 3x3);
-the C code runs its fractional matrices from tables).
+its adjoint are the same code), and F(4x4, 5x5), whose eight add +-1/2 (those of NNPACK's F(6x6, 3x3)).
 
 On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
 write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
