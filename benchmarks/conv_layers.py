@@ -220,8 +220,9 @@ RATE_KEYS = {'gemm': 'gemm_gflops', 'spectral': 'gemm_gflops', 'fft': 'fft_gflop
 
 
 def floors(result, peaks):
-    """Seconds each algorithm's passes would take at the machine's measured peaks."""
-    return {name: {p: sum(v / (peaks[RATE_KEYS[kind]] * 1e9) for kind, v in kinds.items())
+    """Seconds each algorithm's passes would take at the machine's measured peaks; kinds of work with
+    no measured peak (winograd's 'elementwise' transforms, depthwise 'sweep's) are left out."""
+    return {name: {p: sum(v / (peaks[RATE_KEYS[kind]] * 1e9) for kind, v in kinds.items() if kind in RATE_KEYS)
                    for p, kinds in passes.items()} for name, passes in result['ops'].items()}
 
 

@@ -1,7 +1,8 @@
-"""algo='winograd': Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray, CVPR 2016) for
-3 x 3 stride-1 layers: the FFT algorithm's three formulas with a smaller, real transform.
+"""algo='winograd': Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, CVPR 2016) for
+stride-1 layers with 3 x 3 and 5 x 5 kernels (m = 2 or 4): the FFT algorithm's three formulas with a
+smaller, real transform.
 
-The padded input is cut into overlapping tiles d of a = m + 2 pixels at stride m; each gives an
+The padded input is cut into overlapping tiles d of a = m + r - 1 pixels at stride m; each gives an
 m x m output tile
 
     y_tile = A^T [ sum_c (G w G^T) (.) (B^T d B) ] A            (.) elementwise over the a x a points
@@ -16,14 +17,18 @@ M = the per-point products and P = S * tiles (one GEMM row per tile of every ima
 
 where dM = A gy_tile A^T is the output transform's adjoint, computed once for both gradients, and V
 is kept from forward (the FFT keeps its spectra). Per output pixel the products cost a^2 / m^2
-multiply-adds per channel pair against 9 for direct: 4 at m = 2, 2.25 at m = 4.
+multiply-adds per channel pair against r^2 for direct: 4 at m = 2, 2.25 at m = 4 (r = 3); 9 and 4
+against 25 for F(2x2, 5x5), whose six points, and so B, are F(4x4, 3x3)'s (its input transform and
+its adjoint are the same code), and F(4x4, 5x5), whose eight add +-1/2 (those of NNPACK's F(6x6, 3x3)).
 
 On the CPU, for float32 and float64, the transforms are C kernels (kernels/winograd.c) that read and
 write the (S, C, H, W) images directly, padding and overhang included, in one pass each; they keep
 V, M, dM, dV as (a*a, channels, P) with the tiles (sample, tile row, tile column) contiguous, so every
 V_xi, M_xi is a (channels, P) matrix for BLAS and every transform runs along the tiles as vectors.
-Forward and bprop run chunks of samples start to end on the thread pool (transform, GEMMs,
-transform: M and dV never leave the cache); accGrad's GEMMs sum over blocks of tiles.
+Forward and backward run chunks of samples start to end on the thread pool: forward transform,
+GEMMs, transform (M never leaves the cache); backward makes the chunk's dM from gy and, while it is
+in cache, both dV (GEMMs, then the input transform's adjoint into gx) and the chunk's share of dU,
+so dM is never whole (13.0 against 16.6 ms of CPU a step at (32, 16, 32, 32, 3), loaded machine).
 The NumPy code (cpu_kernels='off', no compiler, other dtypes, CuPy arrays) indexes tiles (tile row,
 tile column, sample) with channels last, so every transform step is a handful of adds of strided
 views whose inner (sample, channel) block is contiguous, and every V_xi, M_xi, dM_xi is a plain
@@ -42,24 +47,41 @@ from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
 from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks, split_on_pool
 
-# Lavin & Gray's matrices, interpolation points 0, +-1 (m = 2) and 0, +-1, +-2 (m = 4), plus infinity
+# Lavin & Gray's matrices of F(m, r), keyed (m, r): interpolation points 0, +-1 (a = m + r - 1 = 4)
+# and 0, +-1, +-2 (a = 6), plus infinity. F(2, 5) has F(4, 3)'s six points, so the same B^T; its
+# G row for point p is p^k / prod_{q != p} (p - q), k < 5, and A^T row i is p^i (infinity: [0 .. 0 1]).
 TRANSFORMS = {
-    2: dict(BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    (2, 3): dict(BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
             G=[[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
             AT=[[1, 1, 1, 0], [0, 1, -1, -1]]),
-    4: dict(BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-            G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-            AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+    (4, 3): dict(BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+                 G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+                 AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
-KERNEL = 3
+TRANSFORMS[(2, 5)] = dict(
+    BT=TRANSFORMS[(4, 3)]['BT'],
+    G=[[1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+       [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
+    AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]])
+# F(4, 5): eight points, 0, +-1, +-2, +-1/2 and infinity (those of NNPACK's F(6, 3)), same construction
+TRANSFORMS[(4, 5)] = dict(
+    BT=[[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+        [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+        [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+        [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0], [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]],
+    G=[[-1, 0, 0, 0, 0], [-2 / 9] * 5, [-2 / 9, 2 / 9, -2 / 9, 2 / 9, -2 / 9],
+       [1 / 90, 1 / 45, 2 / 45, 4 / 45, 8 / 45], [1 / 90, -1 / 45, 2 / 45, -4 / 45, 8 / 45],
+       [32 / 45, 16 / 45, 8 / 45, 4 / 45, 2 / 45], [32 / 45, -16 / 45, 8 / 45, -4 / 45, 2 / 45], [0, 0, 0, 0, 1]],
+    AT=[[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0], [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+        [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 1]])
+TILES = {3: (2, 4), 5: (2, 4)}     # the output tiles m there are transforms for, per kernel size r
 WIDE_CHANNELS = 24    # f f' / (f + f') from which F(4x4) wins (measured between 11 and 48)
 THREADED_MIN_ELEMENTS = 1 << 16    # below this a transform is not worth the thread pool's hand-off
 BAND = 128             # C kernels: tiles per band (the runs of their 1-D passes), about
-CHUNK_BYTES = 1 << 22  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
+CHUNK_BYTES = 1 << 21  # C path: most V and M (or dM and dV) per chunk of samples (see _sample_chunks)
 MIN_TILES = 128        # C path: fewest tiles per chunk (the width of its GEMMs)
-K_BLOCK = 512          # C path: accGrad's GEMMs sum over the tiles in blocks of this many (below)
 
 
 def _on_pool(xp, run, n, size):
@@ -131,9 +153,9 @@ def _scaled_sum(xp, terms, scale, out):
 
 
 @functools.lru_cache(maxsize=None)
-def _transform_matrices(m, dtype):
-    """BT, G, AT of F(m x m, 3 x 3) in ``dtype``, and GG = G kron G (made once, read only)."""
-    T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[m].items()}
+def _transform_matrices(m, r, dtype):
+    """BT, G, AT of F(m x m, r x r) in ``dtype``, and GG = G kron G (made once, read only)."""
+    T = {k: numpy.asarray(v, dtype) for k, v in TRANSFORMS[(m, r)].items()}
     T['GG'] = numpy.kron(T['G'], T['G'])     # [(i, j), (k, l)] = G[i, k] G[j, l]
     return T
 
@@ -141,7 +163,7 @@ def _transform_matrices(m, dtype):
 def _tiling(g, m):
     """(tile rows, tile columns, padded input height, padded input width)."""
     th, tw = ceil_div(g.out_h, m), ceil_div(g.out_w, m)
-    return th, tw, th * m + KERNEL - 1, tw * m + KERNEL - 1
+    return th, tw, th * m + g.kernel_h - 1, tw * m + g.kernel_w - 1
 
 
 @dataclasses.dataclass
@@ -155,14 +177,16 @@ class WinogradSaved:
 class WinogradContext:
     v: object
     u: object
-    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint; (a*a, f', P) compiled
+    dm: object    # (a, a, th, tw, S, f'): gy through the output transform's adjoint; None compiled
     compiled: bool = False
+    gy: object = None    # compiled: gy (C-contiguous), whose dM each backward chunk makes in cache
+    du: object = None    # compiled: dU (a*a, f, f'), made by backward_input beside dV when it ran
 
 
 def _points(g, m):
     """Transform points of layer ``g`` per sample and channel with output tile m."""
     th, tw, _, _ = _tiling(g, m)
-    return th * tw * (m + KERNEL - 1) ** 2
+    return th * tw * (m + g.kernel_h - 1) ** 2
 
 
 def _compiled_on(device, itemsize):
@@ -177,7 +201,7 @@ def _compiled(a):
 
 def _kernel(name, dtype):
     """winograd_<name> of kernels/winograd.c for ``dtype``: (src, dst, scratch, q0, q1, *sizes)."""
-    sizes = {'input': 14, 'output': 11, 'dm': 11, 'dx': 14}[name]
+    sizes = {'input': 15, 'output': 12, 'dm': 12, 'dx': 15}[name]
     return host.function(host.library('winograd'), f'winograd_{name}_{host.suffix(dtype)}',
                          *(ctypes.c_void_p,) * 3, *(ctypes.c_ssize_t,) * sizes)
 
@@ -196,9 +220,11 @@ def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
     more (a multiple of the threads) where one would hold over CHUNK_BYTES of transforms, but at
     least MIN_TILES tiles each
     (GEMMs of fewer ran far below BLAS speed: 134 against 98 ms for the NumPy code's whole-layer
-    GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Chunks of 0.5 MiB, which stay in L2,
-    measured slower on 2 threads than 4 MiB (11.2 against 8.1 ms at (32, 16, 32, 32, 3)): each chunk
-    costs Python work under the GIL, which the other thread waits for."""
+    GEMMs at (16, 384, 384, 16, 3), one sample per chunk). Each chunk costs Python work under the
+    GIL, which the other thread waits for: chunks of 0.5 MiB measured slower on 2 threads than 4 MiB
+    (11.2 against 8.1 ms at (32, 16, 32, 32, 3)) with backward's dM made whole; with it made per
+    chunk, 2 MiB ran fastest of 4, 2, 1 and 0.5 MiB on (32, 16, 32, 32, 3), (64, 32, 32, 16, 3,
+    pad 1) and (64, 16, 32, 16, 5, pad 2): 0.8-0.92x the time of 4 MiB (interleaved, loaded machine)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
     pieces = ceil_div(S * per_sample_bytes, CHUNK_BYTES)
@@ -219,16 +245,18 @@ def _by_samples(run, S, per_sample_bytes, tiles_per_sample):
             run(c)
 
 
-def _scratch(m, th, tw):
+def _scratch(m, r, th, tw):
     """Elements of scratch per thread of (input + output, dm, dx) (kernels/winograd.c)."""
-    a, nb = m + KERNEL - 1, _band(tw)
-    rows = (2 * m + 2) * m * nb * tw                        # a band's rows through the transforms
-    return (max(2 * a * a * nb * tw + 2 * (tw * m + 2), rows), rows,
-            2 * a * a * nb * tw + (th * m + 2) * (tw * m + 2))  # dx: a band and a padded plane
+    a, nb = m + r - 1, _band(tw)
+    rows = (a + m) * m * nb * tw                            # a band's rows through the transforms
+    return (max(2 * a * a * nb * tw + 2 * (tw * m + r - 1) + 8, rows), rows,
+            2 * a * a * nb * tw + (th * m + r - 1) * (tw * m + r - 1))  # dx: a band and a padded plane
 
 
 class WinogradConvolution(ConvAlgorithm):
-    """algo='winograd': 3 x 3, stride 1, no dilation, one channel group; output tile m x m.
+    """algo='winograd': 3 x 3 or 5 x 5, stride 1, no dilation, one channel group; output tile m x m.
+    On 5 x 5 layers F(4x4) took 0.56-0.67x the time of F(2x2) ((32, 16, 32, 32, 5) 20.1 against 30.2 ms,
+    small's conv1 and conv2 alike; interleaved, loaded machine), and F(2x2) 0.86x direct's.
 
     ``tile`` fixes m (2 or 4). By default, for the NumPy code, m = 4 where the products dominate
     (f f' / (f + f') >= ``WIDE_CHANNELS``: 2.25 instead of 4 multiply-adds per output and channel
@@ -241,30 +269,32 @@ class WinogradConvolution(ConvAlgorithm):
     name = 'winograd'
 
     def __init__(self, tile=None, name=None):
-        if tile not in (None,) + tuple(TRANSFORMS):
+        if tile not in (None, 2, 4):
             raise ValueError(f"WinogradConvolution: expected tile None, 2 or 4, got {tile!r}")
         self.tile = tile
         if name is not None:
             self.name = name
 
     def supports(self, g, device):
-        return (device in self.devices and g.kernel_h == g.kernel_w == KERNEL and g.stride_h == g.stride_w == 1
-                and not g.dilated and g.groups == 1)
+        return (device in self.devices and g.kernel_h == g.kernel_w and g.kernel_h in TILES
+                and (self.tile is None or self.tile in TILES[g.kernel_h])
+                and g.stride_h == g.stride_w == 1 and not g.dilated and g.groups == 1)
 
     def output_tile(self, g, compiled=False):
         """m for layer ``g``; ``compiled``: for the C transforms, which cost about the same per
         transform point for either tile, so m follows the points (GEMM rows) only: 4 unless its
-        overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side)."""
+        overhang makes at least as many points as m = 2 (an output of 1, 2, 5 or 6 pixels a side).
+        5 x 5 layers follow the points on both paths (F(4x4) makes 4 products per output against 9)."""
         if self.tile is not None:
             return self.tile
-        if compiled:
+        if compiled or g.kernel_h == 5:
             return 4 if _points(g, 4) < _points(g, 2) else 2
         f, fo = g.in_channels, g.out_channels
         return 4 if min(g.out_h, g.out_w) >= 8 and f * fo >= WIDE_CHANNELS * (f + fo) else 2
 
     def cost(self, g, device='cpu'):
         m = self.output_tile(g, _compiled_on(device, 4))
-        a = m + KERNEL - 1
+        a = m + g.kernel_h - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
         gemm = 2 * a * a * P * g.in_channels * g.out_channels
@@ -275,11 +305,11 @@ class WinogradConvolution(ConvAlgorithm):
     def workspace(self, g, itemsize, device='cpu'):
         """V and U kept; forward's peak adds the padded input, its row pass and M; backward's the
         padded gy, dM, dV and the padded input gradient. The C transforms read and write the images
-        directly: forward adds M of the sample chunks running at once, backward dM and the larger of
-        those chunks' dV and dU with its per-thread block sums, both a few rows of scratch per thread."""
+        directly: forward adds M of the sample chunks running at once, backward their dM and dV and
+        one dU per chunk, both a few rows of scratch per thread."""
         compiled = _compiled_on(device, itemsize)
         m = self.output_tile(g, compiled)
-        a = m + KERNEL - 1
+        a = m + g.kernel_h - 1
         th, tw, hp, wp = _tiling(g, m)
         P = g.batch * th * tw
         S, f, fo = g.batch, g.in_channels, g.out_channels
@@ -294,12 +324,13 @@ class WinogradConvolution(ConvAlgorithm):
             per_sample = a * a * th * tw * (f + fo) * itemsize
             chunks, at_once = _sample_chunks(S, per_sample, th * tw)
             share = at_once * (chunks[0].stop - chunks[0].start) / S    # of M and dV at once
-            terms['products'] = int(share * terms['products'])
-            terms['input-side gradient'] = int(share * terms['input-side gradient'])
-            terms['scratch'] = at_once * max(_scratch(m, th, tw)) * itemsize
+            for name in ('products', 'gradient transform', 'input-side gradient'):
+                terms[name] = int(share * terms[name])
+            terms['scratch'] = at_once * max(_scratch(m, g.kernel_h, th, tw)) * itemsize
+            terms['weight-gradient parts'] = len(chunks) * terms['kernel transform']   # dU per chunk
             forward = kept + terms['products'] + terms['scratch']
-            backward = kept + terms['gradient transform'] + terms['scratch'] \
-                + max(terms['input-side gradient'], 2 * terms['kernel transform'])   # dU and its parts
+            backward = kept + terms['gradient transform'] + terms['input-side gradient'] + terms['scratch'] \
+                + terms['weight-gradient parts']
             return Workspace(kept, max(forward, backward), terms)
         forward = kept + terms['padded input'] + terms['row pass'] + terms['products']
         backward = kept + terms['products'] + terms['gradient transform'] + terms['input-side gradient'] \
@@ -307,9 +338,10 @@ class WinogradConvolution(ConvAlgorithm):
         return Workspace(kept, max(forward, backward), terms)
 
     def _matrices(self, g, dtype, compiled=False):
-        """m, the transform matrices in ``dtype``, a = m + 2, and the tiling (th, tw, hp, wp)."""
+        """m, the transform matrices in ``dtype``, a = m + r - 1, and the tiling (th, tw, hp, wp)."""
         m = self.output_tile(g, compiled)
-        return m, _transform_matrices(m, numpy.dtype(dtype).str), m + KERNEL - 1, _tiling(g, m)
+        r = g.kernel_h
+        return m, _transform_matrices(m, r, numpy.dtype(dtype).str), m + r - 1, _tiling(g, m)
 
     def forward(self, x, w, g):
         if _compiled(x):
@@ -334,7 +366,7 @@ class WinogradConvolution(ConvAlgorithm):
 
     def _output(self, xp, mm, T, g, m):
         """y (S, f', oh, ow) from the products M (a, a, th, tw, S, f')."""
-        a, device = m + KERNEL - 1, device_of(mm)
+        a, device = m + g.kernel_h - 1, device_of(mm)
         with profiler.part('transforms', device):
             cols = _combine(xp, T['AT'], [mm[:, j] for j in range(a)], xp.empty((m,) + mm.shape[:1] + mm.shape[2:], mm.dtype))
             tiles = _combine(xp, T['AT'], [cols[:, i] for i in range(a)], xp.empty((m,) + cols.shape[:1] + cols.shape[2:], mm.dtype))
@@ -391,28 +423,27 @@ class WinogradConvolution(ConvAlgorithm):
             return gx
 
     def backward_weight(self, ctx, g):
-        xp = get_array_module(ctx.dm)
-        device = device_of(ctx.dm)
-        m, T, a, _ = self._matrices(g, ctx.dm.dtype, ctx.compiled)
+        xp = get_array_module(ctx.v)
+        device = device_of(ctx.v)
+        m, T, a, _ = self._matrices(g, ctx.v.dtype, ctx.compiled)
         if ctx.compiled:
-            with profiler.part('products', device):
-                du = _weight_products(ctx.v, ctx.dm)
+            du = ctx.du if ctx.du is not None else self._backward_compiled(ctx, g, input_gradient=False)[1]
         else:
             du = self._product(xp, ctx.v.reshape(a * a, -1, g.in_channels), ctx.dm.reshape(a * a, -1, g.out_channels),
                                transpose_a=True)
         with profiler.part('transforms', device):
             # gw = G^T dU G for every channel pair: one GEMM, (G kron G)^T (9, a*a) @ dU (a*a, f*f')
             gw = matmul2d(xp.asarray(T['GG']).T, du.reshape(a * a, -1))
-        return xp.ascontiguousarray(gw.reshape(KERNEL, KERNEL, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
+        return xp.ascontiguousarray(gw.reshape(g.kernel_h, g.kernel_w, g.in_channels, g.out_channels).transpose(3, 2, 0, 1))
 
 
     # The compiled path (kernels/winograd.c): V, M, dM, dV as (a*a, channels, P), P = S * th * tw.
-    # Forward and bprop run chunks of samples start to end (transform, GEMMs, transform), so M and
-    # dV stay in cache; V (kept for accGrad) and dM (shared by both gradients) are whole arrays.
+    # Forward and backward run chunks of samples start to end (transform, GEMMs, transform), so M,
+    # dM and dV stay in cache; V (kept from forward for accGrad) is the one whole array.
 
     def _forward_compiled(self, x, w, g):
         m, T, a, (th, tw, _, _) = self._matrices(g, x.dtype, compiled=True)
-        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
+        S, f, fo, n, r = g.batch, g.in_channels, g.out_channels, th * tw, g.kernel_h
         P, nb = S * n, _band(tw)
         x = numpy.ascontiguousarray(x)
         with profiler.part('transforms', 'cpu'):
@@ -420,77 +451,68 @@ class WinogradConvolution(ConvAlgorithm):
         ut = u.reshape(a * a, f, fo).swapaxes(1, 2)
         v, y = numpy.empty((a * a, f, P), x.dtype), numpy.empty(g.output_shape, x.dtype)
         transform_in, transform_out = _kernel('input', x.dtype), _kernel('output', x.dtype)
-        scratch = _scratch(m, th, tw)[0]
+        scratch = _scratch(m, g.kernel_h, th, tw)[0]
 
         def run(c):
             s0, s1, _ = c.indices(S)
             buf, mm = numpy.empty(scratch, x.dtype), numpy.empty((a * a, fo, (s1 - s0) * n), x.dtype)
             _call(transform_in, x[s0:s1], v, buf, 0, (s1 - s0) * f, f, s1 - s0, s0, g.height, g.width,
-                  g.pad_h, g.pad_w, m, th, tw, P, nb)
+                  g.pad_h, g.pad_w, m, r, th, tw, P, nb)
             numpy.matmul(ut, v[:, :, s0 * n:s1 * n], out=mm)     # M_xi = U_xi^T V_xi
-            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, th, tw,
-                  (s1 - s0) * n, nb)
+            _call(transform_out, mm, y[s0:s1], buf, 0, (s1 - s0) * fo, fo, s1 - s0, g.out_h, g.out_w, m, r, th,
+                  tw, (s1 - s0) * n, nb)
         with profiler.part('transforms and products', 'cpu'):
             _by_samples(run, S, a * a * n * (f + fo) * x.itemsize, n)
         return y, WinogradSaved(v, u, compiled=True)
 
     def _backward_setup_compiled(self, saved, gy, g):
-        m, T, a, (th, tw, _, _) = self._matrices(g, gy.dtype, compiled=True)
-        S, fo, P, nb = g.batch, g.out_channels, g.batch * th * tw, _band(tw)
-        gy = numpy.ascontiguousarray(gy)
-        dm = numpy.empty((a * a, fo, P), gy.dtype)
-        kernel, scratch = _kernel('dm', gy.dtype), _scratch(m, th, tw)[1]
-
-        def run(c):
-            q0, q1, _ = c.indices(S * fo)
-            _call(kernel, gy, dm, numpy.empty(scratch, gy.dtype), q0, q1, fo, S, g.out_h, g.out_w, m, th, tw, P, nb)
-        with profiler.part('transforms', 'cpu'):
-            _on_pool(numpy, run, S * fo, dm.size)
-        return WinogradContext(saved.v, saved.u, dm, compiled=True)
+        return WinogradContext(saved.v, saved.u, None, compiled=True, gy=numpy.ascontiguousarray(gy))
 
     def _backward_input_compiled(self, ctx, g):
-        m, T, a, (th, tw, _, _) = self._matrices(g, ctx.dm.dtype, compiled=True)
-        S, f, fo, n = g.batch, g.in_channels, g.out_channels, th * tw
-        nb, dtype = _band(tw), ctx.dm.dtype
+        gx, ctx.du = self._backward_compiled(ctx, g, input_gradient=True)
+        return gx
+
+    def _backward_compiled(self, ctx, g, input_gradient):
+        """(gx or None, dU) in one pass over chunks of samples: each chunk makes its dM from gy,
+        and while dM is in cache takes dV = U dM through the input transform's adjoint into gx
+        (with ``input_gradient``) and its share of dU = sum V dM^T, kept per chunk and summed in
+        chunk order (the same bits whichever thread ran which chunk). dM never exists whole: made
+        whole, it was written once and read twice from memory (9.4 MB at (32, 16, 32, 32, 3))."""
+        m, T, a, (th, tw, _, _) = self._matrices(g, ctx.gy.dtype, compiled=True)
+        S, f, fo, n, r = g.batch, g.in_channels, g.out_channels, th * tw, g.kernel_h
+        nb, dtype = _band(tw), ctx.gy.dtype
         u = ctx.u.reshape(a * a, f, fo)
-        gx = numpy.empty((S, f, g.height, g.width), dtype)
-        kernel, scratch = _kernel('dx', dtype), _scratch(m, th, tw)[2]
+        gx = numpy.empty((S, f, g.height, g.width), dtype) if input_gradient else None
+        dm_kernel, dx_kernel = _kernel('dm', dtype), _kernel('dx', dtype)
+        scratch = _scratch(m, g.kernel_h, th, tw)
+        scratch = max(scratch[1:]) if input_gradient else scratch[1]
+        parts = {}
 
         def run(c):
             s0, s1, _ = c.indices(S)
-            dv = numpy.empty((a * a, f, (s1 - s0) * n), dtype)
-            numpy.matmul(u, ctx.dm[:, :, s0 * n:s1 * n], out=dv)     # dV_xi = U_xi dM_xi
-            _call(kernel, dv, gx[s0:s1], numpy.empty(scratch, dtype), 0, (s1 - s0) * f, f, s1 - s0, 0,
-                  g.height, g.width, g.pad_h, g.pad_w, m, th, tw, (s1 - s0) * n, nb)
+            ns, buf = s1 - s0, numpy.empty(scratch, dtype)
+            dm = numpy.empty((a * a, fo, ns * n), dtype)
+            _call(dm_kernel, ctx.gy[s0:s1], dm, buf, 0, ns * fo, fo, ns, g.out_h, g.out_w, m, r, th, tw, ns * n, nb)
+            if input_gradient:
+                dv = numpy.empty((a * a, f, ns * n), dtype)
+                numpy.matmul(u, dm, out=dv)     # dV_xi = U_xi dM_xi
+                _call(dx_kernel, dv, gx[s0:s1], buf, 0, ns * f, f, ns, 0, g.height, g.width, g.pad_h, g.pad_w,
+                      m, r, th, tw, ns * n, nb)
+            # dU_xi = V_xi dM_xi^T over this chunk's tiles
+            parts[s0] = numpy.matmul(ctx.v[:, :, s0 * n:s1 * n], dm.swapaxes(1, 2))
+        per_sample = a * a * n * (f + fo if input_gradient else fo) * dtype.itemsize
         with profiler.part('transforms and products', 'cpu'):
-            _by_samples(run, S, a * a * n * (f + fo) * dtype.itemsize, n)
-        return gx
-
-
-def _weight_products(v, dm):
-    """dU_xi = V_xi (f, P) @ dM_xi^T (P, f') for every point xi, summed over blocks of K_BLOCK tiles:
-    OpenBLAS took 2.5x longer over the whole P at once (3.3 against 1.3 ms at (36, 16, 32, 2048),
-    one thread); chunks of the points run on the thread pool."""
-    A, f, P = v.shape
-    du = numpy.zeros((A, f, dm.shape[1]), v.dtype)
-
-    def run(c):
-        part = numpy.empty_like(du[c])
-        for p0 in range(0, P, K_BLOCK):
-            numpy.matmul(v[c, :, p0:p0 + K_BLOCK], dm[c, :, p0:p0 + K_BLOCK].swapaxes(1, 2), out=part)
-            du[c] += part
-    pool = cpu_thread_pool()
-    if pool is None:
-        run(slice(None))
-    else:
-        run_in_chunks(run, A, min(A, pool[2]))
-    return du
+            _by_samples(run, S, per_sample, n)
+        du = parts.pop(0)
+        for s0 in sorted(parts):
+            du += parts[s0]
+        return gx, du
 
 
 def _kernel_transform(xp, w, GG):
     """U (a, a, f, f') = G w G^T for every channel pair of w (f', f, 3, 3): one GEMM,
     (G kron G) (a*a, 9) @ w as (9, f*f'), which writes U in the layout the products read."""
-    fo, f = w.shape[:2]
-    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KERNEL * KERNEL, f * fo)
+    fo, f, r = w.shape[:3]
+    taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(r * r, f * fo)
     a = int(round(GG.shape[0] ** 0.5))
     return matmul2d(GG, taps).reshape(a, a, f, fo)

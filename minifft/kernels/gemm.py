@@ -1,0 +1,92 @@
+"""The register-tiled GEMMs of ``gemm.c`` on NumPy arrays (float32, float64): batched, strided,
+single-threaded calls (ctypes releases the GIL, so callers run chunks of the batch on the CPU
+thread pool, and no BLAS thread setting is involved).
+
+    nn(a, b, out, add=False)   out[g] (+)= a[g] @ b[g]              a (G, M, K) any strides,
+                                                                    b (G, K, N), out (G, M, N)
+                                                                    with their rows contiguous
+    nt(a, b, out, add=False)   out[g] (+)= sum_r a[g, r] @ b[g, r].T   a (G, R, M, K), b (G, R, N, K)
+                                                                    rows contiguous, out (G, M, N)
+
+A batch stride may be 0 (one operand for every g, e.g. the weights). ``library(*arrays)`` says
+whether the kernels serve these arrays (host.library_for: NumPy arrays of one supported dtype,
+cpu_kernels not 'off', a compiler).
+"""
+import ctypes
+
+import numpy
+
+from . import host
+
+_I = ctypes.c_ssize_t
+_P = ctypes.c_void_p
+_NN = (_I,) * 4 + (_P, _I, _I, _I, _P, _I, _I, _P, _I, _I, _I)
+_NT = (_I,) * 5 + (_P, _I, _I, _I, _P, _I, _I, _I, _P, _I, _I, _I)
+
+
+def library(*arrays):
+    """The compiled gemm.c with its suffix for these arrays, or (None, None)."""
+    return host.library_for('gemm', *arrays)
+
+
+def _address(a):
+    return a.__array_interface__['data'][0]
+
+
+def _strides(op, a, names, unit=None):
+    """a's strides in elements (ValueError naming ``op`` when one is not a whole number of
+    elements, or when axis ``unit`` is not contiguous and has more than one element)."""
+    s = []
+    for axis, (stride, name) in enumerate(zip(a.strides, names)):
+        if stride % a.itemsize:
+            raise ValueError(f"gemm.{op}: expected strides in whole elements, got {a.strides} for {name}")
+        s.append(stride // a.itemsize)
+    if unit is not None and a.shape[unit] > 1 and s[unit] != 1:
+        raise ValueError(f"gemm.{op}: expected the last axis of {names[-1]} contiguous, got strides {a.strides}")
+    return s
+
+
+def _check(op, a, b, out, lead):
+    lib, suffix = library(a, b, out)
+    if lib is None:
+        raise ValueError(f"gemm.{op}: expected NumPy arrays of one dtype (float32 or float64) with the "
+                         f"C kernels available, got {a.dtype}, {b.dtype}, {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"gemm.{op}: expected a writeable out")
+    return lib, suffix
+
+
+def nn(a, b, out, add=False):
+    """out[g] = a[g] @ b[g] (out[g] += with ``add``); shapes (G, M, K), (G, K, N), (G, M, N)."""
+    lib, suffix = _check('nn', a, b, out, 1)
+    G, M, K = a.shape
+    N = b.shape[2]
+    if b.shape[:2] not in ((G, K), (1, K)) or out.shape != (G, M, N):
+        raise ValueError(f"gemm.nn: expected a (G, M, K), b (G, K, N), out (G, M, N), got "
+                         f"{a.shape}, {b.shape}, {out.shape}")
+    sa = _strides('nn', a, ('batch', 'rows', 'a'))
+    sb = _strides('nn', b, ('batch', 'rows', 'b'), unit=2)
+    so = _strides('nn', out, ('batch', 'rows', 'out'), unit=2)
+    if b.shape[0] == 1:
+        sb[0] = 0
+    host.function(lib, f'gemm_nn_{suffix}', *_NN)(
+        G, M, N, K, _address(a), *sa, _address(b), sb[0], sb[1], _address(out), so[0], so[1], int(add))
+    return out
+
+
+def nt(a, b, out, add=False):
+    """out[g] = sum_r a[g, r] @ b[g, r].T (+= with ``add``); shapes (G, R, M, K), (G, R, N, K),
+    (G, M, N)."""
+    lib, suffix = _check('nt', a, b, out, 2)
+    G, R, M, K = a.shape
+    N = b.shape[2]
+    if b.shape != (G, R, N, K) or out.shape != (G, M, N):
+        raise ValueError(f"gemm.nt: expected a (G, R, M, K), b (G, R, N, K), out (G, M, N), got "
+                         f"{a.shape}, {b.shape}, {out.shape}")
+    sa = _strides('nt', a, ('batch', 'sum', 'rows', 'a'), unit=3)
+    sb = _strides('nt', b, ('batch', 'sum', 'rows', 'b'), unit=3)
+    so = _strides('nt', out, ('batch', 'rows', 'out'), unit=2)
+    host.function(lib, f'gemm_nt_{suffix}', *_NT)(
+        G, R, M, N, K, _address(a), sa[0], sa[1], sa[2], _address(b), sb[0], sb[1], sb[2],
+        _address(out), so[0], so[1], int(add))
+    return out
