@@ -2,7 +2,7 @@
 with f' <= f, the forward correlation of gy with the flipped kernel), GEMM for the weight gradient.
 The same array code runs on NumPy and CuPy; on the CPU, float32 and float64 layers run their
 memory passes through C kernels instead (minifft/kernels/im2col.c, DirectConvolution's docstring),
-and the forward and weight-gradient products through minifft/kernels/gemm.c."""
+and the weight gradient's products through minifft/kernels/gemm.c."""
 import ctypes
 import dataclasses
 import functools
@@ -42,13 +42,11 @@ class DirectContext:
     x: object = None
 
 
-# The C path's products through kernels/gemm.c rather than numpy.matmul (OpenBLAS): the weight
-# gradient as gemm_nt, which sums a block's per-sample products in its registers (no per-sample
-# products to sum afterwards; 1.0-1.3x OpenBLAS on the three issue layers' shapes, one thread), and
-# forward as gemm_nn (1.05-1.13x on the 3x3 shapes, 0.9x on 5x5). Whole layers measured within the
-# noise either way (shared machine); the switches stay for A/B runs.
-USE_GEMM = True
-USE_GEMM_NN = True
+# The C path's weight gradient runs as gemm_nt (kernels/gemm.c), which sums a block's per-sample
+# products in its registers (no per-sample products to sum afterwards): 1.0-1.3x OpenBLAS on the
+# issue layers' shapes (one thread), whole steps 3-4% faster at (32,16,32,32,3) and stride 2.
+# Forward keeps OpenBLAS: gemm_nn there measured level at 3x3 and 7-9% slower at (64,3,64,32,5)
+# (interleaved, quiet machine).
 WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, in elements
 # The C path's columns per GEMM, in bytes (at least one sample's): about one core's L2. Blocks of
 # 2 MiB ran (32, 16, 32, 32, 3) 10% faster than blocks of 1 MiB and 20% faster than 0.5 MiB
@@ -120,17 +118,11 @@ def _correlate_compiled(kernels, x, w, g):
     y = numpy.empty((g.batch, g.out_channels, g.out_h, g.out_w), numpy.result_type(x.dtype, w.dtype))
     wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
     im2col, block = kernels.bind(g)[0], _column_block(g, x.dtype.itemsize)
-    nn = USE_GEMM_NN and gemm.library(x, w)[0] is not None
 
     def run(i, buf):
         c = buf[:i.stop - i.start]
         im2col(x[i], c)
-        if nn:
-            cg, n = _per_group(c, g), i.stop - i.start
-            for q in range(g.groups):
-                gemm.nn(numpy.broadcast_to(wg[q], (n,) + wg.shape[1:]), cg[:, q], yg[i, q])
-        else:
-            numpy.matmul(wg, _per_group(c, g), out=yg[i])
+        numpy.matmul(wg, _per_group(c, g), out=yg[i])
     _by_block_on_pool(run, g.batch, block, lambda: numpy.empty((block,) + shape, x.dtype))
     return y
 
@@ -409,7 +401,7 @@ class DirectConvolution(ConvAlgorithm):
                 _im2col(xp, ctx.x[i], c, g)
             return _per_group(c, g)
 
-        nt = USE_GEMM and xp is numpy and gemm.library(ctx.gy)[0] is not None and \
+        nt = xp is numpy and gemm.library(ctx.gy)[0] is not None and \
             (ctx.cols is None or ctx.cols.dtype == ctx.gy.dtype)
 
         def product(i, buf):
