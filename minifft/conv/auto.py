@@ -13,7 +13,7 @@ process, by one of three methods:
   the medians and step counts.
 * 'cost model' (``MINIFFT_CONV_AUTOTUNE=0`` / ``config.using(autotune=False)``): deterministic;
   each candidate's ``cost(g)`` operation counts weighted by how fast each kind of work runs
-  relative to a large GEMM (``RATES``).
+  relative to a large GEMM (``RATES``, or ``COMPILED_RATES`` where the CPU's C kernels run).
 * 'given': pre-seeded by ``set_plan`` (a plan saved by an earlier run: train.py --conv-plan and
   --resume), so a run repeats another's choices exactly.
 
@@ -23,6 +23,7 @@ import dataclasses
 import statistics
 
 from .. import backend, config
+from ..kernels import host
 from . import registry
 from .base import training_step
 from .geometry import ConvGeometry
@@ -33,6 +34,14 @@ from .timing import measure
 # elementwise array arithmetic (winograd's transforms) at a few percent, depthwise sweeps (BLAS axpy
 # over long rows) at about a tenth (21 GFLOP/s on the issue's depthwise layer).
 RATES = {'gemm': 1.0, 'spectral': 0.5, 'fft': 0.2, 'elementwise': 0.03, 'sweep': 0.1}
+# With the CPU's C kernels (minifft/kernels/*.c): FFTs in fft.c at about 2.5x pocketfft, the
+# products in cproduct.c at 70-90% of a large CGEMM, winograd's transforms and depthwise sweeps in
+# one pass each instead of NumPy's several. Fitted to five runs of the cpu-vs-torch benchmark: the
+# model's pick is within 7% of the fastest timed candidate on all 13 layers (the near ties are
+# paper layers 3 and 4, fft or winograd), where RATES took direct on (32, 16, 32, 32, 3) at 1.7x
+# winograd's time. The plateau is wide: fft 0.3-0.4, elementwise 0.08-0.12, sweep 0.2-0.3 pick alike.
+COMPILED_RATES = {'gemm': 1.0, 'spectral': 0.7, 'fft': 0.3, 'elementwise': 0.1, 'sweep': 0.3}
+COMPILED_KERNELS = ('fft', 'cproduct', 'winograd', 'depthwise')
 REPEATS = 3
 NOISE = 0.10
 EXTRA_ROUNDS = 2
@@ -72,9 +81,17 @@ def _time_candidates(candidates, x, w, gy, g):
     return ({n: statistics.median(s) for n, s in samples.items()}, {n: len(s) for n, s in samples.items()})
 
 
-def cost_model(g, device, candidates):
+def rates(device, itemsize=4):
+    """The throughputs the cost model weighs work by: COMPILED_RATES where the CPU's C kernels serve
+    a layer of this itemsize (cpu_kernels not 'off' and they build), else RATES."""
+    compiled = all(host.serves(name, device, itemsize) for name in COMPILED_KERNELS)
+    return COMPILED_RATES if compiled else RATES
+
+
+def cost_model(g, device, candidates, itemsize=4):
     """Estimated relative cost of a training step for each candidate (smaller is faster)."""
-    return {name: algo.cost(g, device).weighted(RATES) for name, algo in candidates.items()}
+    weights = rates(device, itemsize)
+    return {name: algo.cost(g, device).weighted(weights) for name, algo in candidates.items()}
 
 
 def _key(g, device, dtype):
@@ -104,7 +121,7 @@ def choose(g, x, w):
             decision = {'method': 'timed', 'seconds': seconds, 'steps': steps, 'cpu_kernels': kernels}
             scores = seconds
         else:
-            scores = cost_model(g, device, candidates)
+            scores = cost_model(g, device, candidates, x.dtype.itemsize)
             decision = {'method': 'cost model', 'seconds': None, 'cost': scores}
         decision['choice'] = min(scores, key=scores.get)
         _decisions[key] = decision
