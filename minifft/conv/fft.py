@@ -235,11 +235,6 @@ def _element_offsets(shape, strides):
     return off.reshape(-1)
 
 
-def _address(a):
-    """The address of a NumPy array's first element (any strides: the kernel is given them)."""
-    return a.__array_interface__['data'][0]
-
-
 _P, _N = ctypes.c_void_p, ctypes.c_ssize_t
 _RFFT2_ARGS = (_P, _P, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _P, _P, _P, _N)
 _IRFFT2_ARGS = (_P, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _N, _P, _P, _P, _P)
@@ -266,9 +261,9 @@ def c_rfft2(lib, kind, a, s, rows=(0, 1), cols=(0, 1), out=None):
     off = _element_offsets(lead, steps[:-2])
     run = host.function(lib, f'fft_rfft2_{kind}', *_RFFT2_ARGS)
     tw0, tw1 = c_twiddles(n0, a.dtype), c_twiddles(n1, a.dtype)
-    _on_pool(lambda l0, l1: run(_address(a), host.pointer(off), l0, l1, h, w, steps[-2], steps[-1], rows[0],
+    _on_pool(lambda l0, l1: run(host.address(a), host.pointer(off), l0, l1, h, w, steps[-2], steps[-1], rows[0],
                                 rows[1], cols[0], cols[1], n0, n1, host.pointer(tw0), host.pointer(tw1),
-                                _address(out), off.size),
+                                host.address(out), off.size),
              off.size, a.itemsize, n0 * n1)
     return out
 
@@ -284,7 +279,7 @@ def c_irfft2_gather(lib, kind, t, s, rows, cols, out):
     run = host.function(lib, f'fft_irfft2_{kind}', *_IRFFT2_ARGS)
     tw0, tw1 = c_twiddles(n0, out.dtype), c_twiddles(n1, out.dtype)
     _on_pool(lambda l0, l1: run(host.pointer(t), count, l0, l1, n0, n1, *rows, *cols, host.pointer(tw0),
-                                host.pointer(tw1), _address(out), host.pointer(off)),
+                                host.pointer(tw1), host.address(out), host.pointer(off)),
              count, out.itemsize, n0 * n1)
     return out
 

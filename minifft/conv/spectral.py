@@ -209,7 +209,7 @@ def host_product(lib, kind, a, b, conj_a=False, conj_b=False, out=None):
     ptr = ctypes.c_void_p
     call = host.function(lib, f'cproduct_{kind}', ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_ssize_t, ctypes.c_ssize_t,
                          ctypes.c_int, ctypes.c_int, ptr)
-    base_s, base_v = (x.__array_interface__['data'][0] for x in (s, v))
+    base_s, base_v = host.address(s), host.address(v)
     real = numpy.dtype(kind.replace('f', 'float'))
     batches = n0 * n1 * G
 

@@ -14,8 +14,6 @@ cpu_kernels not 'off', a compiler).
 """
 import ctypes
 
-import numpy
-
 from . import host
 
 _I = ctypes.c_ssize_t
@@ -27,10 +25,6 @@ _NT = (_I,) * 5 + (_P, _I, _I, _I, _P, _I, _I, _I, _P, _I, _I, _I)
 def library(*arrays):
     """The compiled gemm.c with its suffix for these arrays, or (None, None)."""
     return host.library_for('gemm', *arrays)
-
-
-def _address(a):
-    return a.__array_interface__['data'][0]
 
 
 def _strides(op, a, names, unit=None):
@@ -46,7 +40,7 @@ def _strides(op, a, names, unit=None):
     return s
 
 
-def _check(op, a, b, out, lead):
+def _check(op, a, b, out):
     lib, suffix = library(a, b, out)
     if lib is None:
         raise ValueError(f"gemm.{op}: expected NumPy arrays of one dtype (float32 or float64) with the "
@@ -58,7 +52,7 @@ def _check(op, a, b, out, lead):
 
 def nn(a, b, out, add=False):
     """out[g] = a[g] @ b[g] (out[g] += with ``add``); shapes (G, M, K), (G, K, N), (G, M, N)."""
-    lib, suffix = _check('nn', a, b, out, 1)
+    lib, suffix = _check('nn', a, b, out)
     G, M, K = a.shape
     N = b.shape[2]
     if b.shape[:2] not in ((G, K), (1, K)) or out.shape != (G, M, N):
@@ -70,14 +64,14 @@ def nn(a, b, out, add=False):
     if b.shape[0] == 1:
         sb[0] = 0
     host.function(lib, f'gemm_nn_{suffix}', *_NN)(
-        G, M, N, K, _address(a), *sa, _address(b), sb[0], sb[1], _address(out), so[0], so[1], int(add))
+        G, M, N, K, host.address(a), *sa, host.address(b), sb[0], sb[1], host.address(out), so[0], so[1], int(add))
     return out
 
 
 def nt(a, b, out, add=False):
     """out[g] = sum_r a[g, r] @ b[g, r].T (+= with ``add``); shapes (G, R, M, K), (G, R, N, K),
     (G, M, N)."""
-    lib, suffix = _check('nt', a, b, out, 2)
+    lib, suffix = _check('nt', a, b, out)
     G, R, M, K = a.shape
     N = b.shape[2]
     if b.shape != (G, R, N, K) or out.shape != (G, M, N):
@@ -87,6 +81,6 @@ def nt(a, b, out, add=False):
     sb = _strides('nt', b, ('batch', 'sum', 'rows', 'b'), unit=3)
     so = _strides('nt', out, ('batch', 'rows', 'out'), unit=2)
     host.function(lib, f'gemm_nt_{suffix}', *_NT)(
-        G, R, M, N, K, _address(a), sa[0], sa[1], sa[2], _address(b), sb[0], sb[1], sb[2],
-        _address(out), so[0], so[1], int(add))
+        G, R, M, N, K, host.address(a), sa[0], sa[1], sa[2], host.address(b), sb[0], sb[1], sb[2],
+        host.address(out), so[0], so[1], int(add))
     return out

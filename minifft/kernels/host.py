@@ -178,10 +178,16 @@ def suffix(dtype):
     return C_TYPES.get(numpy.dtype(dtype))
 
 
+def address(a):
+    """The address of a NumPy array's first element, whatever its strides (for kernels that are
+    given the strides too)."""
+    return a.__array_interface__['data'][0]   # half the cost of a.ctypes.data (1.1 against 2 us)
+
+
 def pointer(a):
     """The address of a NumPy array's first element, for a kernel parameter; the array must be
     C-contiguous (kernels index it densely)."""
     if not isinstance(a, numpy.ndarray) or not a.flags.c_contiguous:
         raise ValueError(f"cpu kernels: expected a C-contiguous numpy array, got "
                          f"{type(a).__name__}{'' if not isinstance(a, numpy.ndarray) else ' with strides ' + str(a.strides)}")
-    return a.__array_interface__['data'][0]   # half the cost of a.ctypes.data (1.1 against 2 us)
+    return address(a)
