@@ -71,6 +71,7 @@ from .. import backend
 from ..kernels import host
 from . import profiler
 from .base import DEVICES, PASSES, ConvAlgorithm, OpCount, Workspace
+from .geometry import ceil_div
 from .spectral import DEFAULT_PRODUCT, PRODUCTS, matmul2d, split_on_pool
 
 
@@ -244,7 +245,7 @@ def _on_pool(call, count, itemsize, points):
     """``call(l0, l1)`` over the lead items [0, count) in whole vectors of the kernel, split across
     the CPU thread pool when the work pays the hand-off (ctypes releases the GIL)."""
     lanes = C_LANES // itemsize
-    blocks = -(-count // lanes)
+    blocks = ceil_div(count, lanes)
     split_on_pool(lambda c: call(c.start * lanes, min(count, c.stop * lanes)), blocks,
                   count * points >= C_MIN_WORK, per_thread=2)
 

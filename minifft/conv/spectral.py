@@ -35,6 +35,7 @@ import numpy
 
 from ..backend import cpu_workers, device_of, get_array_module
 from ..kernels import host
+from .geometry import ceil_div
 
 THREADED_MIN_FLOPS = 1e7   # below this the pool's hand-off costs more than BLAS threads lose
 
@@ -186,7 +187,7 @@ def _host_operand(x):
 
 def _host_waste(q, lanes):
     """Lanes computed per lane kept with the vector axis of length q."""
-    return -(-q // lanes) * lanes / q if q else 1.0
+    return ceil_div(q, lanes) * lanes / q if q else 1.0
 
 
 def host_product(lib, kind, a, b, conj_a=False, conj_b=False, out=None):
@@ -202,7 +203,7 @@ def host_product(lib, kind, a, b, conj_a=False, conj_b=False, out=None):
     if out is None:
         out = numpy.empty((n0, n1, G, P, Q), a.dtype)
     ss, vs = _host_operand(s), _host_operand(v)
-    nvec = -(-Q // lanes)
+    nvec = ceil_div(Q, lanes)
     work_items = K * (nvec if vs[3] != 1 else 1) * lanes * 2
     dims = (ctypes.c_ssize_t * 6)(n0, n1, G, P, Q, K)
     s_strides, v_strides = (ctypes.c_ssize_t * 5)(*ss), (ctypes.c_ssize_t * 5)(*vs)

@@ -5,6 +5,7 @@ import functools
 import numpy
 
 from .. import backend
+from ..conv.geometry import ceil_div
 from . import source
 
 
@@ -43,7 +44,7 @@ def launch_pieces(G, M, N, dtype_name, limit=MAX_GRID_YZ):
     """[((g0, g1), (m0, m1), (n0, n1))] covering (G, M, N) so that every piece's launch has grid
     y = ceil(rows / tile_m) <= limit and z = groups * ceil(columns / tile_n) <= limit."""
     block = GEOMETRY[dtype_name]
-    n_tiles = -(-N // block.tile_n)
+    n_tiles = ceil_div(N, block.tile_n)
     if n_tiles <= limit:
         g_step, n_step = limit // max(n_tiles, 1), N
     else:
@@ -55,7 +56,7 @@ def launch_pieces(G, M, N, dtype_name, limit=MAX_GRID_YZ):
 def launch_geometry(G, M, N, bins, dtype_name):
     """CUDA (grid, block) covering every bin and every output tile of every group."""
     block = GEOMETRY[dtype_name]
-    grid = (-(-bins // block.bins), -(-M // block.tile_m), G * -(-N // block.tile_n))
+    grid = (ceil_div(bins, block.bins), ceil_div(M, block.tile_m), G * ceil_div(N, block.tile_n))
     return grid, (block.threads, 1, 1)
 
 
