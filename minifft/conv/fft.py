@@ -24,8 +24,8 @@ Two choices keep copies and conjugations off the hot path:
 Spectra are stored in the layout the per-frequency product backend wants (spectral.py): bins-first
 for the CPU's ``host`` product (kernels/cproduct.c, reading each bin's matrices in place) and for
 ``matmul`` (BLAS / cuBLAS: one batched matmul with no transposes; the CPU's fallback where the C
-kernels are off), the transpose riding on the copy the FFT makes to pad; bins-last for the GPU ``rawkernel`` (its loads
-coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
+kernels are off), the transpose riding on the copy the FFT makes to pad; bins-last for the GPU
+``rawkernel`` (its loads coalesce). Only _Spectra knows which, and it guarantees that layout whatever the input's memory
 order (C, F, non-contiguous) and whatever order the FFT library returns.
 
 On the CPU with the C kernels (setting ``cpu_kernels``), every transform at a size
@@ -507,10 +507,10 @@ class FFTConvolution(ConvAlgorithm):
 
     ``product`` names the per-frequency product backend (spectral.PRODUCTS); None takes the
     device's default (kernels/cproduct.c on the CPU, BLAS matmul where the C kernels are off; the
-    RawKernel on the GPU). Strides are handled
-    natively by computing the stride-1 output and reading every s-th (the registered 'fft' wraps
-    this in polyphase.Polyphase, which never computes it). Channel groups split the channel axes
-    of the spectra (views, no copies); the product then runs batched over groups.
+    RawKernel on the GPU). Strides are handled natively by computing the stride-1 output and
+    reading every s-th (the registered 'fft' wraps this in polyphase.Polyphase, which never
+    computes it). Channel groups split the channel axes of the spectra (views, no copies); the
+    product then runs batched over groups.
     """
 
     name = 'fft'

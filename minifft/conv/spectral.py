@@ -21,8 +21,9 @@ spectrum layout it wants, and the FFT algorithm's transforms write that layout (
   bins on the thread pool) where ``cpu_kernels`` allows it and the operands are NumPy complex64 or
   complex128, else exactly ``matmul``. Paper layers 2-5 at S=16 (fft product over a training step,
   2 threads, share of a 1024^3 CGEMM timed beside it, medians of 5 interleaved rounds on the
-  shared machine, indicative): 79-86% (no round under 71%) against 53-60% for ``matmul``. Its output is stored bins-first, then (G, M, N) or
-  (G, N, M), whichever operand the kernel vectorised (host_roles).
+  shared machine, indicative): 79-86% (no round under 71%) against 53-60% for ``matmul``. Its
+  output is stored bins-first, then (G, M, N) or (G, N, M), whichever operand the kernel
+  vectorised (host_roles).
 * ``rawkernel``: the RawKernel in minifft/kernels on bins-last spectra (bins contiguous, any
   strides on m, n, k, so its loads coalesce). GPU only.
 """

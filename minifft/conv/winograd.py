@@ -510,8 +510,8 @@ class WinogradConvolution(ConvAlgorithm):
 
 
 def _kernel_transform(xp, w, GG):
-    """U (a, a, f, f') = G w G^T for every channel pair of w (f', f, 3, 3): one GEMM,
-    (G kron G) (a*a, 9) @ w as (9, f*f'), which writes U in the layout the products read."""
+    """U (a, a, f, f') = G w G^T for every channel pair of w (f', f, r, r): one GEMM,
+    (G kron G) (a*a, r*r) @ w as (r*r, f*f'), which writes U in the layout the products read."""
     fo, f, r = w.shape[:3]
     taps = xp.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(r * r, f * fo)
     a = int(round(GG.shape[0] ** 0.5))

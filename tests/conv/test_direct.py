@@ -4,7 +4,7 @@ runs through the C kernels (minifft/kernels/im2col.c) and through the NumPy code
 import numpy
 import pytest
 
-from minifft import Tensor, backend, conv
+from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.conv import direct
 from minifft.conv.base import training_step
