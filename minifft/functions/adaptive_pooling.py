@@ -6,12 +6,13 @@ H). When o divides H the windows are the blocks of a reshape, so the common case
 pooling, halving) are one reduction; otherwise one strided sum per output cell.
 """
 from ..backend import get_array_module
+from ..conv.geometry import ceil_div
 from ..tensor import Function, as_tensor
 from ._validation import check_float, check_ndim
 
 
 def _bounds(size, out):
-    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+    return [(i * size // out, ceil_div((i + 1) * size, out)) for i in range(out)]
 
 
 class AdaptiveAvgPool2d(Function):

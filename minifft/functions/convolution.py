@@ -3,6 +3,7 @@ import numbers
 
 from .. import conv
 from ..conv import profiler
+from ..conv.geometry import ceil_div
 from ..tensor import Function, as_tensor
 from ._validation import check_ndim, pair
 
@@ -92,7 +93,7 @@ def same_padding(kernel_size, dilation):
     are odd one more on each side with the first output row (column) cropped, so that as in
     PyTorch the extra zero lies after the input."""
     total = [(k - 1) * d for k, d in zip(kernel_size, dilation)]
-    return tuple(-(-t // 2) for t in total), tuple(t % 2 for t in total)
+    return tuple(ceil_div(t, 2) for t in total), tuple(t % 2 for t in total)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, algo=None, label=None, groups=1, dilation=1):
