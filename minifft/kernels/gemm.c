@@ -19,6 +19,7 @@
    as in any BLAS. Vectors are GCC vector extensions, so the same source builds with and without
    -march=native. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* -std=c11 turns contraction off; a multiply-add rounded once is what every BLAS does (and is no
@@ -32,22 +33,25 @@ typedef float v16f __attribute__((vector_size(64)));
 typedef double v8d __attribute__((vector_size(64)));
 
 #define DEFINE_GEMM(T, V, S)                                                                        \
-enum { VL_##S = sizeof(V) / sizeof(T), NR_##S = 2 * sizeof(V) / sizeof(T) };                       \
+enum { VL_##S = sizeof(V) / sizeof(T), NR_##S = 2 * sizeof(V) / sizeof(T) };                        \
                                                                                                     \
 static inline V load_##S(const T *p) { V v; memcpy(&v, p, sizeof v); return v; }                    \
 static inline void store_##S(T *p, V v) { memcpy(p, &v, sizeof v); }                                \
                                                                                                     \
-/* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR], B rows ldb apart; add: accumulate into C */      \
-static inline void kernel_nn_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,             \
-                                  ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,    \
-                                  int add) {                                                        \
+/* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR], B's row k at b + k * ldb (bo: b + bo[k]), its    \
+   second vector b2 after its first; add: accumulate into C */                                      \
+static inline void kernel_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,                \
+                              ptrdiff_t sak,                                                        \
+                              const T *b, ptrdiff_t ldb, const ptrdiff_t *bo, ptrdiff_t b2, T *c,   \
+                              ptrdiff_t ldc, int add) {                                             \
     const T *ar[MR];                                                                                \
     for (int i = 0; i < MR; ++i) ar[i] = a + (i < mr ? i : mr - 1) * sam;                           \
     V c0[MR], c1[MR];                                                                               \
     _Pragma("GCC unroll 8")                                                                         \
     for (int i = 0; i < MR; ++i) { c0[i] = (V){0}; c1[i] = (V){0}; }                                \
     for (ptrdiff_t k = 0; k < kc; ++k) {                                                            \
-        V b0 = load_##S(b + k * ldb), b1 = load_##S(b + k * ldb + VL_##S);                          \
+        const T *bk = b + (bo ? bo[k] : k * ldb);                                                   \
+        V b0 = load_##S(bk), b1 = load_##S(bk + b2);                                                \
         _Pragma("GCC unroll 8")                                                                     \
         for (int i = 0; i < MR; ++i) {                                                              \
             T s = ar[i][k * sak];                                                                   \
@@ -66,6 +70,11 @@ static inline void kernel_nn_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
+static inline void kernel_nn_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,             \
+                                  ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,    \
+                                  int add) {                                                        \
+    kernel_##S(mr, kc, a, sam, sak, b, ldb, NULL, VL_##S, c, ldc, add);                             \
+}                                                                                                   \
 static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, ptrdiff_t sam,       \
                             ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,          \
                             int add) {                                                              \
@@ -80,7 +89,7 @@ static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, p
             if (nr < NR_##S) {      /* the last columns, zero-padded to a whole panel */            \
                 for (ptrdiff_t k = 0; k < kc; ++k) {                                                \
                     memcpy(pb + k * NR_##S, bp + k * ldb, (size_t)nr * sizeof(T));                  \
-                    memset(pb + k * NR_##S + nr, 0, (size_t)(NR_##S - nr) * sizeof(T));            \
+                    memset(pb + k * NR_##S + nr, 0, (size_t)(NR_##S - nr) * sizeof(T));             \
                 }                                                                                   \
                 bp = pb;                                                                            \
                 lb = NR_##S;                                                                        \
@@ -96,7 +105,7 @@ static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, p
                             pc[r * NR_##S + q] = acc && q < nr ? c[(i + r) * ldc + j + q] : 0;      \
                     kernel_nn_##S(mr, kc, ai, sam, sak, bp, lb, pc, NR_##S, 1);                     \
                     for (ptrdiff_t r = 0; r < mr; ++r)                                              \
-                        memcpy(c + (i + r) * ldc + j, pc + r * NR_##S, (size_t)nr * sizeof(T));    \
+                        memcpy(c + (i + r) * ldc + j, pc + r * NR_##S, (size_t)nr * sizeof(T));     \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
@@ -120,10 +129,10 @@ void gemm_nn_##S(ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a,
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* G products, each C[g] (M, N) (+)= sum over r < Rn of A[g, r] (M, K) B[g, r]^T ((N, K) given),     \
-   operand (g, r) at a + g * sag + r * sar (b alike), rows lda / ldb apart, C rows ldc apart: each    \
+/* G products, each C[g] (M, N) (+)= sum over r < Rn of A[g, r] (M, K) B[g, r]^T ((N, K) given),    \
+   operand (g, r) at a + g * sag + r * sar (b alike), rows lda / ldb apart, C rows ldc apart: each  \
    block of B's rows is transposed into a zero-padded panel and multiplied as in gemm_nn. */        \
-void gemm_nt_##S(ptrdiff_t G, ptrdiff_t Rn, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a,     \
+void gemm_nt_##S(ptrdiff_t G, ptrdiff_t Rn, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a,      \
                  ptrdiff_t sag, ptrdiff_t sar, ptrdiff_t lda, const T *b, ptrdiff_t sbg,            \
                  ptrdiff_t sbr, ptrdiff_t ldb, T *c, ptrdiff_t scg, ptrdiff_t ldc, ptrdiff_t add) { \
     T pb[KC * NR_##S], pc[MR * NR_##S];                                                             \
@@ -162,6 +171,102 @@ void gemm_nt_##S(ptrdiff_t G, ptrdiff_t Rn, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* Forward convolution without columns (conv/direct.py): per sample s and group g,                  \
+   Y (M, oh * ow) = A (M, K) B, K = Cg * taps, B[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs     \
+   + win[t] + i * vp + j]: x is a layout of the padded image in which every tap's window is a       \
+   stride-1 (oh, ow) block with rows vp apart (im2col.c's phases). Each KC x NR panel of B is       \
+   copied from those rows into L1 and multiplied as in gemm_nn: the columns are never written       \
+   out. x must be readable VL - 1 elements past each window (im2col.c's SLACK). A's rows are K      \
+   apart, its groups M * K; Y is (S, G * M, oh * ow), C-contiguous. */                              \
+void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrdiff_t taps,         \
+                      const ptrdiff_t *win, const T *a, const T *x, ptrdiff_t ps, ptrdiff_t cs,     \
+                      ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, T *y) {                             \
+    /* VL elements of slack: chunks running past a run's end land in the next run, the next         \
+       row or there, all written after them */                                                      \
+    T pb[KC * NR_##S + VL_##S], pc[MR * NR_##S];                                                    \
+    ptrdiff_t K = Cg * taps, P = oh * ow;                                                           \
+    ptrdiff_t rq[NR_##S], rl[NR_##S], ro[NR_##S];   /* the panel's runs, one output row each */     \
+    /* A packed MR rows at a time (each k's MR values together, zeros past M): one stream of        \
+       broadcasts instead of MR */                                                                  \
+    ptrdiff_t Mp = (M + MR - 1) / MR * MR;                                                          \
+    T *ap = malloc((size_t)(G * Mp * K) * sizeof(T));                                               \
+    ptrdiff_t *bo = malloc((size_t)K * sizeof *bo);                                                 \
+    if (!ap || !bo) {                                                                               \
+        free(ap);                                                                                   \
+        free(bo);                                                                                   \
+        return;                                                                                     \
+    }                                                                                               \
+    for (ptrdiff_t k = 0; k < K; ++k) bo[k] = k / taps * cs + win[k % taps];                        \
+    /* whole panels straight from x where a panel's two vectors are two output rows (ow = VL) or    \
+       lie in one (ow a multiple of NR) */                                                          \
+    ptrdiff_t b2 = ow == VL_##S ? vp : ow % NR_##S == 0 ? VL_##S : 0;                               \
+    for (ptrdiff_t g = 0; g < G; ++g)                                                               \
+        for (ptrdiff_t i = 0; i < Mp; ++i)                                                          \
+            for (ptrdiff_t k = 0; k < K; ++k)                                                       \
+                ap[(g * Mp + i / MR * MR) * K + k * MR + i % MR] =                                  \
+                    i < M ? a[(g * M + i) * K + k] : 0;                                             \
+    for (ptrdiff_t s = 0; s < Sn; ++s)                                                              \
+    for (ptrdiff_t g = 0; g < G; ++g) {                                                             \
+        const T *ag = ap + g * Mp * K, *xg = x + s * ps + g * Cg * cs;                              \
+        T *yg = y + (s * G + g) * M * P;                                                            \
+        for (ptrdiff_t n0 = 0; n0 < P; n0 += NR_##S) {                                              \
+            ptrdiff_t nr = P - n0 < NR_##S ? P - n0 : NR_##S, runs = 0;                             \
+            for (ptrdiff_t n = n0, i = n0 / ow, j = n0 % ow; n < n0 + nr; ++i, j = 0) {             \
+                ptrdiff_t len = ow - j < n0 + nr - n ? ow - j : n0 + nr - n;                        \
+                rq[runs] = n - n0;                                                                  \
+                rl[runs] = len;                                                                     \
+                ro[runs++] = i * vp + j;                                                            \
+                n += len;                                                                           \
+            }                                                                                       \
+            if (b2 && nr == NR_##S) {                                                               \
+                const T *xn = xg + n0 / ow * vp + n0 % ow;                                          \
+                for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                          \
+                    ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                       \
+                    for (ptrdiff_t i = 0; i < M; i += MR) {                                         \
+                        ptrdiff_t mr = M - i < MR ? M - i : MR;                                     \
+                        kernel_##S(mr, kc, ag + i * K + k0 * MR, 1, MR, xn, 0, bo + k0, b2,         \
+                                   yg + i * P + n0, P, k0 > 0);                                     \
+                    }                                                                               \
+                }                                                                                   \
+                continue;                                                                           \
+            }                                                                                       \
+            for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                              \
+                ptrdiff_t kc = K - k0 < KC ? K - k0 : KC, c = k0 / taps, t = k0 % taps;             \
+                for (ptrdiff_t k = 0; k < kc; ++k) {                                                \
+                    const T *src = xg + c * cs + win[t];                                            \
+                    T *row = pb + k * NR_##S;                                                       \
+                    for (ptrdiff_t r = 0; r < runs; ++r)                                            \
+                        for (ptrdiff_t j = 0; j < rl[r]; j += VL_##S)                               \
+                            store_##S(row + rq[r] + j, load_##S(src + ro[r] + j));                  \
+                    for (ptrdiff_t q = nr; q < NR_##S; ++q) row[q] = 0;                             \
+                    if (++t == taps) {                                                              \
+                        t = 0;                                                                      \
+                        ++c;                                                                        \
+                    }                                                                               \
+                }                                                                                   \
+                int acc = k0 > 0;                                                                   \
+                for (ptrdiff_t i = 0; i < M; i += MR) {                                             \
+                    ptrdiff_t mr = M - i < MR ? M - i : MR;                                         \
+                    const T *ai = ag + i * K + k0 * MR;                                             \
+                    T *ci = yg + i * P + n0;                                                        \
+                    if (nr == NR_##S) {                                                             \
+                        kernel_nn_##S(mr, kc, ai, 1, MR, pb, NR_##S, ci, P, acc);                   \
+                    } else {                                                                        \
+                        for (ptrdiff_t r = 0; r < mr; ++r)                                          \
+                            for (ptrdiff_t q = 0; q < NR_##S; ++q)                                  \
+                                pc[r * NR_##S + q] = acc && q < nr ? ci[r * P + q] : 0;             \
+                        kernel_nn_##S(mr, kc, ai, 1, MR, pb, NR_##S, pc, NR_##S, 1);                \
+                        for (ptrdiff_t r = 0; r < mr; ++r)                                          \
+                            memcpy(ci + r * P, pc + r * NR_##S, (size_t)nr * sizeof(T));            \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    free(ap);                                                                                       \
+    free(bo);                                                                                       \
 }
 
 DEFINE_GEMM(float, v16f, f32)
