@@ -38,23 +38,30 @@ enum { VL_##S = sizeof(V) / sizeof(T), NR_##S = 2 * sizeof(V) / sizeof(T) };    
 static inline V load_##S(const T *p) { V v; memcpy(&v, p, sizeof v); return v; }                    \
 static inline void store_##S(T *p, V v) { memcpy(p, &v, sizeof v); }                                \
                                                                                                     \
-/* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR], B's row k at b + k * ldb (bo: b + bo[k]), its    \
-   second vector b2 after its first; add: accumulate into C */                                      \
+/* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR]: A's row i at a + i * sam (ao: a + ao[i]), its    \
+   element k at k * sak after (ko: ko[k]); B's row k at b + k * ldb (bo: b + bo[k]), its second     \
+   vector b2 after its first; add: accumulate into C. The tables serve gemm_windows and             \
+   gemm_nt_windows, whose operands are windows of an image; the other callers pass NULL, and the    \
+   branches go with inlining. */                                                                    \
 static inline void kernel_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,                \
-                              ptrdiff_t sak,                                                        \
+                              ptrdiff_t sak, const ptrdiff_t *ao, const ptrdiff_t *ko,              \
                               const T *b, ptrdiff_t ldb, const ptrdiff_t *bo, ptrdiff_t b2, T *c,   \
                               ptrdiff_t ldc, int add) {                                             \
     const T *ar[MR];                                                                                \
-    for (int i = 0; i < MR; ++i) ar[i] = a + (i < mr ? i : mr - 1) * sam;                           \
+    for (int i = 0; i < MR; ++i) {                                                                  \
+        ptrdiff_t r = i < mr ? i : mr - 1;                                                          \
+        ar[i] = a + (ao ? ao[r] : r * sam);                                                         \
+    }                                                                                               \
     V c0[MR], c1[MR];                                                                               \
     _Pragma("GCC unroll 8")                                                                         \
     for (int i = 0; i < MR; ++i) { c0[i] = (V){0}; c1[i] = (V){0}; }                                \
     for (ptrdiff_t k = 0; k < kc; ++k) {                                                            \
         const T *bk = b + (bo ? bo[k] : k * ldb);                                                   \
+        ptrdiff_t ak = ko ? ko[k] : k * sak;                                                        \
         V b0 = load_##S(bk), b1 = load_##S(bk + b2);                                                \
         _Pragma("GCC unroll 8")                                                                     \
         for (int i = 0; i < MR; ++i) {                                                              \
-            T s = ar[i][k * sak];                                                                   \
+            T s = ar[i][ak];                                                                        \
             c0[i] += s * b0;                                                                        \
             c1[i] += s * b1;                                                                        \
         }                                                                                           \
@@ -73,7 +80,7 @@ static inline void kernel_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t 
 static inline void kernel_nn_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,             \
                                   ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,    \
                                   int add) {                                                        \
-    kernel_##S(mr, kc, a, sam, sak, b, ldb, NULL, VL_##S, c, ldc, add);                             \
+    kernel_##S(mr, kc, a, sam, sak, NULL, NULL, b, ldb, NULL, VL_##S, c, ldc, add);                 \
 }                                                                                                   \
 static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, ptrdiff_t sam,       \
                             ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,          \
@@ -226,8 +233,8 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
                     ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                       \
                     for (ptrdiff_t i = 0; i < M; i += MR) {                                         \
                         ptrdiff_t mr = M - i < MR ? M - i : MR;                                     \
-                        kernel_##S(mr, kc, ag + i * K + k0 * MR, 1, MR, xn, 0, bo + k0, b2,         \
-                                   yg + i * P + n0, P, k0 > 0);                                     \
+                        kernel_##S(mr, kc, ag + i * K + k0 * MR, 1, MR, NULL, NULL, xn, 0,          \
+                                   bo + k0, b2, yg + i * P + n0, P, k0 > 0);                        \
                     }                                                                               \
                 }                                                                                   \
                 continue;                                                                           \
@@ -267,6 +274,62 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
     }                                                                                               \
     free(ap);                                                                                       \
     free(bo);                                                                                       \
+}                                                                                                   \
+                                                                                                    \
+                                                                                                    \
+/* The weight gradient of a convolution without columns (conv/direct.py): per group g,              \
+   C (M, N) (+)= sum over samples s of A_s (M, P) B_s (N, P)^T, M = Cg * taps, P = oh * ow,         \
+   A_s[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs + win[t] + i * vp + j] (the windows of        \
+   gemm_windows), B_s = b[s, g] (N, P) C-contiguous. As gemm_nt, each KC x NR block of B is         \
+   transposed into a panel; A is read in place. C is (G, M, N), C-contiguous. */                    \
+void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t Cg, ptrdiff_t taps, ptrdiff_t N,      \
+                         const ptrdiff_t *win, const T *x, ptrdiff_t ps, ptrdiff_t cs,              \
+                         ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, const T *b, T *c,                \
+                         ptrdiff_t add) {                                                           \
+    T pb[KC * NR_##S], pc[MR * NR_##S];                                                             \
+    ptrdiff_t M = Cg * taps, P = oh * ow;                                                           \
+    ptrdiff_t *ao = malloc((size_t)(M + P) * sizeof *ao), *ko = ao + M;                             \
+    if (!ao) return;                                                                                \
+    for (ptrdiff_t m = 0; m < M; ++m) ao[m] = m / taps * cs + win[m % taps];                        \
+    for (ptrdiff_t p = 0; p < P; ++p) ko[p] = p / ow * vp + p % ow;                                 \
+    for (ptrdiff_t g = 0; g < G; ++g)                                                               \
+    for (ptrdiff_t j = 0; j < N; j += NR_##S) {                                                     \
+        ptrdiff_t nr = N - j < NR_##S ? N - j : NR_##S;                                             \
+        T *cg = c + g * M * N + j;                                                                  \
+        if (!add && (Sn == 0 || P == 0))                                                            \
+            for (ptrdiff_t i = 0; i < M; ++i) memset(cg + i * N, 0, (size_t)nr * sizeof(T));        \
+        for (ptrdiff_t s = 0; s < Sn; ++s)                                                          \
+        for (ptrdiff_t k0 = 0; k0 < P; k0 += KC) {                                                  \
+            ptrdiff_t kc = P - k0 < KC ? P - k0 : KC;                                               \
+            int acc = add || s > 0 || k0 > 0;                                                       \
+            const T *br = b + ((s * G + g) * N + j) * P + k0;                                       \
+            const T *xs = x + s * ps + g * Cg * cs;                                                 \
+            for (ptrdiff_t q = 0; q < NR_##S; ++q) {    /* pb[k][q] = B[j + q, k0 + k] */           \
+                if (q < nr) {                                                                       \
+                    const T *src = br + q * P;                                                      \
+                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = src[k];                 \
+                } else {                                                                            \
+                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = 0;                      \
+                }                                                                                   \
+            }                                                                                       \
+            for (ptrdiff_t i = 0; i < M; i += MR) {                                                 \
+                ptrdiff_t mr = M - i < MR ? M - i : MR;                                             \
+                if (nr == NR_##S) {                                                                 \
+                    kernel_##S(mr, kc, xs, 0, 0, ao + i, ko + k0, pb, NR_##S, NULL, VL_##S,         \
+                               cg + i * N, N, acc);                                                 \
+                } else {                                                                            \
+                    for (ptrdiff_t p = 0; p < mr; ++p)                                              \
+                        for (ptrdiff_t q = 0; q < NR_##S; ++q)                                      \
+                            pc[p * NR_##S + q] = acc && q < nr ? cg[(i + p) * N + q] : 0;           \
+                    kernel_##S(mr, kc, xs, 0, 0, ao + i, ko + k0, pb, NR_##S, NULL, VL_##S, pc,     \
+                               NR_##S, 1);                                                          \
+                    for (ptrdiff_t p = 0; p < mr; ++p)                                              \
+                        memcpy(cg + (i + p) * N, pc + p * NR_##S, (size_t)nr * sizeof(T));          \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    free(ao);                                                                                       \
 }
 
 DEFINE_GEMM(float, v16f, f32)

@@ -154,6 +154,34 @@ def test_windows_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol
                                   atol=_tolerance(tol, Cg * taps))
 
 
+@pytest.mark.parametrize('dtype, tol', DTYPES)
+@pytest.mark.parametrize('S, G, M, Cg, taps, oh, ow, vp', WINDOWS)
+def test_nt_windows_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol, rng):
+    """The weight gradient over the same windows: out[g] = sum_s A(s, g) @ b[s, g].T (M here is
+    N, the columns of out), NaN everywhere outside the windows, accumulation with add."""
+    room = (oh - 1) * vp + ow
+    win = rng.choice(3 * room, taps, replace=False).astype(numpy.intp)
+    L = int(win.max()) + room + 64 // numpy.dtype(dtype).itemsize
+    x = numpy.full((S, G * Cg, L), numpy.nan, dtype)
+    at = (numpy.arange(oh)[:, None] * vp + numpy.arange(ow)).ravel()
+    inside = numpy.zeros(L, bool)
+    inside[(win[:, None] + at).ravel()] = True
+    x[:, :, inside] = rng.standard_normal((S, G * Cg, int(inside.sum())))
+    b = rng.standard_normal((S, G, M, oh, ow)).astype(dtype)
+    A = x[:, :, win[:, None] + at].astype(numpy.float64).reshape(S, G, Cg * taps, oh * ow)
+    want = numpy.einsum('sgkp,sgnp->gkn', A, b.reshape(S, G, M, oh * ow).astype(numpy.float64))
+    out, guard = _guarded((G, Cg * taps, M), dtype)
+    gemm.nt_windows(x, win, vp, b, out)
+    assert numpy.isnan(guard).all()
+    atol = _tolerance(tol, S * oh * ow)
+    numpy.testing.assert_allclose(out, want, rtol=tol, atol=atol)
+    c0 = rng.standard_normal(out.shape).astype(dtype)
+    out[...] = c0
+    gemm.nt_windows(x, win, vp, b, out, add=True)
+    numpy.testing.assert_allclose(out, c0 + want, rtol=tol, atol=atol)
+    assert numpy.isnan(guard).all()
+
+
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('ow', [16, 5])   # panels from x, panels copied
 def test_windows_propagate_nan_and_inf(dtype, ow, rng):
@@ -169,6 +197,14 @@ def test_windows_propagate_nan_and_inf(dtype, ow, rng):
     numpy.testing.assert_array_equal(numpy.isnan(out), numpy.isnan(expected))
     numpy.testing.assert_array_equal(numpy.isinf(out), numpy.isinf(expected))
     assert numpy.isnan(out[0, 0, :, 1, 2]).all()
+    gw = numpy.empty((1, 3 * taps, 9), dtype)                   # and the weight gradient
+    gy = rng.standard_normal((1, 1, 9, oh, ow)).astype(dtype)
+    gemm.nt_windows(x, win, vp, gy, gw)
+    A = x[0][:, win[:, None] + (numpy.arange(oh)[:, None] * vp + numpy.arange(ow)).ravel()]
+    expected = A.reshape(3 * taps, oh * ow) @ gy.reshape(9, oh * ow).T
+    numpy.testing.assert_array_equal(numpy.isnan(gw[0]), numpy.isnan(expected))
+    numpy.testing.assert_array_equal(numpy.isinf(gw[0]), numpy.isinf(expected))
+    assert numpy.isnan(gw[0, 2]).all()   # channel 1, tap 0 sees the NaN
 
 
 def test_windows_bad_arguments_name_the_op():
@@ -185,3 +221,10 @@ def test_windows_bad_arguments_name_the_op():
         gemm.windows(a, numpy.ones((1, 3, 40), f), numpy.array([0, -1], numpy.intp), 4, out)
     gemm.windows(a, numpy.ones((1, 3, 40), f), win, 4, out)
     numpy.testing.assert_array_equal(out, 6)
+    gw = numpy.empty((1, 6, 4), f)
+    with pytest.raises(ValueError, match=r"gemm\.nt_windows: expected x \(S, G \* Cg, L\)"):
+        gemm.nt_windows(numpy.ones((1, 3, 40), f), win, 4, numpy.ones((1, 1, 5, 2, 3), f), gw)
+    with pytest.raises(ValueError, match=r"gemm\.nt_windows: expected windows"):
+        gemm.nt_windows(numpy.ones((1, 3, 20), f), win, 4, numpy.ones((1, 1, 4, 2, 3), f), gw)
+    gemm.nt_windows(numpy.ones((1, 3, 40), f), win, 4, numpy.ones((1, 1, 4, 2, 3), f), gw)
+    numpy.testing.assert_array_equal(gw, 6)
