@@ -184,9 +184,9 @@ def _correlate_compiled(kernels, x, w, g):
 def _correlate_phases(kernels, phases, x, w, y, g):
     """y of a strided layer g without columns: each block of samples is split into its phases
     (im2col.c, one copy of x) and gemm.windows multiplies the weights by the phases' windows, read
-    in place or copied a panel at a time into L1. Against im2col + OpenBLAS on one thread: 45 -> 26
-    us a sample at (64, 16, 32, 32, 3, stride 2, pad 1), 42 -> 32 at (64, 32, 64, 16, 3, stride 2,
-    pad 1), 133 -> 91 at (32, 32, 64, 32, 3, stride 2, pad 1)."""
+    in place or copied a panel at a time into L1. Against im2col + OpenBLAS on one thread: 44 -> 26
+    us a sample at (64, 16, 32, 32, 3, stride 2, pad 1), 42 -> 27 at (64, 32, 64, 16, 3, stride 2,
+    pad 1), 133 -> 92 at (32, 32, 64, 32, 3, stride 2, pad 1)."""
     wg = numpy.ascontiguousarray(w).reshape(g.groups, g.group_out, -1)
     out = y.reshape(g.batch, g.groups, g.group_out, g.out_h, g.out_w)
     block = _phase_block(g, phases, x.dtype.itemsize)

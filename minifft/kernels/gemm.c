@@ -37,12 +37,18 @@ enum { VL_##S = sizeof(V) / sizeof(T), NR_##S = 2 * sizeof(V) / sizeof(T) };    
                                                                                                     \
 static inline V load_##S(const T *p) { V v; memcpy(&v, p, sizeof v); return v; }                    \
 static inline void store_##S(T *p, V v) { memcpy(p, &v, sizeof v); }                                \
+static inline V load_halves_##S(const T *p, const T *q) {                                           \
+    T t[VL_##S];                                                                                    \
+    memcpy(t, p, sizeof t / 2);                                                                     \
+    memcpy(t + VL_##S / 2, q, sizeof t / 2);                                                        \
+    return load_##S(t);                                                                             \
+}                                                                                                   \
                                                                                                     \
 /* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR]: A's row i at a + i * sam (ao: a + ao[i]), its    \
    element k at k * sak after (ko: ko[k]); B's row k at b + k * ldb (bo: b + bo[k]), its second     \
-   vector b2 after its first; add: accumulate into C. The tables serve gemm_windows and             \
-   gemm_nt_windows, whose operands are windows of an image; the other callers pass NULL, and the    \
-   branches go with inlining. */                                                                    \
+   vector b2 after its first (b2 < 0: four half vectors, -b2 apart); add: accumulate into C. The    \
+   tables serve gemm_windows and gemm_nt_windows, whose operands are windows of an image; the       \
+   other callers pass NULL and b2 = VL, and the branches go with inlining. */                       \
 static inline void kernel_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t sam,                \
                               ptrdiff_t sak, const ptrdiff_t *ao, const ptrdiff_t *ko,              \
                               const T *b, ptrdiff_t ldb, const ptrdiff_t *bo, ptrdiff_t b2, T *c,   \
@@ -58,7 +64,14 @@ static inline void kernel_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff_t 
     for (ptrdiff_t k = 0; k < kc; ++k) {                                                            \
         const T *bk = b + (bo ? bo[k] : k * ldb);                                                   \
         ptrdiff_t ak = ko ? ko[k] : k * sak;                                                        \
-        V b0 = load_##S(bk), b1 = load_##S(bk + b2);                                                \
+        V b0, b1;                                                                                   \
+        if (b2 < 0) {                                                                               \
+            b0 = load_halves_##S(bk, bk - b2);                                                      \
+            b1 = load_halves_##S(bk - 2 * b2, bk - 3 * b2);                                         \
+        } else {                                                                                    \
+            b0 = load_##S(bk);                                                                      \
+            b1 = load_##S(bk + b2);                                                                 \
+        }                                                                                           \
         _Pragma("GCC unroll 8")                                                                     \
         for (int i = 0; i < MR; ++i) {                                                              \
             T s = ar[i][ak];                                                                        \
@@ -206,9 +219,9 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
         return;                                                                                     \
     }                                                                                               \
     for (ptrdiff_t k = 0; k < K; ++k) bo[k] = k / taps * cs + win[k % taps];                        \
-    /* whole panels straight from x where a panel's two vectors are two output rows (ow = VL) or    \
-       lie in one (ow a multiple of NR) */                                                          \
-    ptrdiff_t b2 = ow == VL_##S ? vp : ow % NR_##S == 0 ? VL_##S : 0;                               \
+    /* whole panels straight from x where a panel's two vectors are two output rows (ow = VL), lie  \
+       in one (ow a multiple of NR) or are four rows (ow = VL / 2) */                               \
+    ptrdiff_t b2 = ow == VL_##S ? vp : ow % NR_##S == 0 ? VL_##S : 2 * ow == VL_##S ? -vp : 0;      \
     for (ptrdiff_t g = 0; g < G; ++g)                                                               \
         for (ptrdiff_t i = 0; i < Mp; ++i)                                                          \
             for (ptrdiff_t k = 0; k < K; ++k)                                                       \

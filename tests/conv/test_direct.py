@@ -114,6 +114,8 @@ LAYERS = [  # (S, f, f', H, W, kh, kw, stride, padding, dilation, groups)
     (2, 2, 3, 16, 40, 3, 5, (1, 2), (1, 2), (1, 3), 1),    # stride (1, 2) with dilation 3
     (2, 2, 3, 16, 16, 4, 4, (2, 2), (0, 0), (1, 1), 1),    # even kernel, no padding: ow 7
     (2, 2, 2, 8, 65, 3, 3, (2, 2), (1, 1), (1, 1), 1),     # ow 33: one float32 panel from x, then a copied one
+    (3, 3, 4, 16, 16, 3, 3, (2, 2), (1, 1), (1, 1), 1),    # ow 8: half a float32 vector, four rows a panel
+    (2, 2, 3, 8, 8, 3, 3, (2, 2), (1, 1), (1, 1), 1),      # ow 4: half a float64 vector
     (3, 4, 4, 18, 18, 3, 3, (2, 2), (1, 1), (2, 2), 2),    # dilation 2 at stride 2 misses a phase: the gather
 ]
 

@@ -123,11 +123,13 @@ def _windows_reference(a, x, win, vp, oh, ow):
 
 
 # (S, G, M, Cg, taps, oh, ow, vp): panels are 2 vectors wide (32 float32, 16 float64), taken straight
-# from x where ow is one vector (two output rows a panel) or a multiple of two, else copied run by run
+# from x where ow is one vector (two output rows a panel), half of one (four) or a multiple of two,
+# else copied run by run
 WINDOWS = [(2, 1, 32, 16, 9, 16, 16, 17),    # float32: ow = one vector, whole panels from x
            (3, 1, 13, 5, 9, 7, 16, 18),      # odd oh: the last panel one row (copied), M % 8 != 0
            (1, 2, 5, 3, 4, 5, 32, 33),       # ow = a panel (float32), groups
-           (2, 1, 9, 25, 9, 8, 8, 9),        # K = 225 > 192: two K blocks; ow = one float64 vector
+           (2, 1, 9, 25, 9, 8, 8, 9),        # K = 225 > 192: two K blocks; ow = one float64 vector, half a float32
+           (1, 1, 10, 3, 4, 9, 4, 6),        # ow = half a float64 vector: four rows a panel, the last panel copied
            (1, 1, 3, 2, 1, 3, 5, 5),         # runs of 5: panels across output rows, vp = ow
            (1, 3, 8, 2, 3, 9, 1, 4),         # one column: a run per output row
            (2, 1, 16, 4, 6, 4, 48, 50)]      # ow = 3 float32 vectors, a multiple of a float64 panel
