@@ -193,6 +193,42 @@ void gemm_nt_##S(ptrdiff_t G, ptrdiff_t Rn, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
+/* gemm_windows with A as it is and every panel gathered element by element: where its scratch      \
+   cannot be had (exported for the tests) */                                                        \
+void gemm_windows_plain_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg,                   \
+                                   ptrdiff_t taps, const ptrdiff_t *win, const T *a, const T *x,    \
+                                   ptrdiff_t ps, ptrdiff_t cs, ptrdiff_t vp, ptrdiff_t oh,          \
+                                   ptrdiff_t ow, T *y) {                                            \
+    T pb[KC * NR_##S], pc[MR * NR_##S];                                                             \
+    ptrdiff_t K = Cg * taps, P = oh * ow;                                                           \
+    for (ptrdiff_t s = 0; s < Sn; ++s)                                                              \
+    for (ptrdiff_t g = 0; g < G; ++g) {                                                             \
+        const T *ag = a + g * M * K, *xg = x + s * ps + g * Cg * cs;                                \
+        T *yg = y + (s * G + g) * M * P;                                                            \
+        for (ptrdiff_t n0 = 0; n0 < P; n0 += NR_##S) {                                              \
+            ptrdiff_t nr = P - n0 < NR_##S ? P - n0 : NR_##S;                                       \
+            for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                              \
+                ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                           \
+                for (ptrdiff_t k = 0; k < kc; ++k) {                                                \
+                    const T *src = xg + (k0 + k) / taps * cs + win[(k0 + k) % taps];                \
+                    for (ptrdiff_t q = 0; q < NR_##S; ++q)                                          \
+                        pb[k * NR_##S + q] = q < nr ? src[(n0 + q) / ow * vp + (n0 + q) % ow] : 0;  \
+                }                                                                                   \
+                for (ptrdiff_t i = 0; i < M; i += MR) {                                             \
+                    ptrdiff_t mr = M - i < MR ? M - i : MR;                                         \
+                    T *ci = yg + i * P + n0;                                                        \
+                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
+                        for (ptrdiff_t q = 0; q < NR_##S; ++q)                                      \
+                            pc[r * NR_##S + q] = k0 > 0 && q < nr ? ci[r * P + q] : 0;              \
+                    kernel_nn_##S(mr, kc, ag + i * K + k0, K, 1, pb, NR_##S, pc, NR_##S, 1);        \
+                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
+                        memcpy(ci + r * P, pc + r * NR_##S, (size_t)nr * sizeof(T));                \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
 /* Forward convolution without columns (conv/direct.py): per sample s and group g,                  \
    Y (M, oh * ow) = A (M, K) B, K = Cg * taps, B[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs     \
    + win[t] + i * vp + j]: x is a layout of the padded image in which every tap's window is a       \
@@ -213,9 +249,10 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
     ptrdiff_t Mp = (M + MR - 1) / MR * MR;                                                          \
     T *ap = malloc((size_t)(G * Mp * K) * sizeof(T));                                               \
     ptrdiff_t *bo = malloc((size_t)K * sizeof *bo);                                                 \
-    if (!ap || !bo) {                                                                               \
+    if (!ap || !bo) {   /* without the memory: the unpacked A and copied panels, slower */          \
         free(ap);                                                                                   \
         free(bo);                                                                                   \
+        gemm_windows_plain_##S(Sn, G, M, Cg, taps, win, a, x, ps, cs, vp, oh, ow, y);               \
         return;                                                                                     \
     }                                                                                               \
     for (ptrdiff_t k = 0; k < K; ++k) bo[k] = k / taps * cs + win[k % taps];                        \
@@ -289,22 +326,15 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
     free(bo);                                                                                       \
 }                                                                                                   \
                                                                                                     \
-                                                                                                    \
 /* The weight gradient of a convolution without columns (conv/direct.py): per group g,              \
-   C (M, N) (+)= sum over samples s of A_s (M, P) B_s (N, P)^T, M = Cg * taps, P = oh * ow,         \
-   A_s[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs + win[t] + i * vp + j] (the windows of        \
-   gemm_windows), B_s = b[s, g] (N, P) C-contiguous. As gemm_nt, each KC x NR block of B is         \
-   transposed into a panel; A is read in place. C is (G, M, N), C-contiguous. */                    \
-void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t Cg, ptrdiff_t taps, ptrdiff_t N,      \
-                         const ptrdiff_t *win, const T *x, ptrdiff_t ps, ptrdiff_t cs,              \
-                         ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, const T *b, T *c,                \
-                         ptrdiff_t add) {                                                           \
+   C (M, N) (+)= sum over samples s of A_s (M, P) B_s (N, P)^T, P = oh * ow,                        \
+   A_s[m, (i, j)] = x[s * ps + g * gs + ao[m] + ko[i * ow + j]] (ao: gemm_windows' bo, ko: i * vp   \
+   + j), B_s = b[s, g] (N, P) C-contiguous. As gemm_nt, each KC x NR block of B is transposed       \
+   into a panel; A is read in place. C is (G, M, N), C-contiguous. */                               \
+void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, ptrdiff_t P,          \
+                         const ptrdiff_t *ao, const ptrdiff_t *ko, const T *x, ptrdiff_t ps,        \
+                         ptrdiff_t gs, const T *b, T *c, ptrdiff_t add) {                           \
     T pb[KC * NR_##S], pc[MR * NR_##S];                                                             \
-    ptrdiff_t M = Cg * taps, P = oh * ow;                                                           \
-    ptrdiff_t *ao = malloc((size_t)(M + P) * sizeof *ao), *ko = ao + M;                             \
-    if (!ao) return;                                                                                \
-    for (ptrdiff_t m = 0; m < M; ++m) ao[m] = m / taps * cs + win[m % taps];                        \
-    for (ptrdiff_t p = 0; p < P; ++p) ko[p] = p / ow * vp + p % ow;                                 \
     for (ptrdiff_t g = 0; g < G; ++g)                                                               \
     for (ptrdiff_t j = 0; j < N; j += NR_##S) {                                                     \
         ptrdiff_t nr = N - j < NR_##S ? N - j : NR_##S;                                             \
@@ -316,7 +346,7 @@ void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t Cg, ptrdiff_t taps
             ptrdiff_t kc = P - k0 < KC ? P - k0 : KC;                                               \
             int acc = add || s > 0 || k0 > 0;                                                       \
             const T *br = b + ((s * G + g) * N + j) * P + k0;                                       \
-            const T *xs = x + s * ps + g * Cg * cs;                                                 \
+            const T *xs = x + s * ps + g * gs;                                                      \
             for (ptrdiff_t q = 0; q < NR_##S; ++q) {    /* pb[k][q] = B[j + q, k0 + k] */           \
                 if (q < nr) {                                                                       \
                     const T *src = br + q * P;                                                      \
@@ -342,7 +372,6 @@ void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t Cg, ptrdiff_t taps
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
-    free(ao);                                                                                       \
 }
 
 DEFINE_GEMM(float, v16f, f32)

@@ -28,7 +28,7 @@ _P = ctypes.c_void_p
 _NN = (_I,) * 4 + (_P, _I, _I, _I, _P, _I, _I, _P, _I, _I, _I)
 _NT = (_I,) * 5 + (_P, _I, _I, _I, _P, _I, _I, _I, _P, _I, _I, _I)
 _WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _I, _I, _I, _P)
-_NT_WINDOWS = (_I,) * 5 + (_P, _P, _I, _I, _I, _I, _I, _P, _P, _I)
+_NT_WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _P, _P, _I)
 
 
 def library(*arrays):
@@ -129,6 +129,12 @@ def windows(a, x, win, vp, out):
     return out
 
 
+def _window_rows(win, channels, L):
+    """Where row (c, t) of the windows' matrix starts in a group of x: c * L + win[t] (nt_windows'
+    table of A's rows)."""
+    return (numpy.arange(channels, dtype=numpy.intp)[:, None] * L + win).ravel()
+
+
 def nt_windows(x, win, vp, b, out, add=False):
     """out[g] (M, N) (+)= sum_s A(s, g) @ b[s, g].T, A[(c, t), (i, j)] = x[s, g * Cg + c][win[t] + i * vp
     + j]: the weight gradient of the convolution in ``windows``; shapes x (S, G * Cg, L), win (T,),
@@ -144,7 +150,9 @@ def nt_windows(x, win, vp, b, out, add=False):
     if not (b.flags.c_contiguous and out.flags.c_contiguous):
         raise ValueError("gemm.nt_windows: expected C-contiguous arrays and intp window offsets")
     _check_windows('nt_windows', x, win, vp, oh, ow)
+    rows = _window_rows(win, M // T, L)
+    pixels = (numpy.arange(oh, dtype=numpy.intp)[:, None] * vp + numpy.arange(ow)).ravel()
     host.function(lib, f'gemm_nt_windows_{suffix}', *_NT_WINDOWS)(
-        S, G, M // T, T, N, host.address(win), host.address(x), C * L, L, vp, oh, ow, host.address(b),
-        host.address(out), int(add))
+        S, G, M, N, oh * ow, host.address(rows), host.address(pixels), host.address(x), C * L, M // T * L,
+        host.address(b), host.address(out), int(add))
     return out

@@ -157,6 +157,16 @@ def test_windows_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol
 
 
 @pytest.mark.parametrize('dtype, tol', DTYPES)
+@pytest.mark.parametrize('S, G, M, Cg, taps, oh, ow, vp', WINDOWS[:4])
+def test_windows_without_scratch_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol, rng, monkeypatch):
+    """gemm_windows' path for when its scratch (packed A, row table) cannot be allocated, called directly."""
+    lib, suffix = gemm.library(numpy.empty(1, dtype))
+    plain = host.function(lib, f'gemm_windows_plain_{suffix}', *gemm._WINDOWS)
+    monkeypatch.setattr(host, 'function', lambda lib, symbol, *types: plain)
+    test_windows_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol, rng)
+
+
+@pytest.mark.parametrize('dtype, tol', DTYPES)
 @pytest.mark.parametrize('S, G, M, Cg, taps, oh, ow, vp', WINDOWS)
 def test_nt_windows_matches_its_reference(S, G, M, Cg, taps, oh, ow, vp, dtype, tol, rng):
     """The weight gradient over the same windows: out[g] = sum_s A(s, g) @ b[s, g].T (M here is
