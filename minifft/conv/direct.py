@@ -422,8 +422,8 @@ class DirectConvolution(ConvAlgorithm):
     by those windows (gemm.windows) or gy by them (gemm.nt_windows), reading them in place or a
     panel at a time. ResNet-8's (64, 16, 32, 32, 3, stride 2, pad 1) forward went from 45 to 26 us
     a sample on one thread. The input gradient keeps OpenBLAS + col2im (through the phases too):
-    four stride-1 correlations of gy with each phase's taps through gemm.windows measured 0.95-1.1x
-    its time.
+    four stride-1 correlations of gy with each phase's taps through gemm.windows measured 0.8-1.2x
+    its time, slower in 10 of 12 interleaved runs on the three stride-2 layers of issue 11.
 
     Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
     row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
