@@ -213,7 +213,8 @@ def _weight_products(kernels, phases, x, gy, planes, g):
 
 
 def _phase_block(g, phases, itemsize):
-    """Most samples whose phases one call of the strided forward takes (PHASE_BLOCK_BYTES)."""
+    """Most samples whose phases one block of the strided forward or weight gradient holds
+    (PHASE_BLOCK_BYTES)."""
     return max(1, min(g.batch, PHASE_BLOCK_BYTES // (g.in_channels * phases.channel * itemsize)))
 
 
@@ -359,10 +360,9 @@ def _weight_sums_per_block(g, step):
 def _compiled_workspace(g, itemsize):
     """Workspace of the C path: no columns are kept from forward to backward (x is, as the graph
     holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Each pass holds
-    one block of columns (of their gradient; of x's phases where a strided layer splits) per working
-    thread; the weight gradient also holds
-    each thread's per-sample products and the partial sums (per block, or per chunk for large
-    weights)."""
+    one block of columns (of their gradient; of x's phases where a strided layer splits) per
+    working thread; the weight gradient also holds each thread's per-sample products and the
+    partial sums (per block, or per chunk for large weights)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
 
@@ -371,7 +371,7 @@ def _compiled_workspace(g, itemsize):
         return min(workers, len(held)) * max(i.stop - i.start for i in held) * sample_bytes
     # forward and weight gradient hold a block of x's phases (strided layers that split) or columns
     phases = _compiled(host.library('im2col'), host.suffix(numpy.dtype(f'f{itemsize}'))).phases(g)
-    if phases is not None:
+    if phases is not None and host.library('gemm') is not None:
         name, most, sample_bytes = 'phase', _phase_block(g, phases, itemsize), g.in_channels * phases.channel * itemsize
     else:
         name, most, sample_bytes = 'column', _column_block(g, itemsize), _column_bytes(g, itemsize)
@@ -499,7 +499,7 @@ class DirectConvolution(ConvAlgorithm):
         # elements (or one weight's size per thread and chunk, for larger weights)
         step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
         nt = xp is numpy and gemm.library(ctx.gy)[0] is not None and \
-            (ctx.cols is None or ctx.cols.dtype == ctx.gy.dtype)
+            (ctx.x if ctx.cols is None else ctx.cols).dtype == ctx.gy.dtype
         phases = None
         if ctx.cols is None:   # the C path's forward kept x, not its columns: rebuilt per block in cache
             kernels = _kernels(ctx.x)

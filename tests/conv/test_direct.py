@@ -249,20 +249,22 @@ def test_compiled_workspace_covers_what_a_step_allocates(layer, cpu_kernels):
         assert space.peak < cols / 2   # blocks of the columns, never all of them
 
 
+@pytest.mark.parametrize('stride', [1, 2])   # 2: the strided products read x's phases
 @pytest.mark.parametrize('products', [200, 10 ** 6])
-def test_weight_gradient_sums_per_chunk_or_per_block(products, cpu_kernels, monkeypatch, rng):
+def test_weight_gradient_sums_per_chunk_or_per_block(products, stride, cpu_kernels, monkeypatch, rng):
     """Large weights (few products allowed) sum per chunk of samples, small ones per block: both
     match the reference, and the same arrays give the same bits twice."""
     monkeypatch.setattr(direct, 'WEIGHT_PRODUCTS', products)
     monkeypatch.setattr(direct, 'COLUMN_BLOCK_BYTES', 1)   # one sample per block: many blocks
-    g = ConvGeometry(9, 4, 6, 7, 8, 3, 3, pad_h=1, pad_w=2)
+    monkeypatch.setattr(direct, 'PHASE_BLOCK_BYTES', 1)
+    g = ConvGeometry(9, 4, 6, 7, 8, 3, 3, stride, stride, pad_h=1, pad_w=2)
     assert direct._weight_sums_per_block(g, 1) == (products > 200)
     x, w = rng.standard_normal((9, 4, 7, 8)), rng.standard_normal((6, 4, 3, 3))
     gy = rng.standard_normal(g.output_shape)
     algorithm = direct.DirectConvolution()
     first, second = (training_step(algorithm, x, w, gy, g)[1] for _ in range(2))
     numpy.testing.assert_array_equal(first, second)
-    want = conv2d_reference(x, w, gy, (1, 1), (1, 2))[2]
+    want = conv2d_reference(x, w, gy, (stride, stride), (1, 2))[2]
     assert numpy.abs(first - want).max() <= 1e-10 * numpy.abs(want).max()
 
 
