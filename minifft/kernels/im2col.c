@@ -5,9 +5,10 @@
    strides in elements, so one kernel writes the per-sample layout (S, C, kh, kw, oh, ow) or any
    other that keeps each row's oh * ow values contiguous.
 
-   Stride 1: padding is never materialised: for each tap (a, b) the output rows and columns whose
-   input position (i * sh - ph + a * dh, j * sw - pw + b * dw) falls inside the image are computed
-   once (clipped), and the rest of the row is zero (im2col) or contributes nothing (col2im).
+   Stride 1 (and strides whose taps miss a phase, below): padding is never materialised: for each
+   tap (a, b) the output rows and columns whose input position (i * sh - ph + a * dh, j * sw - pw +
+   b * dw) falls inside the image are computed once (clipped), and the rest of the row is zero
+   (im2col) or contributes nothing (col2im).
 
    Larger strides where the taps meet every phase (3x3 at stride 2, say): one channel at a time is
    split into its sh * sw phases, phase (p, q) holding the zero-padded image's rows p, p + sh, ...
