@@ -8,6 +8,10 @@
    gemm_nt   C[g] (+)= sum_r A[g, r] B[g, r]^T    A (M, K), B (N, K), rows of K contiguous (the
                                            weight gradients: K, tiles or pixels, is long), summed
                                            over r too
+   gemm_windows, gemm_nt_windows           the same products for strided convolutions whose
+                                           columns are never made: the im2col side's rows are
+                                           windows of an image (x split into its phases by
+                                           im2col.c), read in place through offset tables
 
    nn keeps an MR x 2 vectors block of C in registers: per k, two vector loads of B and MR
    broadcasts of A feed 2 MR fused multiply-adds, over blocks of KC rows of B (in L1). The N tail
