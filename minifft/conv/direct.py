@@ -2,7 +2,8 @@
 with f' <= f, the forward correlation of gy with the flipped kernel), GEMM for the weight gradient.
 The same array code runs on NumPy and CuPy; on the CPU, float32 and float64 layers run their
 memory passes through C kernels instead (minifft/kernels/im2col.c, DirectConvolution's docstring),
-and the weight gradient's products through minifft/kernels/gemm.c."""
+and the weight gradient's products through minifft/kernels/gemm.c; strided layers make no columns
+for forward and weight gradient there (x split into its phases, gemm.c's windows products)."""
 import ctypes
 import dataclasses
 import functools
@@ -52,6 +53,22 @@ WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, 
 # 2 MiB ran (32, 16, 32, 32, 3) 10% faster than blocks of 1 MiB and 20% faster than 0.5 MiB
 # (fewer calls: each block costs ~15 us of Python and ctypes), 4 and 8 MiB no faster.
 COLUMN_BLOCK_BYTES = 1 << 21
+# The phases per block of the strided forward (_correlate_phases), in bytes. On the three stride-2
+# layers of issue 11 blocks of 2 MiB ran 3-10% faster than 1 MiB and 10-35% faster than 0.5 MiB
+# (fewer calls); 4 MiB left (64, 32, 64, 16, 3, stride 2) one block, on one thread.
+PHASE_BLOCK_BYTES = 1 << 21
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Phases:
+    """im2col.c's layout of a strided layer's input: per channel sh * sw phases of up x vp (plus
+    slack), ``plane`` elements apart, ``channel`` elements in all; ``windows`` (intp) where each
+    tap's window starts."""
+    up: int
+    vp: int
+    plane: int
+    channel: int
+    windows: object
 
 
 class _Kernels:
@@ -63,6 +80,27 @@ class _Kernels:
     def __init__(self, lib, suffix):
         self._im2col = host.function(lib, f'im2col_{suffix}', *self.ARGTYPES)
         self._col2im = host.function(lib, f'col2im_{suffix}', *self.ARGTYPES)
+        self._split = host.function(lib, f'split_{suffix}', *self.ARGTYPES[:2], *(ctypes.c_ssize_t,) * 11)
+        self._layout = host.function(lib, 'phase_layout', ctypes.c_void_p, *(ctypes.c_ssize_t,) * 12)
+
+    @functools.lru_cache(maxsize=64)
+    def phases(self, g):
+        """The phases im2col.c splits layer g's input into (each tap's window a stride-1 block with
+        rows vp apart in them), or None where splitting does not pay (stride 1, or taps that miss
+        a phase)."""
+        out = numpy.empty(4 + g.kernel_h * g.kernel_w, numpy.intp)
+        self._layout(host.pointer(out), g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w,
+                     g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.out_h, g.out_w)
+        if not out[0]:
+            return None
+        return Phases(*(int(v) for v in out[1:4]), g.stride_h * g.stride_w * int(out[3]), out[4:].copy())
+
+    def split(self, x, planes, g):
+        """planes (n, f, phases(g).channel), zeroed before the first call (the padding's positions
+        are never written), <- the phases of x (n, f, H, W)."""
+        f = self.phases(g)
+        self._split(host.pointer(x), host.pointer(planes), x.shape[0], g.in_channels, g.height, g.width,
+                    g.stride_h, g.stride_w, g.pad_h, g.pad_w, f.up, f.vp, f.plane)
 
     def bind(self, g):
         """(im2col, col2im) for layer g: each f(src, dst) takes C-contiguous arrays of n samples,
@@ -111,11 +149,28 @@ def _blocks(s, n, block):
     return [slice(i, min(i + block, stop)) for i in range(start, stop, block)]
 
 
+def _even_blocks(samples, most):
+    """Near-equal slices covering range(samples), each of at most ``most`` samples; where more than
+    one is needed, as many as a multiple of the CPU pool's workers, so no thread idles through the
+    last round: 64 samples in blocks of at most 14 were 4 of 14 and one of 8, one thread running
+    3 of the 5 (~30% of the pass lost on two threads); now 6 of 10-11."""
+    n = ceil_div(samples, most)
+    pool = cpu_thread_pool()
+    if n > 1 and pool is not None:
+        n = min(samples, ceil_div(n, pool[2]) * pool[2])
+    bounds = [samples * i // n for i in range(n + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+
+
 def _correlate_compiled(kernels, x, w, g):
     """y of layer g through the C im2col: each block of samples' columns is made in a buffer of its
-    thread and taken by its GEMM while in cache."""
-    shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+    thread and taken by its GEMM while in cache; strided layers whose input splits into phases
+    make no columns (_correlate_phases)."""
     y = numpy.empty((g.batch, g.out_channels, g.out_h, g.out_w), numpy.result_type(x.dtype, w.dtype))
+    phases = kernels.phases(g)
+    if phases is not None and gemm.library(x, w)[0] is not None:
+        return _correlate_phases(kernels, phases, x, w, y, g)
+    shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
     wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
     im2col, block = kernels.bind(g)[0], _column_block(g, x.dtype.itemsize)
 
@@ -123,16 +178,53 @@ def _correlate_compiled(kernels, x, w, g):
         c = buf[:i.stop - i.start]
         im2col(x[i], c)
         numpy.matmul(wg, _per_group(c, g), out=yg[i])
-    _by_block_on_pool(run, g.batch, block, lambda: numpy.empty((block,) + shape, x.dtype))
+    _by_block_on_pool(run, g.batch, block, lambda n: numpy.empty((n,) + shape, x.dtype))
     return y
 
 
+def _correlate_phases(kernels, phases, x, w, y, g):
+    """y of a strided layer g without columns: each block of samples is split into its phases
+    (im2col.c, one copy of x) and gemm.windows multiplies the weights by the phases' windows, read
+    in place or copied a panel at a time into L1. Against im2col + OpenBLAS on one thread: 44 -> 26
+    us a sample at (64, 16, 32, 32, 3, stride 2, pad 1), 42 -> 27 at (64, 32, 64, 16, 3, stride 2,
+    pad 1), 133 -> 92 at (32, 32, 64, 32, 3, stride 2, pad 1)."""
+    wg = numpy.ascontiguousarray(w).reshape(g.groups, g.group_out, -1)
+    out = y.reshape(g.batch, g.groups, g.group_out, g.out_h, g.out_w)
+    block = _phase_block(g, phases, x.dtype.itemsize)
+
+    def run(i, planes):
+        n = i.stop - i.start
+        kernels.split(x[i], planes[:n], g)
+        gemm.windows(wg, planes[:n], phases.windows, phases.vp, out[i])
+    _by_block_on_pool(run, g.batch, block, lambda n: numpy.zeros((n, g.in_channels, phases.channel), x.dtype))
+    return y
+
+
+def _weight_products(kernels, phases, x, gy, planes, g):
+    """The weight gradient's products (G, f/G * kh * kw, f'/G) of samples x (n, f, H, W) and gy
+    (n, G, f'/G, oh * ow), summed over them, with no columns: x is split into its phases in
+    ``planes`` and gemm.nt_windows reads each tap's window there. Against im2col (phases too) +
+    gemm.nt, blocks of 10 samples on one thread: 31.7 -> 28.4 us a sample at (64, 16, 32, 32, 3,
+    stride 2, pad 1), 30.4 -> 26.5 at (64, 32, 64, 16, ...), 104 -> 96 at (32, 32, 64, 32, ...)."""
+    kernels.split(x, planes, g)
+    gy = numpy.ascontiguousarray(gy).reshape(gy.shape[:3] + (g.out_h, g.out_w))
+    out = numpy.empty((g.groups, g.group_in * g.kernel_h * g.kernel_w, g.group_out), gy.dtype)
+    return gemm.nt_windows(planes, phases.windows, phases.vp, gy, out)
+
+
+def _phase_block(g, phases, itemsize):
+    """Most samples whose phases one block of the strided forward or weight gradient holds
+    (PHASE_BLOCK_BYTES)."""
+    return max(1, min(g.batch, PHASE_BLOCK_BYTES // (g.in_channels * phases.channel * itemsize)))
+
+
 def _by_block_on_pool(run, samples, block, scratch):
-    """run(block, buffer) for the blocks of ``block`` samples covering the batch, handed out one at
-    a time to the calling thread and the CPU pool's as each finishes its last (a thread slowed by
-    other processes takes fewer), each thread with its own buffer from ``scratch()`` and one BLAS
-    thread."""
-    blocks = _blocks(slice(None), samples, block)
+    """run(block, buffer) for _even_blocks(samples, block), handed out one at a time to the calling
+    thread and the CPU pool's as each finishes its last (a thread slowed by other processes takes
+    fewer), each thread with its own buffer from ``scratch(largest block)`` and one BLAS thread."""
+    blocks = _even_blocks(samples, block)
+    largest = max(i.stop - i.start for i in blocks)
+    scratch = functools.partial(scratch, largest)
     pool = cpu_thread_pool()
     if pool is None or len(blocks) < 2:
         buf = scratch()
@@ -247,50 +339,60 @@ def _input_gradient_compiled(kernels, wt, gy, g):
     into gx while in cache; no padded gx (the kernel clips each tap to the image)."""
     gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
     block = _column_block(g, gy.dtype.itemsize)
-    shape = (block, g.groups, g.group_in * g.kernel_h * g.kernel_w, g.out_h * g.out_w)
+    shape = (g.groups, g.group_in * g.kernel_h * g.kernel_w, g.out_h * g.out_w)
     col2im = kernels.bind(g)[1]
 
     def run(i, buf):
         gcols = buf[:i.stop - i.start]
         numpy.matmul(wt, gy[i], out=gcols)
         col2im(gcols, gx[i])
-    _by_block_on_pool(run, g.batch, block, lambda: numpy.empty(shape, gy.dtype))
+    _by_block_on_pool(run, g.batch, block, lambda n: numpy.empty((n,) + shape, gy.dtype))
     return gx
 
 
 def _weight_sums_per_block(g, step):
-    """Whether the C path's weight gradient keeps one partial sum per block of ``step`` samples
-    (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
-    return ceil_div(g.batch, step) * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
+    """Whether the C path's weight gradient keeps one partial sum per block of at most ``step``
+    samples (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
+    blocks = len(_even_blocks(g.batch, step))
+    return blocks * g.out_channels * g.group_in * g.kernel_h * g.kernel_w <= WEIGHT_PRODUCTS
 
 
 def _compiled_workspace(g, itemsize):
     """Workspace of the C path: no columns are kept from forward to backward (x is, as the graph
     holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Each pass holds
-    one block of columns (or of their gradient) per working thread; the weight gradient also holds
-    each thread's per-sample products and the partial sums (per block, or per chunk for large
-    weights)."""
+    one block of columns (of their gradient; of x's phases where a strided layer splits) per
+    working thread; the weight gradient also holds each thread's per-sample products and the
+    partial sums (per block, or per chunk for large weights)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
 
-    def blocks(g, block):   # what _by_block_on_pool and _per_sample_chunks hold at once
-        return min(workers, ceil_div(g.batch, block)) * block * _column_bytes(g, itemsize)
+    def blocks(g, block, sample_bytes):   # what _by_block_on_pool holds at once
+        held = _even_blocks(g.batch, block)
+        return min(workers, len(held)) * max(i.stop - i.start for i in held) * sample_bytes
+    # forward and weight gradient hold a block of x's phases (strided layers that split) or columns
+    phases = _compiled(host.library('im2col'), host.suffix(numpy.dtype(f'f{itemsize}'))).phases(g)
+    if phases is not None and host.library('gemm') is not None:
+        name, most, sample_bytes = 'phase', _phase_block(g, phases, itemsize), g.in_channels * phases.channel * itemsize
+    else:
+        name, most, sample_bytes = 'column', _column_block(g, itemsize), _column_bytes(g, itemsize)
     input_geometry = _transposed_geometry(g) if _input_gradient_as_correlation(g) else g
     weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
-    step = min(max(1, WEIGHT_PRODUCTS // weights), _column_block(g, itemsize))
+    step = min(max(1, WEIGHT_PRODUCTS // weights), most)
     if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
-        chunks = ceil_div(g.batch, step)
+        held = _even_blocks(g.batch, step)
+        chunks, step = len(held), max(i.stop - i.start for i in held)
     else:   # one sum per chunk of samples, taken a block of `step` at a time
         chunks = (1 if pool is None or g.batch < 2
                   else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
         step = min(step, ceil_div(g.batch, chunks))
-    terms = {'column blocks': blocks(g, _column_block(g, itemsize)),
-             'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize)),
-             'weight-gradient column blocks': min(workers, chunks) * step * _column_bytes(g, itemsize),
+    terms = {f'{name} blocks': blocks(g, most, sample_bytes),
+             'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize),
+                                              _column_bytes(input_geometry, itemsize)),
+             f'weight-gradient {name} blocks': min(workers, chunks) * step * sample_bytes,
              # each thread's products and their sum, the partial sums, and gw's transposing copy
              'weight products': (min(workers, chunks) * (step + 1) + chunks + 1) * weights * itemsize}
-    peak = max(terms['column blocks'], terms['column gradient blocks'],
-               terms['weight-gradient column blocks'] + terms['weight products'])
+    peak = max(terms[f'{name} blocks'], terms['column gradient blocks'],
+               terms[f'weight-gradient {name} blocks'] + terms['weight products'])
     return Workspace(0, peak, terms)
 
 
@@ -311,6 +413,17 @@ class DirectConvolution(ConvAlgorithm):
     whole models/small.py step (42.8 vs 43.4 ms, batch 64, direct everywhere); a lone
     (64, 3, 16, 32, 5, pad 2) layer, whose kept columns stay in L3 until its weight gradient, ran
     that pass ~0.6 ms faster with them. It holds one block per thread instead of all the columns.
+    Blocks are near-equal and, where there is more than one, as many as a multiple of the pool's
+    workers (_even_blocks).
+
+    Strided layers whose taps meet every phase of the input (3x3 at stride 2) make no columns for
+    forward and weight gradient: each block of x is split into its sh * sw zero-padded phases (one
+    copy of x), in which every tap's window is a stride-1 block, and gemm.c multiplies the weights
+    by those windows (gemm.windows) or gy by them (gemm.nt_windows), reading them in place or a
+    panel at a time. ResNet-8's (64, 16, 32, 32, 3, stride 2, pad 1) forward went from 45 to 26 us
+    a sample on one thread. The input gradient keeps OpenBLAS + col2im (through the phases too):
+    four stride-1 correlations of gy with each phase's taps through gemm.windows measured 0.8-1.2x
+    its time, slower in 10 of 12 interleaved runs on the three stride-2 layers of issue 11.
 
     Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
     row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
@@ -385,11 +498,23 @@ class DirectConvolution(ConvAlgorithm):
         # fixed order; the products and the chunks' sums held at once stay near WEIGHT_PRODUCTS
         # elements (or one weight's size per thread and chunk, for larger weights)
         step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
+        nt = xp is numpy and gemm.library(ctx.gy)[0] is not None and \
+            (ctx.x if ctx.cols is None else ctx.cols).dtype == ctx.gy.dtype
+        phases = None
         if ctx.cols is None:   # the C path's forward kept x, not its columns: rebuilt per block in cache
             kernels = _kernels(ctx.x)
             im2col = kernels.bind(g)[0] if kernels is not None else None
-            step = min(step, _column_block(g, ctx.x.dtype.itemsize))
-            shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+            phases = kernels.phases(g) if kernels is not None and nt else None
+            itemsize = ctx.x.dtype.itemsize
+            if phases is not None:   # strided: the products read x's phases, no columns (_weight_products)
+                step = min(step, _phase_block(g, phases, itemsize))
+                shape = (g.in_channels, phases.channel)
+            else:
+                step = min(step, _column_block(g, itemsize))
+                shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+
+        def scratch(n):   # the phases' padding is zero from here on (split never writes it)
+            return (numpy.zeros if phases is not None else xp.empty)((n,) + shape, ctx.x.dtype)
 
         def columns(i, buf):
             if ctx.cols is not None:
@@ -401,10 +526,9 @@ class DirectConvolution(ConvAlgorithm):
                 _im2col(xp, ctx.x[i], c, g)
             return _per_group(c, g)
 
-        nt = xp is numpy and gemm.library(ctx.gy)[0] is not None and \
-            (ctx.cols is None or ctx.cols.dtype == ctx.gy.dtype)
-
         def product(i, buf):
+            if phases is not None:
+                return _weight_products(kernels, phases, ctx.x[i], ctx.gy[i], buf[:i.stop - i.start], g)
             if nt:   # every output a dot product along the pixels, summed over the block's samples in C
                 c, gy = columns(i, buf), ctx.gy[i]
                 out = numpy.empty((g.groups, c.shape[2], gy.shape[2]), gy.dtype)
@@ -416,7 +540,7 @@ class DirectConvolution(ConvAlgorithm):
 
         def run(s):
             start, stop, _ = s.indices(g.batch)
-            buf = None if ctx.cols is not None else xp.empty((min(step, stop - start),) + shape, ctx.x.dtype)
+            buf = None if ctx.cols is not None else scratch(min(step, stop - start))
             for i in _blocks(s, g.batch, step):
                 part = product(i, buf)
                 if start in sums:
@@ -429,7 +553,7 @@ class DirectConvolution(ConvAlgorithm):
             # has the same bits whichever thread ran which block
             def run_block(i, buf):
                 sums[i.start] = product(i, buf)
-            _by_block_on_pool(run_block, g.batch, step, lambda: xp.empty((step,) + shape, ctx.x.dtype))
+            _by_block_on_pool(run_block, g.batch, step, scratch)
         else:
             _per_sample_chunks(xp, run, g.batch, most_chunks=WEIGHT_PRODUCTS // ctx.w.size)
         gw = sums.pop(0)

@@ -7,6 +7,11 @@ thread pool, and no BLAS thread setting is involved).
                                                                     with their rows contiguous
     nt(a, b, out, add=False)   out[g] (+)= sum_r a[g, r] @ b[g, r].T   a (G, R, M, K), b (G, R, N, K)
                                                                     rows contiguous, out (G, M, N)
+    windows(a, x, win, vp, out)   out[s, g] = a[g] @ B(s, g), B's rows the windows x[s, g * Cg + c]
+                                  [win[t] + i * vp + j] (i, j < out's oh, ow) for each (c, t): a
+                                  convolution whose columns are never made (conv/direct.py)
+    nt_windows(x, win, vp, b, out, add=False)   out[g] (+)= sum_s A(s, g) @ b[s, g].T, A's rows the
+                                  same windows: that convolution's weight gradient
 
 A batch stride may be 0 (one operand for every g, e.g. the weights). ``library(*arrays)`` says
 whether the kernels serve these arrays (host.library_for: NumPy arrays of one supported dtype,
@@ -14,12 +19,16 @@ cpu_kernels not 'off', a compiler).
 """
 import ctypes
 
+import numpy
+
 from . import host
 
 _I = ctypes.c_ssize_t
 _P = ctypes.c_void_p
 _NN = (_I,) * 4 + (_P, _I, _I, _I, _P, _I, _I, _P, _I, _I, _I)
 _NT = (_I,) * 5 + (_P, _I, _I, _I, _P, _I, _I, _I, _P, _I, _I, _I)
+_WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _I, _I, _I, _P)
+_NT_WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _P, _P, _I)
 
 
 def library(*arrays):
@@ -83,4 +92,67 @@ def nt(a, b, out, add=False):
     host.function(lib, f'gemm_nt_{suffix}', *_NT)(
         G, R, M, N, K, host.address(a), sa[0], sa[1], sa[2], host.address(b), sb[0], sb[1], sb[2],
         host.address(out), so[0], so[1], int(add))
+    return out
+
+
+def _check_windows(op, x, win, vp, oh, ow):
+    """ValueError naming ``op`` unless x (S, C, L) is C-contiguous, win (T,) intp and each window (oh
+    x ow, rows vp apart) lies inside a channel of x with a vector (64 bytes) to spare after it, which
+    the kernels may read."""
+    if win.ndim != 1 or win.dtype != numpy.intp or not (x.flags.c_contiguous and win.flags.c_contiguous):
+        raise ValueError(f"gemm.{op}: expected C-contiguous arrays and intp window offsets")
+    reach = (oh - 1) * vp + ow - 1 + 64 // x.itemsize - 1   # the last window element and a vector after it
+    if oh * ow and len(win) and (win.min() < 0 or ow > vp or win.max() + reach >= x.shape[2]):
+        raise ValueError(f"gemm.{op}: expected windows (rows {vp} apart, {oh} x {ow}) inside x's {x.shape[2]} "
+                         f"elements per channel with a vector to spare, got offsets {win.min()}..{win.max()}")
+
+
+def windows(a, x, win, vp, out):
+    """out[s, g] (M, oh, ow) = a[g] (M, Cg * T) @ B, B[(c, t), (i, j)] = x[s, g * Cg + c][win[t] + i * vp
+    + j]; shapes a (G, M, Cg * T), x (S, G * Cg, L), win (T,) (intp), out (S, G, M, oh, ow), all
+    C-contiguous. The kernel reads up to one vector (64 bytes) past each window, which must stay
+    inside x's channel (ValueError otherwise)."""
+    lib, suffix = _check('windows', a, x, out)
+    G, M, K = a.shape
+    S, C, L = x.shape
+    T = win.shape[0] if win.ndim == 1 else 0
+    oh, ow = out.shape[3:] if out.ndim == 5 else (0, 0)
+    if T == 0 or K % T or C != G * (K // T) or out.shape != (S, G, M, oh, ow):
+        raise ValueError(f"gemm.windows: expected a (G, M, Cg * T), x (S, G * Cg, L), win (T,), out (S, G, M, "
+                         f"oh, ow), got {a.shape}, {x.shape}, {win.shape}, {out.shape}")
+    if not (a.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("gemm.windows: expected C-contiguous arrays and intp window offsets")
+    _check_windows('windows', x, win, vp, oh, ow)
+    host.function(lib, f'gemm_windows_{suffix}', *_WINDOWS)(
+        S, G, M, K // T, T, host.address(win), host.address(a), host.address(x), C * L, L, vp, oh, ow,
+        host.address(out))
+    return out
+
+
+def _window_rows(win, channels, L):
+    """Where row (c, t) of the windows' matrix starts in a group of x: c * L + win[t] (nt_windows'
+    table of A's rows)."""
+    return (numpy.arange(channels, dtype=numpy.intp)[:, None] * L + win).ravel()
+
+
+def nt_windows(x, win, vp, b, out, add=False):
+    """out[g] (M, N) (+)= sum_s A(s, g) @ b[s, g].T, A[(c, t), (i, j)] = x[s, g * Cg + c][win[t] + i * vp
+    + j]: the weight gradient of the convolution in ``windows``; shapes x (S, G * Cg, L), win (T,),
+    b (S, G, N, oh, ow), out (G, Cg * T, N), all C-contiguous (ValueError otherwise)."""
+    lib, suffix = _check('nt_windows', x, b, out)
+    S, C, L = x.shape
+    G, M, N = out.shape
+    T = win.shape[0] if win.ndim == 1 else 0
+    oh, ow = b.shape[3:] if b.ndim == 5 else (0, 0)
+    if T == 0 or M % T or C != G * (M // T) or b.shape != (S, G, N, oh, ow):
+        raise ValueError(f"gemm.nt_windows: expected x (S, G * Cg, L), win (T,), b (S, G, N, oh, ow), out (G, "
+                         f"Cg * T, N), got {x.shape}, {win.shape}, {b.shape}, {out.shape}")
+    if not (b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("gemm.nt_windows: expected C-contiguous arrays and intp window offsets")
+    _check_windows('nt_windows', x, win, vp, oh, ow)
+    rows = _window_rows(win, M // T, L)
+    pixels = (numpy.arange(oh, dtype=numpy.intp)[:, None] * vp + numpy.arange(ow)).ravel()
+    host.function(lib, f'gemm_nt_windows_{suffix}', *_NT_WINDOWS)(
+        S, G, M, N, oh * ow, host.address(rows), host.address(pixels), host.address(x), C * L, M // T * L,
+        host.address(b), host.address(out), int(add))
     return out

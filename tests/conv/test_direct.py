@@ -107,6 +107,16 @@ LAYERS = [  # (S, f, f', H, W, kh, kw, stride, padding, dilation, groups)
     (40, 3, 5, 6, 6, 3, 3, (1, 1), (1, 1), (1, 1), 1),     # more samples than one block per thread
     (2, 2, 3, 1, 1, 5, 5, (1, 1), (2, 2), (1, 1), 1),      # a 1x1 image: taps whose rows are all padding
     (2, 1, 2, 2, 3, 5, 3, (3, 2), (4, 3), (1, 2), 1),      # padding beyond the image on every side, strided
+    # strides whose taps meet every phase: the phases path (im2col.c's split, gemm.windows forward)
+    (3, 3, 5, 32, 32, 3, 3, (2, 2), (1, 1), (1, 1), 1),    # ResNet's stride 2: ow 16, panels straight from x
+    (2, 2, 4, 17, 33, 3, 3, (2, 2), (2, 1), (1, 1), 2),    # odd sizes, padding 2, groups
+    (2, 3, 4, 19, 20, 3, 3, (3, 3), (0, 1), (1, 1), 1),    # stride 3
+    (2, 2, 3, 16, 40, 3, 5, (1, 2), (1, 2), (1, 3), 1),    # stride (1, 2) with dilation 3
+    (2, 2, 3, 16, 16, 4, 4, (2, 2), (0, 0), (1, 1), 1),    # even kernel, no padding: ow 7
+    (2, 2, 2, 8, 65, 3, 3, (2, 2), (1, 1), (1, 1), 1),     # ow 33: one float32 panel from x, then a copied one
+    (3, 3, 4, 16, 16, 3, 3, (2, 2), (1, 1), (1, 1), 1),    # ow 8: half a float32 vector, four rows a panel
+    (2, 2, 3, 8, 8, 3, 3, (2, 2), (1, 1), (1, 1), 1),      # ow 4: half a float64 vector
+    (3, 4, 4, 18, 18, 3, 3, (2, 2), (1, 1), (2, 2), 2),    # dilation 2 at stride 2 misses a phase: the gather
 ]
 
 
@@ -177,6 +187,36 @@ def test_kernels_equal_the_array_code_exactly(layer, compiled, rng):
         numpy.testing.assert_array_equal(gx, gxpad[:, :, g.pad_h:g.pad_h + H, g.pad_w:g.pad_w + W])
 
 
+@pytest.mark.parametrize('layer', [layer for layer in LAYERS if max(layer[7]) > 1])
+def test_split_phases_hold_every_tap_window(layer, compiled, rng):
+    """Where the split pays, the phases' window of tap (a, b) is exactly that tap's columns; the
+    padding's positions stay zero from one call to the next (they are never written), and nothing
+    is written past the planes."""
+    S, f, fo, H, W, kh, kw, stride, padding, dilation, groups = layer
+    g = ConvGeometry(S, f, fo, H, W, kh, kw, *stride, *padding, groups, *dilation)
+    for dtype in (numpy.float32, numpy.float64):
+        kernels = direct._kernels(numpy.empty(1, dtype))
+        phases = kernels.phases(g)
+        covered = all({a * d % s for a in range(k)} == set(range(s))
+                      for k, d, s in ((kh, dilation[0], stride[0]), (kw, dilation[1], stride[1])))
+        assert (phases is not None) == covered
+        if phases is None:
+            continue
+        size = S * f * phases.channel
+        buf = numpy.zeros(size + 64, dtype)
+        buf[size:] = numpy.nan
+        planes = buf[:size].reshape(S, f, phases.channel)
+        at = (numpy.arange(g.out_h)[:, None] * phases.vp + numpy.arange(g.out_w)).ravel()
+        for trial in range(2):
+            x = rng.standard_normal((S, f, H, W)).astype(dtype)
+            kernels.split(x, planes, g)
+            cols = numpy.empty((S, f, kh, kw, g.out_h, g.out_w), dtype)
+            direct._im2col(numpy, x, cols, g)
+            got = planes[:, :, phases.windows[:, None] + at].reshape(cols.shape)
+            numpy.testing.assert_array_equal(got, cols)
+            assert numpy.isnan(buf[size:]).all()
+
+
 def test_kernels_propagate_nan_to_the_windows_that_see_it(compiled, rng):
     x = rng.standard_normal((2, 2, 6, 6))
     x[1, 0, 2, 3] = numpy.nan
@@ -209,20 +249,22 @@ def test_compiled_workspace_covers_what_a_step_allocates(layer, cpu_kernels):
         assert space.peak < cols / 2   # blocks of the columns, never all of them
 
 
+@pytest.mark.parametrize('stride', [1, 2])   # 2: the strided products read x's phases
 @pytest.mark.parametrize('products', [200, 10 ** 6])
-def test_weight_gradient_sums_per_chunk_or_per_block(products, cpu_kernels, monkeypatch, rng):
+def test_weight_gradient_sums_per_chunk_or_per_block(products, stride, cpu_kernels, monkeypatch, rng):
     """Large weights (few products allowed) sum per chunk of samples, small ones per block: both
     match the reference, and the same arrays give the same bits twice."""
     monkeypatch.setattr(direct, 'WEIGHT_PRODUCTS', products)
     monkeypatch.setattr(direct, 'COLUMN_BLOCK_BYTES', 1)   # one sample per block: many blocks
-    g = ConvGeometry(9, 4, 6, 7, 8, 3, 3, pad_h=1, pad_w=2)
+    monkeypatch.setattr(direct, 'PHASE_BLOCK_BYTES', 1)
+    g = ConvGeometry(9, 4, 6, 7, 8, 3, 3, stride, stride, pad_h=1, pad_w=2)
     assert direct._weight_sums_per_block(g, 1) == (products > 200)
     x, w = rng.standard_normal((9, 4, 7, 8)), rng.standard_normal((6, 4, 3, 3))
     gy = rng.standard_normal(g.output_shape)
     algorithm = direct.DirectConvolution()
     first, second = (training_step(algorithm, x, w, gy, g)[1] for _ in range(2))
     numpy.testing.assert_array_equal(first, second)
-    want = conv2d_reference(x, w, gy, (1, 1), (1, 2))[2]
+    want = conv2d_reference(x, w, gy, (stride, stride), (1, 2))[2]
     assert numpy.abs(first - want).max() <= 1e-10 * numpy.abs(want).max()
 
 
