@@ -1,7 +1,7 @@
 """How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
 and running a kernel over chunks of its rows on the CPU thread pool."""
 from .. import config
-from ..conv.spectral import split_on_pool
+from ..conv.spectral import cpu_thread_pool
 from ..kernels import host
 
 # Below this much work (elements touched, window visits) one thread beats the pool: these kernels
@@ -22,7 +22,22 @@ def library(name, *arrays, min_size=0):
     return host.library_for(name, *arrays)
 
 
-def run_rows(run, rows, work):
+def run_rows(run, rows, work, min_work=None):
     """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
-    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL)."""
-    split_on_pool(lambda c: run(c.start, c.stop), rows, work >= PARALLEL_MIN_WORK)
+    whole call does at least ``min_work`` (default PARALLEL_MIN_WORK; ctypes releases the GIL).
+
+    The calling thread runs the first chunk itself rather than sleeping on the pool's: with as
+    many chunks as cores, a waiting caller is one thread more than there are cores, and the
+    hand-off that costs is one wake-up fewer."""
+    pool = cpu_thread_pool()
+    if pool is None or rows < 2 or work < (PARALLEL_MIN_WORK if min_work is None else min_work):
+        run(0, rows)
+        return
+    pieces = min(rows, pool[2])
+    bounds = [rows * i // pieces for i in range(pieces + 1)]
+    futures = [pool[0].submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        run(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()

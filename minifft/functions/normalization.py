@@ -13,9 +13,9 @@ Backward (training), all sums over the M values of a channel:
 Backward (eval): gx = gamma / sqrt(var + eps) * gy.
 
 On the CPU, inputs with spatial axes run in C (minifft/kernels/normalization.c) where the kernels
-are built: two passes forward (statistics, then normalise) and two backward (the two sums, then
-gx), channel by channel, so the second pass over a channel finds it in cache; xhat is recomputed
-from the input there rather than kept. The NumPy code is the fallback and the GPU path.
+are built: two passes over memory forward (statistics, then normalise, in one call) and two
+backward (the two sums, then gx); xhat is recomputed from the input there rather than kept. The
+NumPy code is the fallback and the GPU path.
 """
 import ctypes
 
@@ -30,6 +30,12 @@ from ._validation import check_float
 
 
 MIN_KERNEL_SIZE = 1 << 13   # break-even with the NumPy code: measured 2-8K elements (float32)
+# BatchNorm's own threshold for the thread pool (work: twice the input's elements in training and
+# backward): its passes do more per element than the kernels PARALLEL_MIN_WORK was measured on. At
+# 64 x 16 x 32 x 32 float32 two threads took forward 0.28-0.30 ms against 0.33-0.37 and backward
+# 0.27 against 0.45; at 64 x 32 x 16 x 16 they broke even, at 64 x 64 x 8 x 8 they lost (0.16
+# against 0.15, 0.15 against 0.13).
+BN_PARALLEL_MIN_WORK = 1 << 21
 
 
 def _channel_shape(x):
@@ -88,26 +94,28 @@ class BatchNormalization(Function):
     def _forward_compiled(self, x, gamma, beta):
         x = self.x = numpy.ascontiguousarray(x)
         n, c = x.shape[:2]
-        m = x.dtype.type(x.size // c)
         P, S = ctypes.c_void_p, ctypes.c_ssize_t
-        if self.training:
-            mean, var = numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
-            stats = host.function(self.lib, f'batch_norm_stats_{self.suffix}', P, P, P, S, S, S, S, S)
-            px, pm, pv = host.pointer(x), host.pointer(mean), host.pointer(var)
-            _kernels.run_rows(lambda lo, hi: stats(px, pm, pv, n, c, x.size // (n * c), lo, hi), c, 2 * x.size)
-            self._update_running(mean, var, m)
-        else:
-            mean = numpy.ascontiguousarray(self.running_mean, x.dtype)
-            var = self.running_var.astype(x.dtype, copy=False)
-        self.mean = mean
-        self.inv_std = numpy.ascontiguousarray(1 / numpy.sqrt(var + x.dtype.type(self.eps)), x.dtype)
         self.gamma = gamma
         gamma = numpy.ones(c, x.dtype) if gamma is None else numpy.ascontiguousarray(gamma)
         beta = numpy.zeros(c, x.dtype) if beta is None else numpy.ascontiguousarray(beta)
         y = numpy.empty_like(x)
+        if self.training:
+            # statistics, inv_std and y in one call: a chunk of channels needs nothing from the others
+            self.mean, var, self.inv_std = numpy.empty(c, x.dtype), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
+            run = host.function(self.lib, f'batch_norm_train_forward_{self.suffix}', P, P, P, P, P, P, P, P,
+                                ctypes.c_double, S, S, S, S, S)
+            work = numpy.empty(3 * c)
+            pointers = [host.pointer(a) for a in (x, y, self.mean, var, self.inv_std, gamma, beta, work)]
+            _kernels.run_rows(lambda lo, hi: run(*pointers, self.eps, n, c, x.size // (n * c), lo, hi),
+                              c, 2 * x.size, BN_PARALLEL_MIN_WORK)
+            self._update_running(self.mean, var, x.dtype.type(x.size // c))
+            return y
+        # copies: backward must see the statistics of this call, not a later training step's
+        self.mean = numpy.array(self.running_mean, x.dtype)
+        self.inv_std = (1 / numpy.sqrt(self.running_var.astype(x.dtype) + x.dtype.type(self.eps))).astype(x.dtype)
         run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, S, S, S, S, S)
-        pointers = [host.pointer(a) for a in (x, y, mean, self.inv_std, gamma, beta)]
-        _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size)
+        pointers = [host.pointer(a) for a in (x, y, self.mean, self.inv_std, gamma, beta)]
+        _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size, BN_PARALLEL_MIN_WORK)
         return y
 
     def _backward_compiled(self, gy):
@@ -115,13 +123,14 @@ class BatchNormalization(Function):
         gy = numpy.ascontiguousarray(gy, x.dtype)
         n, c = x.shape[:2]
         gx, gbeta, ggamma = numpy.empty_like(x), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
+        work = numpy.empty(2 * c)
         gamma = numpy.ones(c, x.dtype) if self.gamma is None else numpy.ascontiguousarray(self.gamma)
         P, S = ctypes.c_void_p, ctypes.c_ssize_t
-        run = host.function(self.lib, f'batch_norm_backward_{self.suffix}', P, P, P, P, P, P, P, P, ctypes.c_int,
-                            S, S, S, S, S)
-        pointers = [host.pointer(a) for a in (x, gy, gx, self.mean, self.inv_std, gamma, gbeta, ggamma)]
+        run = host.function(self.lib, f'batch_norm_backward_{self.suffix}', P, P, P, P, P, P, P, P, P,
+                            ctypes.c_int, S, S, S, S, S)
+        pointers = [host.pointer(a) for a in (x, gy, gx, self.mean, self.inv_std, gamma, gbeta, ggamma, work)]
         _kernels.run_rows(lambda lo, hi: run(*pointers, self.training, n, c, x.size // (n * c), lo, hi),
-                          c, 2 * x.size)
+                          c, 2 * x.size, BN_PARALLEL_MIN_WORK)
         return gx if self.gamma is None else (gx, ggamma, gbeta)
 
     def backward(self, gy):
