@@ -30,7 +30,7 @@ def test_relu_values_gradient_and_nan(dtype, threads, rng, cpu_kernels, monkeypa
     (a NaN gradient stays NaN, as NumPy's product gives), on a non-contiguous odd-sized input,
     in one piece and in chunks on the thread pool."""
     if threads:
-        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
+        monkeypatch.setattr('minifft.functions.math.PARALLEL_MIN_SIZE', 0)
     x = rng.standard_normal((3, 5, 7, 9)).astype(dtype).transpose(0, 2, 1, 3)
     x[0, 0, 0, :4] = [numpy.nan, 0.0, numpy.inf, -numpy.inf]
     gy = rng.standard_normal(x.shape).astype(dtype)
