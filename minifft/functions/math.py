@@ -57,10 +57,6 @@ class Sigmoid(Function):
 
 
 MIN_KERNEL_SIZE = 1 << 15   # ReLU's break-even with NumPy: measured 32K elements (float32)
-# ReLU's passes go on both threads from 1M elements: at 64 x 16 x 32 x 32 float32 forward 0.27 ms
-# against 0.33 on one, backward 0.25 against 0.28; at 512K elements two threads lost (0.16 against
-# 0.15 and 0.12). _kernels.PARALLEL_MIN_WORK was measured when the caller sat idle on the pool.
-PARALLEL_MIN_SIZE = 1 << 20
 
 
 class ReLU(Function):
@@ -103,7 +99,7 @@ def _elementwise(lib, symbol, *arrays):
     """``symbol(*arrays, i0, i1)`` of activation.c over chunks of the flat arrays."""
     run = host.function(lib, symbol, *(ctypes.c_void_p,) * len(arrays), ctypes.c_ssize_t, ctypes.c_ssize_t)
     pointers = [host.pointer(a) for a in arrays]
-    _kernels.run_rows(lambda lo, hi: run(*pointers, lo, hi), arrays[0].size, arrays[0].size, PARALLEL_MIN_SIZE)
+    _kernels.run_rows(lambda lo, hi: run(*pointers, lo, hi), arrays[0].size, arrays[0].size)
 
 
 def exp(x):

@@ -30,7 +30,7 @@ def test_relu_values_gradient_and_nan(dtype, threads, rng, cpu_kernels, monkeypa
     (a NaN gradient stays NaN, as NumPy's product gives), on a non-contiguous odd-sized input,
     in one piece and in chunks on the thread pool."""
     if threads:
-        monkeypatch.setattr('minifft.functions.math.PARALLEL_MIN_SIZE', 0)
+        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
     x = rng.standard_normal((3, 5, 7, 9)).astype(dtype).transpose(0, 2, 1, 3)
     x[0, 0, 0, :4] = [numpy.nan, 0.0, numpy.inf, -numpy.inf]
     gy = rng.standard_normal(x.shape).astype(dtype)
@@ -53,7 +53,7 @@ def test_relu_adds_the_gradients_of_two_consumers_in_its_backward(dtype, threads
     non-contiguous gradient and three gradients give the same; and so does the graph."""
     from minifft.functions.math import ReLU
     if threads:
-        monkeypatch.setattr('minifft.functions.math.PARALLEL_MIN_SIZE', 0)
+        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
     x = rng.standard_normal((4, 3, 5, 7)).astype(dtype)
     x[0, 0, 0, :3] = [numpy.nan, 0.0, -numpy.inf]
     g0 = rng.standard_normal(x.shape).astype(dtype)
