@@ -22,15 +22,15 @@ def library(name, *arrays, min_size=0):
     return host.library_for(name, *arrays)
 
 
-def run_rows(run, rows, work, min_work=None):
+def run_rows(run, rows, work):
     """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
-    whole call does at least ``min_work`` (default PARALLEL_MIN_WORK; ctypes releases the GIL).
+    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL).
 
     The calling thread runs the first chunk itself rather than sleeping on the pool's: with as
     many chunks as cores, a waiting caller is one thread more than there are cores, and the
     hand-off that costs is one wake-up fewer."""
     pool = cpu_thread_pool()
-    if pool is None or rows < 2 or work < (PARALLEL_MIN_WORK if min_work is None else min_work):
+    if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
         run(0, rows)
         return
     pieces = min(rows, pool[2])

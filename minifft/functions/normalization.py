@@ -30,12 +30,6 @@ from ._validation import check_float
 
 
 MIN_KERNEL_SIZE = 1 << 13   # break-even with the NumPy code: measured 2-8K elements (float32)
-# BatchNorm's own threshold for the thread pool (work: twice the input's elements in training and
-# backward): its passes do more per element than the kernels PARALLEL_MIN_WORK was measured on. At
-# 64 x 16 x 32 x 32 float32 two threads took forward 0.28-0.30 ms against 0.33-0.37 and backward
-# 0.27 against 0.45; at 64 x 32 x 16 x 16 they broke even, at 64 x 64 x 8 x 8 they lost (0.16
-# against 0.15, 0.15 against 0.13).
-BN_PARALLEL_MIN_WORK = 1 << 21
 
 
 def _channel_shape(x):
@@ -106,8 +100,7 @@ class BatchNormalization(Function):
                                 ctypes.c_double, S, S, S, S, S)
             work = numpy.empty(3 * c)
             pointers = [host.pointer(a) for a in (x, y, self.mean, var, self.inv_std, gamma, beta, work)]
-            _kernels.run_rows(lambda lo, hi: run(*pointers, self.eps, n, c, x.size // (n * c), lo, hi),
-                              c, 2 * x.size, BN_PARALLEL_MIN_WORK)
+            _kernels.run_rows(lambda lo, hi: run(*pointers, self.eps, n, c, x.size // (n * c), lo, hi), c, 2 * x.size)
             self._update_running(self.mean, var, x.dtype.type(x.size // c))
             return y
         # copies: backward must see the statistics of this call, not a later training step's
@@ -115,7 +108,7 @@ class BatchNormalization(Function):
         self.inv_std = (1 / numpy.sqrt(self.running_var.astype(x.dtype) + x.dtype.type(self.eps))).astype(x.dtype)
         run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, S, S, S, S, S)
         pointers = [host.pointer(a) for a in (x, y, self.mean, self.inv_std, gamma, beta)]
-        _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size, BN_PARALLEL_MIN_WORK)
+        _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size)
         return y
 
     def _backward_compiled(self, gy):
@@ -130,7 +123,7 @@ class BatchNormalization(Function):
                             ctypes.c_int, S, S, S, S, S)
         pointers = [host.pointer(a) for a in (x, gy, gx, self.mean, self.inv_std, gamma, gbeta, ggamma, work)]
         _kernels.run_rows(lambda lo, hi: run(*pointers, self.training, n, c, x.size // (n * c), lo, hi),
-                          c, 2 * x.size, BN_PARALLEL_MIN_WORK)
+                          c, 2 * x.size)
         return gx if self.gamma is None else (gx, ggamma, gbeta)
 
     def backward(self, gy):

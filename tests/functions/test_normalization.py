@@ -107,7 +107,7 @@ def test_batch_norm_nan_stays_in_its_channel(cpu_kernels):
 def test_batch_norm_kernels_in_chunks_of_channels(threads, rng, cpu_kernels, monkeypatch):
     """Channels split across the thread pool give what one piece gives."""
     if threads:
-        monkeypatch.setattr('minifft.functions.normalization.BN_PARALLEL_MIN_WORK', 0)
+        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
     x = rng.standard_normal((3, 5, 4, 6))
     gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
     ry, rgx, rggamma, rgbeta, _, _ = _reference_batch_norm(x, gamma, beta, numpy.ones_like(x), 1e-5, True, None, None)
