@@ -9,9 +9,10 @@
  * of 0.9; one thread, measured on the 2-core Zen 4).
  *
  * batch_norm_train_forward: mean and biased var in one pass over memory: per plane its sum and
- *     the sum of squares about its own mean (the plane is in L1 for that second loop), gathered
- *     across planes in double about the first plane's mean (no sum(x^2) - M mean^2
- *     cancellation); inv_std = 1 / sqrt(var + eps) rounded as NumPy rounds it; then
+ *     the sum of squares about its own mean (the plane is in L1 for that second loop); the sums
+ *     give the mean, and the squares are gathered across planes in double about the first
+ *     plane's mean (no sum(x^2) - M mean^2 cancellation); inv_std = 1 / sqrt(var + eps) rounded
+ *     as NumPy rounds it; then
  *     y = ((x - mean) * inv_std) * gamma + beta (NumPy's order of rounding), also
  *     batch_norm_forward's (eval: the caller gives mean and inv_std).
  * batch_norm_backward: gbeta = sum(gy), ggamma = sum(gy * xhat), xhat = (x - mean) * inv_std
@@ -30,7 +31,8 @@ static void batch_norm_stats_##SUF(const T *restrict x, T *restrict mean, T *res
                                    double *restrict work, ptrdiff_t N, ptrdiff_t C,              \
                                    ptrdiff_t HW, ptrdiff_t c0, ptrdiff_t c1)                     \
 {                                                                                                \
-    double *mu = work, *m2 = work + C, *sd = work + 2 * C, inv_hw = 1.0 / (double)HW;            \
+    /* k: the first plane's mean, the shift the squares are gathered about; st: the sum */       \
+    double *k = work, *m2 = work + C, *st = work + 2 * C, inv_hw = 1.0 / (double)HW;             \
     for (ptrdiff_t n = 0; n < N; n++)                                                            \
         for (ptrdiff_t c = c0; c < c1; c++) {                                                    \
             const T *p = x + (n * C + c) * HW;                                                   \
@@ -46,21 +48,21 @@ static void batch_norm_stats_##SUF(const T *restrict x, T *restrict mean, T *res
             }                                                                                    \
             /* q, about pm (the plane's mean rounded to T), exceeds the sum about its exact      \
                mean by HW (pm - mean)^2: relatively 1e-14 mean^2 / var in float32, left out */   \
-            double d = (double)t * inv_hw - (n == 0 ? 0 : mu[c]);                                \
             if (n == 0) {                                                                        \
-                mu[c] = (double)t * inv_hw;                                                      \
-                sd[c] = 0;                                                                       \
+                k[c] = (double)t * inv_hw;                                                       \
+                st[c] = t;                                                                       \
                 m2[c] = q;                                                                       \
             } else {                                                                             \
-                sd[c] += d;                                                                      \
+                double d = (double)t * inv_hw - k[c];                                            \
+                st[c] += t;                                                                      \
                 m2[c] += (double)q + (double)HW * d * d;                                         \
             }                                                                                    \
         }                                                                                        \
+    double M = (double)(N * HW);                                                                 \
     for (ptrdiff_t c = c0; c < c1; c++) {                                                        \
-        double shift = sd[c] / (double)N;                                                        \
-        mean[c] = (T)(mu[c] + shift);                                                            \
-        double v = m2[c] / (double)(N * HW) - shift * shift;                                     \
-        /* rounding can take v below 0 where var << (mean - shift)^2; NaN stays NaN */         \
+        double m = st[c] / M, shift = m - k[c], v = m2[c] / M - shift * shift;                   \
+        mean[c] = (T)m;   /* the plain sum: an infinity gives an infinite mean, as in NumPy */   \
+        /* rounding can take v below 0 where var << shift^2; NaN stays NaN */                    \
         var[c] = (T)(v < 0 ? 0 : v);                                                             \
     }                                                                                            \
 }                                                                                                \

@@ -104,11 +104,14 @@ def test_forward_and_backward_match_the_formulas(shape, pieces, training, dtype,
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('bad', [numpy.nan, numpy.inf, -numpy.inf])
-def test_nan_and_inf_stay_in_their_channel(bad, dtype, rng):
+@pytest.mark.parametrize('plane', [0, 2])
+def test_nan_and_inf_stay_in_their_channel(bad, plane, dtype, rng):
+    """In the first plane too, whose mean the squares are gathered about."""
     x = rng.standard_normal((3, 4, 10)).astype(dtype)
-    x[2, 1, 7] = bad
+    x[plane, 1, 7] = bad
     gamma, beta = numpy.ones(4, dtype), numpy.zeros(4, dtype)
     y, mean, var, inv = _train_forward(x, gamma, beta, 2)
+    numpy.testing.assert_equal(mean[1], x[:, 1].astype(numpy.float64).mean())   # inf stays inf, as in NumPy
     assert numpy.isnan(var[1]) and numpy.isnan(y[:, 1]).all()
     assert numpy.isfinite(numpy.delete(y, 1, axis=1)).all() and numpy.isfinite(numpy.delete(var, 1)).all()
     gy = rng.standard_normal(x.shape).astype(dtype)
