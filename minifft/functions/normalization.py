@@ -18,6 +18,7 @@ backward (the two sums, then gx); xhat is recomputed from the input there rather
 NumPy code is the fallback and the GPU path.
 """
 import ctypes
+import functools
 
 import numpy
 
@@ -30,6 +31,14 @@ from ._validation import check_float
 
 
 MIN_KERNEL_SIZE = 1 << 13   # break-even with the NumPy code: measured 2-8K elements (float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _workspace(lib):
+    """normalization.c's batch_norm_workspace(C, HW): the doubles its kernels' ``work`` holds."""
+    size = lib.batch_norm_workspace
+    size.argtypes, size.restype = (ctypes.c_ssize_t, ctypes.c_ssize_t), ctypes.c_ssize_t
+    return size
 
 
 def _channel_shape(x):
@@ -98,7 +107,7 @@ class BatchNormalization(Function):
             self.mean, var, self.inv_std = numpy.empty(c, x.dtype), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
             run = host.function(self.lib, f'batch_norm_train_forward_{self.suffix}', P, P, P, P, P, P, P, P,
                                 ctypes.c_double, S, S, S, S, S)
-            work = numpy.empty(3 * c)
+            work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
             pointers = [host.pointer(a) for a in (x, y, self.mean, var, self.inv_std, gamma, beta, work)]
             _kernels.run_rows(lambda lo, hi: run(*pointers, self.eps, n, c, x.size // (n * c), lo, hi), c, 2 * x.size)
             self._update_running(self.mean, var, x.dtype.type(x.size // c))
@@ -116,7 +125,7 @@ class BatchNormalization(Function):
         gy = numpy.ascontiguousarray(gy, x.dtype)
         n, c = x.shape[:2]
         gx, gbeta, ggamma = numpy.empty_like(x), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
-        work = numpy.empty(2 * c)
+        work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
         gamma = numpy.ones(c, x.dtype) if self.gamma is None else numpy.ascontiguousarray(self.gamma)
         P, S = ctypes.c_void_p, ctypes.c_ssize_t
         run = host.function(self.lib, f'batch_norm_backward_{self.suffix}', P, P, P, P, P, P, P, P, P,

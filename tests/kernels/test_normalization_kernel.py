@@ -28,6 +28,11 @@ def _library(dtype):
         return host.library_for('normalization', numpy.zeros(1, dtype))
 
 
+def _workspace(lib, c, hw):
+    from minifft.functions.normalization import _workspace
+    return _workspace(lib)(c, hw)
+
+
 def _chunks(c, pieces):
     bounds = [c * i // pieces for i in range(pieces + 1)]
     return list(zip(bounds, bounds[1:]))
@@ -39,7 +44,7 @@ def _train_forward(x, gamma, beta, pieces):
     run = host.function(lib, f'batch_norm_train_forward_{suffix}', P, P, P, P, P, P, P, P, ctypes.c_double,
                         S, S, S, S, S)
     (y, gy_), (mean, gm), (var, gv), (inv, gi) = (_guarded(s, x.dtype) for s in (x.shape, (c,), (c,), (c,)))
-    work, gw = _guarded((3 * c,), numpy.float64)
+    work, gw = _guarded((_workspace(lib, c, x[0, 0].size),), numpy.float64)
     for lo, hi in _chunks(c, pieces):
         run(*(host.pointer(a) for a in (x, y, mean, var, inv, gamma, beta, work)), EPS, n, c, x[0, 0].size, lo, hi)
     for guard in (gy_, gm, gv, gi, gw):
@@ -53,7 +58,7 @@ def _backward(x, gy, mean, inv, gamma, training, pieces):
     run = host.function(lib, f'batch_norm_backward_{suffix}', P, P, P, P, P, P, P, P, P, ctypes.c_int,
                         S, S, S, S, S)
     (gx, gg), (gbeta, gb), (ggamma, gc) = (_guarded(s, x.dtype) for s in (x.shape, (c,), (c,)))
-    work, gw = _guarded((2 * c,), numpy.float64)
+    work, gw = _guarded((_workspace(lib, c, x[0, 0].size),), numpy.float64)
     for lo, hi in _chunks(c, pieces):
         run(*(host.pointer(a) for a in (x, gy, gx, mean, inv, gamma, gbeta, ggamma, work)), int(training),
             n, c, x[0, 0].size, lo, hi)
@@ -76,13 +81,13 @@ def _formulas(x, gamma, beta, gy, training):
 
 
 @pytest.mark.parametrize('dtype, tol', [(numpy.float32, 3e-5), (numpy.float64, 1e-11)])
-@pytest.mark.parametrize('shape', [(1, 1, 1), (2, 3, 1), (3, 5, 7), (4, 7, 64), (5, 3, 33), (2, 9, 130)])
+@pytest.mark.parametrize('shape', [(1, 1, 1), (2, 3, 1), (3, 5, 7), (4, 7, 63), (4, 7, 64), (5, 3, 33), (2, 9, 130)])
 @pytest.mark.parametrize('pieces', [1, 2, 3])
 @pytest.mark.parametrize('training', [True, False])
 def test_forward_and_backward_match_the_formulas(shape, pieces, training, dtype, tol, rng):
-    """(N, C, HW) with odd sizes, planes of one value and of more than a vector, in chunks of
-    channels; the statistics of planes far apart and far from zero (cancellation in a one-pass
-    sum of squares would show here)."""
+    """(N, C, HW) with odd sizes, planes of one value and of more than a vector, on both sides of
+    SMALL_PLANE (64: smaller planes sum per position), in chunks of channels; the statistics of
+    planes far apart and far from zero (cancellation in a one-pass sum of squares would show)."""
     pieces = min(pieces, shape[1])
     offsets = rng.uniform(-1, 1, shape[:2] + (1,)) * 50 + 300
     x = (rng.standard_normal(shape) + offsets).astype(dtype)
@@ -105,9 +110,10 @@ def test_forward_and_backward_match_the_formulas(shape, pieces, training, dtype,
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('bad', [numpy.nan, numpy.inf, -numpy.inf])
 @pytest.mark.parametrize('plane', [0, 2])
-def test_nan_and_inf_stay_in_their_channel(bad, plane, dtype, rng):
-    """In the first plane too, whose mean the squares are gathered about."""
-    x = rng.standard_normal((3, 4, 10)).astype(dtype)
+@pytest.mark.parametrize('hw', [10, 70])
+def test_nan_and_inf_stay_in_their_channel(bad, plane, hw, dtype, rng):
+    """In the first plane too, whose mean the squares are gathered about; small planes and large."""
+    x = rng.standard_normal((3, 4, hw)).astype(dtype)
     x[plane, 1, 7] = bad
     gamma, beta = numpy.ones(4, dtype), numpy.zeros(4, dtype)
     y, mean, var, inv = _train_forward(x, gamma, beta, 2)
