@@ -115,8 +115,9 @@ class BatchNormalization(Function):
         # copies: backward must see the statistics of this call, not a later training step's
         self.mean = numpy.array(self.running_mean, x.dtype)
         self.inv_std = (1 / numpy.sqrt(self.running_var.astype(x.dtype) + x.dtype.type(self.eps))).astype(x.dtype)
-        run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, S, S, S, S, S)
-        pointers = [host.pointer(a) for a in (x, y, self.mean, self.inv_std, gamma, beta)]
+        run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, P, S, S, S, S, S)
+        work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
+        pointers = [host.pointer(a) for a in (x, y, self.mean, self.inv_std, gamma, beta, work)]
         _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size)
         return y
 

@@ -63,7 +63,7 @@ def _reference_batch_norm(x, gamma, beta, gy, eps, training, rm, rv):
     return y, (gamma * inv).reshape(shape) * g, ggamma, gbeta, mean, var
 
 
-@pytest.mark.parametrize('shape', [(3, 5, 7), (4, 3, 5, 7), (2, 6, 1, 1), (1, 2, 3, 5)])
+@pytest.mark.parametrize('shape', [(3, 5, 7), (4, 3, 5, 7), (2, 6, 1, 1), (1, 2, 3, 5), (2, 3, 9, 8)])
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('training', [True, False])
 def test_batch_norm_paths_against_the_formulas(shape, dtype, training, rng, cpu_kernels):
