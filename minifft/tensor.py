@@ -60,6 +60,15 @@ class Function:
         """Return one gradient per input (``None`` where an input needs none)."""
         raise NotImplementedError
 
+    def backward_sum(self, gys):
+        """``backward`` of the sum of ``gys``, the gradients from the output's several consumers in
+        the order they arrived, added left to right. An op that can add them inside its own pass
+        overrides this, with the same result."""
+        gy = gys[0]
+        for g in gys[1:]:
+            gy = gy + g
+        return self.backward(gy)
+
     def release(self):
         keep = {'inputs', 'released'}
         for name in list(self.__dict__):
@@ -188,17 +197,19 @@ class Tensor:
             return
 
         order = self._topological_order()
-        grads = {id(self): grad}
+        # the gradients reaching each tensor, in the order they arrive, the last two added only
+        # when its op's backward runs, so an op can add them in its own pass (backward_sum)
+        grads = {id(self): [grad]}
         for node in reversed(order):
             fn = node.creator
-            gy = grads.pop(id(node), None)
-            if gy is None:
+            gys = grads.pop(id(node), None)
+            if gys is None:
                 continue
             if fn.released:
                 raise RuntimeError("backward: this graph was already used by a backward call and its "
                                    "saved arrays were freed; pass retain_graph=True to the first call "
                                    "to go through it twice")
-            gxs = fn.backward(gy)
+            gxs = fn.backward(gys[0]) if len(gys) == 1 else fn.backward_sum(gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for t, gx in zip(fn.inputs, gxs):
@@ -207,9 +218,12 @@ class Tensor:
                 if t.creator is None:
                     t._accumulate(gx)
                 elif id(t) in grads:
-                    grads[id(t)] = grads[id(t)] + gx
+                    pending = grads[id(t)]
+                    if len(pending) == 2:  # a wide fan-in keeps one running sum and the newest
+                        pending[:] = [pending[0] + pending[1]]
+                    pending.append(gx)
                 else:
-                    grads[id(t)] = gx
+                    grads[id(t)] = [gx]
             if not retain_graph:
                 fn.release()
 

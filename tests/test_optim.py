@@ -34,6 +34,30 @@ def test_sgd_matches_hand_computed_update(momentum, dampening, weight_decay, nes
                                                             weight_decay, nesterov), rtol=1e-12)
 
 
+@pytest.mark.parametrize('dampening', [0.0, 0.25])
+def test_sgd_momentum_float32_to_the_bit(dampening, rng, device):
+    """float32 parameters follow the in-place float32 update exactly (the dampening-free case
+    adds g itself), and a NaN gradient stays in its element."""
+    p0 = rng.standard_normal(7).astype(numpy.float32)
+    grads = [rng.standard_normal(7).astype(numpy.float32) for _ in range(3)]
+    grads[2][4] = numpy.nan
+    param = nn.Parameter(backend.to_device(p0.copy(), device))
+    opt = optim.SGD([param], lr=0.1, momentum=0.9, dampening=dampening)
+    p, buf = p0.copy(), None
+    for g in grads:
+        param.grad = backend.to_device(g, device)
+        opt.step()
+        if buf is None:
+            buf = g.copy()
+        else:
+            buf *= 0.9
+            buf += (1 - dampening) * g
+        p -= numpy.float32(0.1) * buf
+    assert param.dtype == numpy.float32
+    numpy.testing.assert_array_equal(param.numpy(), p)
+    assert numpy.isnan(param.numpy()[4]) and numpy.isfinite(numpy.delete(param.numpy(), 4)).all()
+
+
 def test_sgd_state_round_trip(rng, device):
     param = nn.Parameter(backend.to_device(rng.standard_normal(4), device))
     opt = optim.SGD([param], lr=0.1, momentum=0.9)

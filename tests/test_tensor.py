@@ -3,6 +3,7 @@ import pytest
 
 import minifft
 from minifft import Tensor, backend, no_grad
+from minifft.tensor import Function
 
 
 def test_float_default_and_dtypes_kept():
@@ -38,6 +39,48 @@ def test_diamond_graph_walks_each_node_once(device):
     b = a * a + a  # a feeds two ops
     b.backward()
     numpy.testing.assert_allclose(backend.to_numpy(x.grad), 2 * numpy.exp(3.0) + numpy.exp(1.5))
+
+
+class _Scale(Function):
+    """y = x * k, recording the gradient lists its backward_sum is given."""
+
+    def forward(self, x):
+        return x * self.k
+
+    def backward(self, gy):
+        return gy * self.k
+
+    def backward_sum(self, gys):
+        self.log.append([backend.to_numpy(g).copy() for g in gys])
+        return super().backward_sum(gys)
+
+
+@pytest.mark.parametrize('fan_out', [1, 2, 3, 6])
+def test_gradients_of_a_shared_tensor_are_added_in_arrival_order(fan_out, rng, device):
+    """The gradients from an output's consumers reach its op's backward_sum as at most two arrays
+    (a wide fan-in keeps one running sum and the newest, so it holds no more memory than one
+    extra gradient), and their left-to-right sum is what backward then gets."""
+    x = Tensor(backend.to_device(rng.standard_normal(5).astype(numpy.float32), device), requires_grad=True)
+    log = []
+    h = _Scale.apply(x, k=3.0, log=log)
+    weights = [Tensor(backend.to_device(rng.standard_normal(5).astype(numpy.float32), device)) for _ in range(fan_out)]
+    total = h * weights[0]
+    for w in weights[1:]:
+        total = total + h * w
+    total.sum().backward()
+    assert len(log) == (fan_out > 1)
+    if log:
+        assert len(log[0]) == 2
+        numpy.testing.assert_allclose(log[0][0] + log[0][1], sum(w.numpy() for w in weights), rtol=1e-6)
+    numpy.testing.assert_allclose(backend.to_numpy(x.grad), 3 * sum(w.numpy() for w in weights), rtol=1e-5)
+
+
+def test_default_backward_sum_adds_left_to_right_then_calls_backward():
+    fn = _Scale(k=2.0, log=[])
+    gys = [numpy.array([v], numpy.float32) for v in (1e8, 4.0, 4.0)]
+    # in float32 (1e8 + 4) + 4 is 1e8 (4 is half an ulp of 1e8: ties round to even), 1e8 + (4 + 4) is not
+    numpy.testing.assert_array_equal(fn.backward_sum(gys), [numpy.float32(1e8) * 2])
+    assert len(fn.log) == 1 and all((a == b).all() for a, b in zip(fn.log[0], gys))
 
 
 def test_grad_shape_and_dtype_match_tensor(device):

@@ -1,12 +1,16 @@
 """How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
 and running a kernel over chunks of its rows on the CPU thread pool."""
 from .. import config
-from ..conv.spectral import split_on_pool
+from ..conv.spectral import cpu_thread_pool
 from ..kernels import host
 
 # Below this much work (elements touched, window visits) one thread beats the pool: these kernels
 # are memory-bound, and on the shared 2-core machine a hand-off cost 50-70 us while a 1M-element
 # ReLU or 2x2 pooling pass took 0.1-0.2 ms on one thread (threads measured 1.3-2.5x slower there).
+# With the caller running a chunk itself, two threads won alone at 1M elements (BatchNorm's
+# backward 0.27 ms against 0.45, ReLU's forward 0.27 against 0.33) but not in ResNet-8's whole
+# step (0.97-1.045x the one-thread step): the next op then finds its input split across both
+# cores' caches, and a hand-off waits whenever the host takes the other core.
 PARALLEL_MIN_WORK = 1 << 22
 
 
@@ -24,5 +28,20 @@ def library(name, *arrays, min_size=0):
 
 def run_rows(run, rows, work):
     """``run(lo, hi)`` over ``rows`` independent rows, split across the CPU thread pool when the
-    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL)."""
-    split_on_pool(lambda c: run(c.start, c.stop), rows, work >= PARALLEL_MIN_WORK)
+    whole call does at least PARALLEL_MIN_WORK (ctypes releases the GIL).
+
+    The calling thread runs the first chunk itself rather than sleeping on the pool's: with as
+    many chunks as cores, a waiting caller is one thread more than there are cores, and the
+    hand-off that costs is one wake-up fewer."""
+    pool = cpu_thread_pool()
+    if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
+        run(0, rows)
+        return
+    pieces = min(rows, pool[2])
+    bounds = [rows * i // pieces for i in range(pieces + 1)]
+    futures = [pool[0].submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        run(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()

@@ -61,7 +61,9 @@ MIN_KERNEL_SIZE = 1 << 15   # ReLU's break-even with NumPy: measured 32K element
 
 class ReLU(Function):
     """On the CPU one C pass each way (minifft/kernels/activation.c) where NumPy takes two forward
-    and casts the mask backward; the same arithmetic, and the same boolean mask either way."""
+    and casts the mask backward; the same arithmetic, and the same boolean mask either way. Where
+    the output feeds two ops (a residual block's input), the backward adds their gradients in its
+    own pass rather than after the graph's separate one."""
 
     def forward(self, x):
         lib, suffix = _kernels.library('activation', x, min_size=MIN_KERNEL_SIZE)
@@ -80,6 +82,16 @@ class ReLU(Function):
         gy = numpy.ascontiguousarray(gy)
         gx = numpy.empty_like(gy)
         _elementwise(lib, f'relu_backward_{suffix}', gy, self.mask, gx)
+        return gx
+
+    def backward_sum(self, gys):
+        lib, suffix = _kernels.library('activation', *gys, min_size=MIN_KERNEL_SIZE)
+        if (lib is None or len(gys) != 2 or not self.mask.flags.c_contiguous
+                or any(g.shape != self.mask.shape for g in gys)):
+            return super().backward_sum(gys)
+        g0, g1 = (numpy.ascontiguousarray(g) for g in gys)
+        gx = numpy.empty_like(g0)
+        _elementwise(lib, f'relu_backward2_{suffix}', g0, g1, self.mask, gx)
         return gx
 
 

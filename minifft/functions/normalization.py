@@ -13,11 +13,12 @@ Backward (training), all sums over the M values of a channel:
 Backward (eval): gx = gamma / sqrt(var + eps) * gy.
 
 On the CPU, inputs with spatial axes run in C (minifft/kernels/normalization.c) where the kernels
-are built: two passes forward (statistics, then normalise) and two backward (the two sums, then
-gx), channel by channel, so the second pass over a channel finds it in cache; xhat is recomputed
-from the input there rather than kept. The NumPy code is the fallback and the GPU path.
+are built: two passes over memory forward (statistics, then normalise, in one call) and two
+backward (the two sums, then gx); xhat is recomputed from the input there rather than kept. The
+NumPy code is the fallback and the GPU path.
 """
 import ctypes
+import functools
 
 import numpy
 
@@ -30,6 +31,14 @@ from ._validation import check_float
 
 
 MIN_KERNEL_SIZE = 1 << 13   # break-even with the NumPy code: measured 2-8K elements (float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _workspace(lib):
+    """normalization.c's batch_norm_workspace(C, HW): the doubles its kernels' ``work`` holds."""
+    size = lib.batch_norm_workspace
+    size.argtypes, size.restype = (ctypes.c_ssize_t, ctypes.c_ssize_t), ctypes.c_ssize_t
+    return size
 
 
 def _channel_shape(x):
@@ -88,25 +97,27 @@ class BatchNormalization(Function):
     def _forward_compiled(self, x, gamma, beta):
         x = self.x = numpy.ascontiguousarray(x)
         n, c = x.shape[:2]
-        m = x.dtype.type(x.size // c)
         P, S = ctypes.c_void_p, ctypes.c_ssize_t
-        if self.training:
-            mean, var = numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
-            stats = host.function(self.lib, f'batch_norm_stats_{self.suffix}', P, P, P, S, S, S, S, S)
-            px, pm, pv = host.pointer(x), host.pointer(mean), host.pointer(var)
-            _kernels.run_rows(lambda lo, hi: stats(px, pm, pv, n, c, x.size // (n * c), lo, hi), c, 2 * x.size)
-            self._update_running(mean, var, m)
-        else:
-            mean = numpy.ascontiguousarray(self.running_mean, x.dtype)
-            var = self.running_var.astype(x.dtype, copy=False)
-        self.mean = mean
-        self.inv_std = numpy.ascontiguousarray(1 / numpy.sqrt(var + x.dtype.type(self.eps)), x.dtype)
         self.gamma = gamma
         gamma = numpy.ones(c, x.dtype) if gamma is None else numpy.ascontiguousarray(gamma)
         beta = numpy.zeros(c, x.dtype) if beta is None else numpy.ascontiguousarray(beta)
         y = numpy.empty_like(x)
-        run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, S, S, S, S, S)
-        pointers = [host.pointer(a) for a in (x, y, mean, self.inv_std, gamma, beta)]
+        if self.training:
+            # statistics, inv_std and y in one call: a chunk of channels needs nothing from the others
+            self.mean, var, self.inv_std = numpy.empty(c, x.dtype), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
+            run = host.function(self.lib, f'batch_norm_train_forward_{self.suffix}', P, P, P, P, P, P, P, P,
+                                ctypes.c_double, S, S, S, S, S)
+            work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
+            pointers = [host.pointer(a) for a in (x, y, self.mean, var, self.inv_std, gamma, beta, work)]
+            _kernels.run_rows(lambda lo, hi: run(*pointers, self.eps, n, c, x.size // (n * c), lo, hi), c, 2 * x.size)
+            self._update_running(self.mean, var, x.dtype.type(x.size // c))
+            return y
+        # copies: backward must see the statistics of this call, not a later training step's
+        self.mean = numpy.array(self.running_mean, x.dtype)
+        self.inv_std = (1 / numpy.sqrt(self.running_var.astype(x.dtype) + x.dtype.type(self.eps))).astype(x.dtype)
+        run = host.function(self.lib, f'batch_norm_forward_{self.suffix}', P, P, P, P, P, P, P, S, S, S, S, S)
+        work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
+        pointers = [host.pointer(a) for a in (x, y, self.mean, self.inv_std, gamma, beta, work)]
         _kernels.run_rows(lambda lo, hi: run(*pointers, n, c, x.size // (n * c), lo, hi), c, x.size)
         return y
 
@@ -115,11 +126,12 @@ class BatchNormalization(Function):
         gy = numpy.ascontiguousarray(gy, x.dtype)
         n, c = x.shape[:2]
         gx, gbeta, ggamma = numpy.empty_like(x), numpy.empty(c, x.dtype), numpy.empty(c, x.dtype)
+        work = numpy.empty(_workspace(self.lib)(c, x.size // (n * c)))
         gamma = numpy.ones(c, x.dtype) if self.gamma is None else numpy.ascontiguousarray(self.gamma)
         P, S = ctypes.c_void_p, ctypes.c_ssize_t
-        run = host.function(self.lib, f'batch_norm_backward_{self.suffix}', P, P, P, P, P, P, P, P, ctypes.c_int,
-                            S, S, S, S, S)
-        pointers = [host.pointer(a) for a in (x, gy, gx, self.mean, self.inv_std, gamma, gbeta, ggamma)]
+        run = host.function(self.lib, f'batch_norm_backward_{self.suffix}', P, P, P, P, P, P, P, P, P,
+                            ctypes.c_int, S, S, S, S, S)
+        pointers = [host.pointer(a) for a in (x, gy, gx, self.mean, self.inv_std, gamma, gbeta, ggamma, work)]
         _kernels.run_rows(lambda lo, hi: run(*pointers, self.training, n, c, x.size // (n * c), lo, hi),
                           c, 2 * x.size)
         return gx if self.gamma is None else (gx, ggamma, gbeta)

@@ -45,6 +45,32 @@ def test_relu_values_gradient_and_nan(dtype, threads, rng, cpu_kernels, monkeypa
     numpy.testing.assert_array_equal(t.grad, numpy.where(x > 0, gy, gy * 0))
 
 
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('threads', [False, True])
+def test_relu_adds_the_gradients_of_two_consumers_in_its_backward(dtype, threads, rng, cpu_kernels, monkeypatch):
+    """Where ReLU's output feeds two ops, its backward gets both gradients and returns, to the
+    bit, the backward of their sum (NaN kept), in both CPU paths, in one piece and in chunks; a
+    non-contiguous gradient and three gradients give the same; and so does the graph."""
+    from minifft.functions.math import ReLU
+    if threads:
+        monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
+    x = rng.standard_normal((4, 3, 5, 7)).astype(dtype)
+    x[0, 0, 0, :3] = [numpy.nan, 0.0, -numpy.inf]
+    g0 = rng.standard_normal(x.shape).astype(dtype)
+    g1 = rng.standard_normal(x.shape[::-1]).astype(dtype).T
+    g0[1, 1, 1, 1] = numpy.nan
+    fn = ReLU()
+    fn.forward(x)
+    numpy.testing.assert_array_equal(fn.backward_sum([g0, g1]), fn.backward(g0 + g1))
+    numpy.testing.assert_array_equal(fn.backward_sum([g0, g1, g0]), fn.backward(g0 + g1 + g0))
+    assert fn.backward_sum([g0, g1]).dtype == dtype
+    t = Tensor(x, requires_grad=True)
+    y = F.relu(t)
+    a, b = (Tensor(rng.standard_normal(x.shape).astype(dtype)) for _ in range(2))
+    (y * a + y * b).backward(g1)
+    numpy.testing.assert_array_equal(t.grad, numpy.where(x > 0, g1 * a.numpy() + g1 * b.numpy(), 0))
+
+
 def test_sigmoid_large_inputs_do_not_overflow(device):
     y = F.sigmoid(Tensor(numpy.array([-1000.0, 0.0, 1000.0]), device=device)).numpy()
     numpy.testing.assert_allclose(y, [0.0, 0.5, 1.0])

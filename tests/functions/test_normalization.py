@@ -63,7 +63,7 @@ def _reference_batch_norm(x, gamma, beta, gy, eps, training, rm, rv):
     return y, (gamma * inv).reshape(shape) * g, ggamma, gbeta, mean, var
 
 
-@pytest.mark.parametrize('shape', [(3, 5, 7), (4, 3, 5, 7), (2, 6, 1, 1), (1, 2, 3, 5)])
+@pytest.mark.parametrize('shape', [(3, 5, 7), (4, 3, 5, 7), (2, 6, 1, 1), (1, 2, 3, 5), (2, 3, 9, 8)])
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('training', [True, False])
 def test_batch_norm_paths_against_the_formulas(shape, dtype, training, rng, cpu_kernels):
@@ -116,6 +116,27 @@ def test_batch_norm_kernels_in_chunks_of_channels(threads, rng, cpu_kernels, mon
     y.backward(numpy.ones_like(x))
     numpy.testing.assert_allclose(y.numpy(), ry, rtol=1e-11, atol=1e-11)
     numpy.testing.assert_allclose(t.grad, rgx, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize('shape', [(4, 3), (4, 3, 5, 2)])
+def test_eval_backward_uses_the_statistics_of_its_forward(shape, rng, cpu_kernels):
+    """A training step between an eval forward and its backward changes the running statistics in
+    place; the eval graph's gradient is still that of the function it computed."""
+    x = rng.standard_normal(shape)
+    rm, rv = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    gamma, beta, gy = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(shape)
+    grads = []
+    for step_between in (False, True):
+        running = rm.copy(), rv.copy()
+        t, g, b = (Tensor(a, requires_grad=True) for a in (x, gamma, beta))
+        y = F.batch_norm(t, *running, g, b, training=False)
+        if step_between:
+            F.batch_norm(Tensor(x * 5 + 3), *running, training=True, momentum=0.9)
+            assert not numpy.allclose(running[0], rm)
+        y.backward(gy)
+        grads.append((t.grad, g.grad, b.grad))
+    for got, want in zip(grads[1], grads[0]):
+        numpy.testing.assert_array_equal(got, want)
 
 
 def test_batch_norm_errors():
