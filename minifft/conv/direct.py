@@ -16,7 +16,7 @@ from ..kernels import gemm, host
 from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
-from .spectral import cpu_thread_pool, one_blas_thread, run_in_chunks
+from .spectral import cpu_thread_pool, even_slices, one_blas_thread, run_in_chunks
 
 
 def _offsets(g):
@@ -158,8 +158,7 @@ def _even_blocks(samples, most):
     pool = cpu_thread_pool()
     if n > 1 and pool is not None:
         n = min(samples, ceil_div(n, pool[2]) * pool[2])
-    bounds = [samples * i // n for i in range(n + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    return even_slices(samples, n)
 
 
 def _correlate_compiled(kernels, x, w, g):

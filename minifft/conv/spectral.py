@@ -55,13 +55,18 @@ def cpu_thread_pool():
     return concurrent.futures.ThreadPoolExecutor(workers), threadpoolctl.ThreadpoolController(), workers
 
 
+def even_slices(n, pieces):
+    """``pieces`` consecutive slices covering range(n), their lengths differing by at most one."""
+    bounds = [n * i // pieces for i in range(pieces + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+
+
 def run_in_chunks(run, n, pieces, one_blas_thread=True):
     """``run(chunk)`` for ``pieces`` consecutive slices covering range(n), in the CPU thread pool
     (which must exist: callers check ``cpu_thread_pool()``), with one BLAS thread each unless told
     otherwise, so threads over chunks replace threads inside each BLAS call."""
     executor, controller, _ = cpu_thread_pool()
-    bounds = [n * i // pieces for i in range(pieces + 1)]
-    chunks = [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    chunks = even_slices(n, pieces)
     with controller.limit(limits=1, user_api='blas') if one_blas_thread else contextlib.nullcontext():
         for _ in executor.map(run, chunks):
             pass

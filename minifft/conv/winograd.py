@@ -45,7 +45,7 @@ from ..kernels import host
 from . import profiler
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
 from .geometry import ceil_div
-from .spectral import batched_matmul, cpu_thread_pool, matmul2d, run_in_chunks, split_on_pool
+from .spectral import batched_matmul, cpu_thread_pool, even_slices, matmul2d, run_in_chunks, split_on_pool
 
 # Lavin & Gray's matrices of F(m, r), keyed (m, r): interpolation points 0, +-1 (a = m + r - 1 = 4)
 # and 0, +-1, +-2 (a = 6), plus infinity. F(2, 5) has F(4, 3)'s six points, so the same B^T; its
@@ -230,8 +230,7 @@ def _sample_chunks(S, per_sample_bytes, tiles_per_sample):
     pieces = ceil_div(S * per_sample_bytes, CHUNK_BYTES)
     pieces = ceil_div(pieces, workers) * workers     # whole rounds: 5 chunks on 2 threads idle one 2/5 of the time
     pieces = max(1, min(pieces, S, S * tiles_per_sample // MIN_TILES))
-    bounds = [S * i // pieces for i in range(pieces + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])], min(pieces, workers)
+    return even_slices(S, pieces), min(pieces, workers)
 
 
 def _by_samples(run, S, per_sample_bytes, tiles_per_sample):

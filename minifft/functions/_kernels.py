@@ -1,7 +1,7 @@
 """How ops reach the CPU's C kernels (minifft/kernels/host.py): which library serves an array,
 and running a kernel over chunks of its rows on the CPU thread pool."""
 from .. import config
-from ..conv.spectral import cpu_thread_pool
+from ..conv.spectral import cpu_thread_pool, even_slices
 from ..kernels import host
 
 # Below this much work (elements touched, window visits) one thread beats the pool: these kernels
@@ -37,11 +37,10 @@ def run_rows(run, rows, work):
     if pool is None or rows < 2 or work < PARALLEL_MIN_WORK:
         run(0, rows)
         return
-    pieces = min(rows, pool[2])
-    bounds = [rows * i // pieces for i in range(pieces + 1)]
-    futures = [pool[0].submit(run, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    first, *others = even_slices(rows, min(rows, pool[2]))
+    futures = [pool[0].submit(run, c.start, c.stop) for c in others]
     try:
-        run(bounds[0], bounds[1])
+        run(first.start, first.stop)
     finally:
         for future in futures:
             future.result()

@@ -105,3 +105,15 @@ def test_fft_through_each_cpu_product_matches_the_reference(S, f, fo, n, k, stri
         assert a.dtype == dtype and a.shape == b.shape
         numpy.testing.assert_allclose(a, b, atol=(1e-10 if dtype == numpy.float64 else 2e-4) * max(abs(b).max(), 1))
     assert (len(calls) >= 3) == (cpu_kernels == 'compiled')
+
+
+@pytest.mark.parametrize('n', [1, 2, 5, 7, 64, 101])
+@pytest.mark.parametrize('pieces', [1, 2, 3, 6])
+def test_even_slices_cover_the_range_in_near_equal_order(n, pieces):
+    if pieces > n:
+        pieces = n
+    chunks = spectral.even_slices(n, pieces)
+    assert len(chunks) == pieces
+    assert [i for c in chunks for i in range(n)[c]] == list(range(n))
+    lengths = [c.stop - c.start for c in chunks]
+    assert max(lengths) - min(lengths) <= 1
