@@ -48,6 +48,18 @@ static inline V load_halves_##S(const T *p, const T *q) {                       
     return load_##S(t);                                                                             \
 }                                                                                                   \
                                                                                                     \
+/* pb[k][q] = B[q, k] for k < kc: nr rows of B (ld apart) as a kc x NR panel, zero-padded columns */ \
+static inline void pack_transposed_##S(T *pb, const T *b, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t kc) { \
+    for (ptrdiff_t q = 0; q < NR_##S; ++q) {                                                        \
+        if (q < nr) {                                                                               \
+            const T *src = b + q * ld;                                                              \
+            for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = src[k];                         \
+        } else {                                                                                    \
+            for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = 0;                              \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
 /* C[0:mr, 0:NR] (+)= A[0:mr, 0:kc] B[0:kc, 0:NR]: A's row i at a + i * sam (ao: a + ao[i]), its    \
    element k at k * sak after (ko: ko[k]); B's row k at b + k * ldb (bo: b + bo[k]), its second     \
    vector b2 after its first (b2 < 0: four half vectors, -b2 apart); add: accumulate into C. The    \
@@ -171,14 +183,7 @@ void gemm_nt_##S(ptrdiff_t G, ptrdiff_t Rn, ptrdiff_t M, ptrdiff_t N, ptrdiff_t 
             ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                               \
             int acc = add || r > 0 || k0 > 0;                                                       \
             const T *br = b + g * sbg + r * sbr + j * ldb + k0;                                     \
-            for (ptrdiff_t q = 0; q < NR_##S; ++q) {    /* pb[k][q] = B[j + q, k0 + k] */           \
-                if (q < nr) {                                                                       \
-                    const T *src = br + q * ldb;                                                    \
-                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = src[k];                 \
-                } else {                                                                            \
-                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = 0;                      \
-                }                                                                                   \
-            }                                                                                       \
+            pack_transposed_##S(pb, br, ldb, nr, kc);                                               \
             for (ptrdiff_t i = 0; i < M; i += MR) {                                                 \
                 ptrdiff_t mr = M - i < MR ? M - i : MR;                                             \
                 const T *ai = a + g * sag + r * sar + i * lda + k0;                                 \
@@ -351,14 +356,7 @@ void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, pt
             int acc = add || s > 0 || k0 > 0;                                                       \
             const T *br = b + ((s * G + g) * N + j) * P + k0;                                       \
             const T *xs = x + s * ps + g * gs;                                                      \
-            for (ptrdiff_t q = 0; q < NR_##S; ++q) {    /* pb[k][q] = B[j + q, k0 + k] */           \
-                if (q < nr) {                                                                       \
-                    const T *src = br + q * P;                                                      \
-                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = src[k];                 \
-                } else {                                                                            \
-                    for (ptrdiff_t k = 0; k < kc; ++k) pb[k * NR_##S + q] = 0;                      \
-                }                                                                                   \
-            }                                                                                       \
+            pack_transposed_##S(pb, br, P, nr, kc);                                                 \
             for (ptrdiff_t i = 0; i < M; i += MR) {                                                 \
                 ptrdiff_t mr = M - i < MR ? M - i : MR;                                             \
                 if (nr == NR_##S) {                                                                 \
