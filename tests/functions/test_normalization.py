@@ -48,7 +48,7 @@ def test_batch_norm_values_by_hand(device):
                                       [2.8 / numpy.sqrt(1.1 + eps), 5.6 / numpy.sqrt(1.7 + eps)]])
 
 
-def _reference_batch_norm(x, gamma, beta, gy, eps, training, rm, rv):
+def reference_batch_norm(x, gamma, beta, gy, eps, training, rm, rv):
     """y and the three gradients in float64 from the formulas, summing over all but axis 1."""
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -75,7 +75,7 @@ def test_batch_norm_paths_against_the_formulas(shape, dtype, training, rng, cpu_
     assert not x.flags.c_contiguous and not gy.flags.c_contiguous
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
     rm, rv = rng.standard_normal(c).astype(dtype), rng.uniform(0.5, 2, c).astype(dtype)
-    ry, rgx, rggamma, rgbeta, mean, var = _reference_batch_norm(x, gamma, beta, gy, 1e-5, training, rm, rv)
+    ry, rgx, rggamma, rgbeta, mean, var = reference_batch_norm(x, gamma, beta, gy, 1e-5, training, rm, rv)
     m = x.size // c
     expected_rm, expected_rv = (0.9 * rm + 0.1 * mean, 0.9 * rv + 0.1 * var * m / (m - 1)) if training else (rm, rv)
     t, g, b = (Tensor(a, requires_grad=True) for a in (x, gamma, beta))
@@ -110,7 +110,7 @@ def test_batch_norm_kernels_in_chunks_of_channels(threads, rng, cpu_kernels, mon
         monkeypatch.setattr('minifft.functions._kernels.PARALLEL_MIN_WORK', 0)
     x = rng.standard_normal((3, 5, 4, 6))
     gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
-    ry, rgx, rggamma, rgbeta, _, _ = _reference_batch_norm(x, gamma, beta, numpy.ones_like(x), 1e-5, True, None, None)
+    ry, rgx, rggamma, rgbeta, _, _ = reference_batch_norm(x, gamma, beta, numpy.ones_like(x), 1e-5, True, None, None)
     t = Tensor(x, requires_grad=True)
     y = F.batch_norm(t, weight=gamma, bias=beta, training=True)
     y.backward(numpy.ones_like(x))
