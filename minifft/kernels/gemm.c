@@ -48,8 +48,10 @@ static inline V load_halves_##S(const T *p, const T *q) {                       
     return load_##S(t);                                                                             \
 }                                                                                                   \
                                                                                                     \
-/* pb[k][q] = B[q, k] for k < kc: nr rows of B (ld apart) as a kc x NR panel, zero-padded columns */ \
-static inline void pack_transposed_##S(T *pb, const T *b, ptrdiff_t ld, ptrdiff_t nr, ptrdiff_t kc) { \
+/* pb[k][q] = B[q, k] for k < kc: nr rows of B (ld apart) as a kc x NR panel, zero-padded           \
+   columns */                                                                                       \
+static inline void pack_transposed_##S(T *pb, const T *b, ptrdiff_t ld, ptrdiff_t nr,               \
+                                       ptrdiff_t kc) {                                              \
     for (ptrdiff_t q = 0; q < NR_##S; ++q) {                                                        \
         if (q < nr) {                                                                               \
             const T *src = b + q * ld;                                                              \
@@ -111,6 +113,19 @@ static inline void kernel_nn_##S(ptrdiff_t mr, ptrdiff_t kc, const T *a, ptrdiff
                                   int add) {                                                        \
     kernel_##S(mr, kc, a, sam, sak, NULL, NULL, b, ldb, NULL, VL_##S, c, ldc, add);                 \
 }                                                                                                   \
+/* kernel_nn for a tile nr < NR columns wide: through the whole register tile pc (MR x NR), nr      \
+   columns of it kept (the kernel loads and stores whole vectors) */                                \
+static inline void kernel_narrow_##S(ptrdiff_t mr, ptrdiff_t nr, ptrdiff_t kc, const T *a,          \
+                                     ptrdiff_t sam, ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, \
+                                     ptrdiff_t ldc, int add, T *pc) {                               \
+    for (ptrdiff_t r = 0; r < mr; ++r)                                                              \
+        for (ptrdiff_t q = 0; q < NR_##S; ++q)                                                      \
+            pc[r * NR_##S + q] = add && q < nr ? c[r * ldc + q] : 0;                                \
+    kernel_nn_##S(mr, kc, a, sam, sak, b, ldb, pc, NR_##S, 1);                                      \
+    for (ptrdiff_t r = 0; r < mr; ++r)                                                              \
+        memcpy(c + r * ldc, pc + r * NR_##S, (size_t)nr * sizeof(T));                               \
+}                                                                                                   \
+                                                                                                    \
 static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, ptrdiff_t sam,       \
                             ptrdiff_t sak, const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc,          \
                             int add) {                                                              \
@@ -135,13 +150,9 @@ static void gemm_nn_one_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *a, p
                 const T *ai = a + i * sam + k0 * sak;                                               \
                 if (nr == NR_##S) {                                                                 \
                     kernel_nn_##S(mr, kc, ai, sam, sak, bp, lb, c + i * ldc + j, ldc, acc);         \
-                } else {            /* through a whole tile, nr of its columns kept */              \
-                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
-                        for (ptrdiff_t q = 0; q < NR_##S; ++q)                                      \
-                            pc[r * NR_##S + q] = acc && q < nr ? c[(i + r) * ldc + j + q] : 0;      \
-                    kernel_nn_##S(mr, kc, ai, sam, sak, bp, lb, pc, NR_##S, 1);                     \
-                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
-                        memcpy(c + (i + r) * ldc + j, pc + r * NR_##S, (size_t)nr * sizeof(T));     \
+                } else {                                                                            \
+                    kernel_narrow_##S(mr, nr, kc, ai, sam, sak, bp, lb, c + i * ldc + j, ldc, acc,  \
+                                      pc);                                                          \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
@@ -226,12 +237,8 @@ void gemm_windows_plain_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg
                 for (ptrdiff_t i = 0; i < M; i += MR) {                                             \
                     ptrdiff_t mr = M - i < MR ? M - i : MR;                                         \
                     T *ci = yg + i * P + n0;                                                        \
-                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
-                        for (ptrdiff_t q = 0; q < NR_##S; ++q)                                      \
-                            pc[r * NR_##S + q] = k0 > 0 && q < nr ? ci[r * P + q] : 0;              \
-                    kernel_nn_##S(mr, kc, ag + i * K + k0, K, 1, pb, NR_##S, pc, NR_##S, 1);        \
-                    for (ptrdiff_t r = 0; r < mr; ++r)                                              \
-                        memcpy(ci + r * P, pc + r * NR_##S, (size_t)nr * sizeof(T));                \
+                    kernel_narrow_##S(mr, nr, kc, ag + i * K + k0, K, 1, pb, NR_##S, ci, P, k0 > 0, \
+                                      pc);                                                          \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
@@ -320,12 +327,7 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
                     if (nr == NR_##S) {                                                             \
                         kernel_nn_##S(mr, kc, ai, 1, MR, pb, NR_##S, ci, P, acc);                   \
                     } else {                                                                        \
-                        for (ptrdiff_t r = 0; r < mr; ++r)                                          \
-                            for (ptrdiff_t q = 0; q < NR_##S; ++q)                                  \
-                                pc[r * NR_##S + q] = acc && q < nr ? ci[r * P + q] : 0;             \
-                        kernel_nn_##S(mr, kc, ai, 1, MR, pb, NR_##S, pc, NR_##S, 1);                \
-                        for (ptrdiff_t r = 0; r < mr; ++r)                                          \
-                            memcpy(ci + r * P, pc + r * NR_##S, (size_t)nr * sizeof(T));            \
+                        kernel_narrow_##S(mr, nr, kc, ai, 1, MR, pb, NR_##S, ci, P, acc, pc);       \
                     }                                                                               \
                 }                                                                                   \
             }                                                                                       \
