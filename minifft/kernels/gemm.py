@@ -95,11 +95,11 @@ def nt(a, b, out, add=False):
     return out
 
 
-def _check_windows(op, x, win, vp, oh, ow):
-    """ValueError naming ``op`` unless x (S, C, L) is C-contiguous, win (T,) intp and each window (oh
-    x ow, rows vp apart) lies inside a channel of x with a vector (64 bytes) to spare after it, which
-    the kernels may read."""
-    if win.ndim != 1 or win.dtype != numpy.intp or not (x.flags.c_contiguous and win.flags.c_contiguous):
+def _check_windows(op, x, win, vp, oh, ow, *operands):
+    """ValueError naming ``op`` unless x (S, C, L), win (T,) intp and the other ``operands`` are
+    C-contiguous and each window (oh x ow, rows vp apart) lies inside a channel of x with a vector
+    (64 bytes) to spare after it, which the kernels may read."""
+    if win.ndim != 1 or win.dtype != numpy.intp or not all(a.flags.c_contiguous for a in (x, win) + operands):
         raise ValueError(f"gemm.{op}: expected C-contiguous arrays and intp window offsets")
     reach = (oh - 1) * vp + ow - 1 + 64 // x.itemsize - 1   # the last window element and a vector after it
     if oh * ow and len(win) and (win.min() < 0 or ow > vp or win.max() + reach >= x.shape[2]):
@@ -120,9 +120,7 @@ def windows(a, x, win, vp, out):
     if T == 0 or K % T or C != G * (K // T) or out.shape != (S, G, M, oh, ow):
         raise ValueError(f"gemm.windows: expected a (G, M, Cg * T), x (S, G * Cg, L), win (T,), out (S, G, M, "
                          f"oh, ow), got {a.shape}, {x.shape}, {win.shape}, {out.shape}")
-    if not (a.flags.c_contiguous and out.flags.c_contiguous):
-        raise ValueError("gemm.windows: expected C-contiguous arrays and intp window offsets")
-    _check_windows('windows', x, win, vp, oh, ow)
+    _check_windows('windows', x, win, vp, oh, ow, a, out)
     host.function(lib, f'gemm_windows_{suffix}', *_WINDOWS)(
         S, G, M, K // T, T, host.address(win), host.address(a), host.address(x), C * L, L, vp, oh, ow,
         host.address(out))
@@ -147,9 +145,7 @@ def nt_windows(x, win, vp, b, out, add=False):
     if T == 0 or M % T or C != G * (M // T) or b.shape != (S, G, N, oh, ow):
         raise ValueError(f"gemm.nt_windows: expected x (S, G * Cg, L), win (T,), b (S, G, N, oh, ow), out (G, "
                          f"Cg * T, N), got {x.shape}, {win.shape}, {b.shape}, {out.shape}")
-    if not (b.flags.c_contiguous and out.flags.c_contiguous):
-        raise ValueError("gemm.nt_windows: expected C-contiguous arrays and intp window offsets")
-    _check_windows('nt_windows', x, win, vp, oh, ow)
+    _check_windows('nt_windows', x, win, vp, oh, ow, b, out)
     rows = _window_rows(win, M // T, L)
     pixels = (numpy.arange(oh, dtype=numpy.intp)[:, None] * vp + numpy.arange(ow)).ravel()
     host.function(lib, f'gemm_nt_windows_{suffix}', *_NT_WINDOWS)(
