@@ -3,7 +3,7 @@ the device (minifft.conv.names(device)), auto (and PyTorch when importable) on t
 this machine's measured peaks, frequency-buffer memory, and where the FFT algorithm's time goes.
 
     python benchmarks/conv_layers.py [--device cpu|cuda] [--suite paper|cpu|issue] [--scale F]
-                                     [--repeats R] [--out DIR] [--plot]
+                                     [--repeats R] [--out DIR] [--plot] [--layer S,f,fo,n,k[,stride,pad,groups]]
 
 Suites (layer = S, f, f', n, k):
   paper  the paper's five layers at S = 128.
@@ -18,7 +18,8 @@ Suites (layer = S, f, f', n, k):
          paper's five at S = 16 (full channel counts): every algorithm and auto as ratios to
          PyTorch's CPU conv2d measured in the same run, and the fft's spectral product as a fraction
          of the complex GEMM (CGEMM) peak measured in that run.
-``--scale F`` multiplies the batch and channel counts of the chosen suite by F.
+``--scale F`` multiplies the batch and channel counts of the chosen suite by F; ``--layer`` (repeatable)
+runs the given layers in the chosen suite's way instead of its own list.
 Output: a Markdown table on stdout, results.json (and conv_figure3.png with --plot) in --out.
 """
 import argparse
@@ -39,6 +40,7 @@ from minifft import backend, conv  # noqa: E402
 from minifft.conv import ConvGeometry, PASSES, training_step  # noqa: E402
 from minifft.conv.fft import rfft2_flops  # noqa: E402
 from minifft.conv.timing import median_seconds  # noqa: E402
+from minifft.functions.convolution import check_conv_arguments  # noqa: E402
 
 PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
          (128, 384, 384, 16, 3)]
@@ -67,6 +69,21 @@ def suite_layers(name, scale):
         return (max(1, round(S * scale)), f if f == 3 else max(1, round(f * scale)), max(1, round(fo * scale)),
                 n, k) + tuple(rest)
     return [scaled(*layer) for layer in layers]
+
+
+def layer_argument(text):
+    """--layer's value S,f,fo,n,k[,stride,pad,groups], checked as F.conv2d checks its arguments."""
+    try:
+        layer = tuple(int(v) for v in text.split(','))
+        if not 5 <= len(layer) <= 8:
+            raise ValueError(f"expected 5 to 8 comma-separated integers S,f,fo,n,k[,stride,pad,groups], got {text!r}")
+        S, f, fo, n, k, stride, pad, groups = layer + (1, 0, 1)[len(layer) - 5:]
+        check_conv_arguments('conv2d', f, fo, k, stride, pad, groups)
+        if S < 1 or n + 2 * pad < k:
+            raise ValueError(f"expected S >= 1 and n + 2 pad >= k, got {text!r}")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).replace('invalid literal for int() with base 10', 'not an integer'))
+    return layer
 
 
 def geometry(layer):
@@ -336,10 +353,28 @@ def torch_step(x, w, gy, g):
     return step
 
 
+def rounds(names, repeats):
+    """The order of each of ``repeats`` rounds, from Williams' balanced Latin square: over one period
+    (len(names) rounds, twice that for an odd count) every name runs right after every other one
+    equally often and equally often first. (A plain rotation keeps the cyclic order: the name after
+    direct would always be the same.)"""
+    n = len(names)
+    first = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]   # 0, 1, n-1, 2, n-2, ...
+    period = [[names[(v + r) % n] for v in first] for r in range(n)]
+    if n % 2:
+        period += [row[::-1] for row in period]
+    return [period[r % len(period)] for r in range(repeats)]
+
+
 def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     """Training-step time (fprop + bprop + accGrad) of every algorithm, auto's pick and PyTorch on one
     layer: medians of ``repeats`` interleaved runs (one step of each candidate per round, so load from
-    other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s."""
+    other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s.
+
+    The rounds' orders are balanced (``rounds``): every candidate follows every other one equally
+    often. A step runs slower after a heavy one (caches and the idle core cold): in a fixed order
+    direct always followed fft-tiled and PyTorch always followed direct, and direct's stride-2 step
+    took 7.0 ms alone but 7.7-11.5 ms after fft or fft-tiled (benchmarks/README.md, seventh session)."""
     g = geometry(layer)
     x, w, gy = layer_arrays(g, xp, dtype)
     names = [name for name in conv.names(device) if conv.get(name).supports(g, device)]
@@ -352,9 +387,9 @@ def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     for fn in steps.values():   # warm-up: plans, caches, PyTorch's oneDNN primitives
         fn()
     runs = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, fn in steps.items():
-            runs[name].append(median_seconds(fn, device, repeats=1, warmup=0))
+    for order in rounds(list(steps), repeats):
+        for name in order:
+            runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
     seconds = {name: float(numpy.median(t)) for name, t in runs.items()}
     seconds['auto'] = seconds[choice]
     result = {'layer': g.describe(), 'shape': list(layer), 'seconds': seconds, 'auto': choice,
@@ -396,6 +431,8 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
     parser.add_argument('--plot', action='store_true', help="also sweep k and n and draw Figure 3")
     parser.add_argument('--no-torch', action='store_true')
+    parser.add_argument('--layer', type=layer_argument, action='append', metavar='S,f,fo,n,k[,stride,pad,groups]',
+                        help="run only this layer (repeatable) instead of the suite's")
     args = parser.parse_args(argv)
 
     backend.require_device(args.device)
@@ -409,7 +446,7 @@ def main(argv=None):
     peaks = machine_peaks(xp, args.device, args.dtype)
     if args.suite == 'cpu-vs-torch':
         results = []
-        for layer in suite_layers(args.suite, args.scale):
+        for layer in args.layer or suite_layers(args.suite, args.scale):
             results.append(versus_torch(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))
             print(f"# {results[-1]['layer']}: " + ', '.join(f"{a} {1e3 * v:.1f} ms" for a, v in
                                                            results[-1]['seconds'].items()), file=sys.stderr, flush=True)
@@ -422,7 +459,7 @@ def main(argv=None):
             json.dump(report, f, indent=1)
         return
     results = []
-    for layer in suite_layers(args.suite, args.scale):
+    for layer in args.layer or suite_layers(args.suite, args.scale):
         results.append(bench_layer(layer, xp, args.device, args.dtype, args.repeats, not args.no_torch))
         r = results[-1]
         print(f"# {layer}: " + ', '.join(f"{a} {1e3 * r[a]['total']:.1f} ms" for a in r['algorithms']) +

@@ -1,8 +1,13 @@
 """The benchmark scripts run (tiny layers, one repeat): they must not rot between measurements."""
+import argparse
+import collections
+import json
+import re
 import sys
 from pathlib import Path
 
 import numpy
+import pytest
 
 from minifft import conv
 
@@ -51,3 +56,39 @@ def test_cpu_vs_torch_suite_layers_and_row():
     assert 'ratio' not in row and row['fft_product_gflops'] > 0
     table = conv_layers.versus_markdown([row], {'gemm_gflops': 1.0, 'cgemm_gflops': 1.0, 'fft_gflops': 1.0}, 'cpu')
     assert 'g=4' in table and 'fft/torch' in table
+
+
+@pytest.mark.parametrize('count', [1, 2, 3, 4, 5, 6])
+def test_versus_torch_rounds_balance_who_follows_whom(count):
+    names = ['fft', 'fft-tiled', 'direct', 'winograd', 'torch', 'other'][:count]
+    period = count if count % 2 == 0 else 2 * count
+    orders = conv_layers.rounds(names, 2 * period)
+    assert all(sorted(order) == sorted(names) for order in orders) and orders[period:] == orders[:period]
+    follows = collections.Counter((order[i - 1], order[i]) for order in orders[:period] for i in range(1, count))
+    assert set(follows.values()) <= {period // count} and len(follows) == count * (count - 1)
+    assert collections.Counter(order[0] for order in orders[:period]) == {name: period // count for name in names}
+
+
+@pytest.mark.parametrize('text, layer', [('32,32,64,32,3,2,1', (32, 32, 64, 32, 3, 2, 1)),
+                                         ('2,4,4,9,3,1,1,4', (2, 4, 4, 9, 3, 1, 1, 4)), ('1,3,8,5,5', (1, 3, 8, 5, 5))])
+def test_layer_argument_accepts_suite_entries(text, layer):
+    assert conv_layers.layer_argument(text) == layer
+
+
+@pytest.mark.parametrize('text, message', [('1,2,3', '5 to 8'), ('1,2,x,4,3', "not an integer: 'x'"),
+                                           ('1,2,3,4,9', 'n + 2 pad >= k'), ('1,2,3,4,3,1,0,2', 'groups=2'),
+                                           ('1,2,3,4,3,0', 'stride >= 1'), ('0,2,3,4,3', 'S >= 1'),
+                                           ('1,2,3,4,3,1,-1', 'padding >= 0')])
+def test_layer_argument_rejects_bad_layers_in_one_line(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+        conv_layers.layer_argument(text)
+
+
+def test_layer_option_runs_only_that_layer(tmp_path, capsys):
+    conv_layers.main(['--suite', 'cpu-vs-torch', '--layer', '2,4,4,9,3,2,1', '--repeats', '1', '--no-torch',
+                      '--out', str(tmp_path)])
+    report = json.loads((tmp_path / 'conv_layers_cpu_cpu-vs-torch.json').read_text())
+    assert [r['shape'] for r in report['layers']] == [[2, 4, 4, 9, 3, 2, 1]]
+    with pytest.raises(SystemExit):
+        conv_layers.main(['--layer', '1,2,3'])
+    assert "argument --layer: expected 5 to 8" in capsys.readouterr().err
