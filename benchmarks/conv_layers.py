@@ -39,7 +39,7 @@ import minifft  # noqa: E402
 from minifft import backend, conv  # noqa: E402
 from minifft.conv import ConvGeometry, PASSES, training_step  # noqa: E402
 from minifft.conv.fft import rfft2_flops  # noqa: E402
-from minifft.conv.timing import median_seconds  # noqa: E402
+from minifft.conv.timing import balanced_rounds, median_seconds  # noqa: E402
 from minifft.functions.convolution import check_conv_arguments  # noqa: E402
 
 PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
@@ -353,26 +353,13 @@ def torch_step(x, w, gy, g):
     return step
 
 
-def rounds(names, repeats):
-    """The order of each of ``repeats`` rounds, from Williams' balanced Latin square: over one period
-    (len(names) rounds, twice that for an odd count) every name runs right after every other one
-    equally often and equally often first. (A plain rotation keeps the cyclic order: the name after
-    direct would always be the same.)"""
-    n = len(names)
-    first = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]   # 0, 1, n-1, 2, n-2, ...
-    period = [[names[(v + r) % n] for v in first] for r in range(n)]
-    if n % 2:
-        period += [row[::-1] for row in period]
-    return [period[r % len(period)] for r in range(repeats)]
-
-
 def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     """Training-step time (fprop + bprop + accGrad) of every algorithm, auto's pick and PyTorch on one
     layer: medians of ``repeats`` interleaved runs (one step of each candidate per round, so load from
     other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s.
 
-    The rounds' orders are balanced (``rounds``): every candidate follows every other one equally
-    often. A step runs slower after a heavy one (caches and the idle core cold): in a fixed order
+    The rounds' orders are balanced (timing.balanced_rounds): every candidate follows every other one
+    equally often. A step runs slower after a heavy one (caches and the idle core cold): in a fixed order
     direct always followed fft-tiled and PyTorch always followed direct, and direct's stride-2 step
     took 7.0 ms alone but 7.7-11.5 ms after fft or fft-tiled (benchmarks/README.md, seventh session)."""
     g = geometry(layer)
@@ -387,7 +374,7 @@ def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     for fn in steps.values():   # warm-up: plans, caches, PyTorch's oneDNN primitives
         fn()
     runs = {name: [] for name in steps}
-    for order in rounds(list(steps), repeats):
+    for order in balanced_rounds(steps, repeats):
         for name in order:
             runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
     seconds = {name: float(numpy.median(t)) for name, t in runs.items()}

@@ -1,6 +1,5 @@
 """The benchmark scripts run (tiny layers, one repeat): they must not rot between measurements."""
 import argparse
-import collections
 import json
 import re
 import sys
@@ -56,17 +55,6 @@ def test_cpu_vs_torch_suite_layers_and_row():
     assert 'ratio' not in row and row['fft_product_gflops'] > 0
     table = conv_layers.versus_markdown([row], {'gemm_gflops': 1.0, 'cgemm_gflops': 1.0, 'fft_gflops': 1.0}, 'cpu')
     assert 'g=4' in table and 'fft/torch' in table
-
-
-@pytest.mark.parametrize('count', [1, 2, 3, 4, 5, 6])
-def test_versus_torch_rounds_balance_who_follows_whom(count):
-    names = ['fft', 'fft-tiled', 'direct', 'winograd', 'torch', 'other'][:count]
-    period = count if count % 2 == 0 else 2 * count
-    orders = conv_layers.rounds(names, 2 * period)
-    assert all(sorted(order) == sorted(names) for order in orders) and orders[period:] == orders[:period]
-    follows = collections.Counter((order[i - 1], order[i]) for order in orders[:period] for i in range(1, count))
-    assert set(follows.values()) <= {period // count} and len(follows) == count * (count - 1)
-    assert collections.Counter(order[0] for order in orders[:period]) == {name: period // count for name in names}
 
 
 @pytest.mark.parametrize('text, layer', [('32,32,64,32,3,2,1', (32, 32, 64, 32, 3, 2, 1)),

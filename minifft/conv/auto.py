@@ -6,7 +6,8 @@ process, by one of three methods:
 * 'timed' (autotuning on, the default): every candidate (registry.candidates: the registered
   algorithms whose supports() holds for the layer on its device) runs one untimed warm-up step
   (plans, caches), then ``REPEATS`` rounds time one training step of each candidate in turn on
-  the real inputs (interleaved, so drift on a shared machine hits all alike); a candidate's score
+  the real inputs (interleaved, so drift on a shared machine hits all alike; in balanced orders,
+  so none always follows the heaviest); a candidate's score
   is its median. When the two best medians are within ``NOISE`` (10%) of each other, one
   measurement cannot tell them apart, so ``EXTRA_ROUNDS`` x ``REPEATS`` more rounds of just those
   two are timed, and the choice goes to the smaller median over all their steps. The report keeps
@@ -27,7 +28,7 @@ from ..kernels import host
 from . import registry
 from .base import training_step
 from .geometry import ConvGeometry
-from .timing import measure
+from .timing import balanced_rounds, measure
 
 # Relative throughput of each kind of work against a large real GEMM (1.0), measured on our
 # 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth,
@@ -63,12 +64,13 @@ def _timed_steps(algorithm, x, w, gy, g, warmup, repeats=REPEATS):
 def _time_candidates(candidates, x, w, gy, g):
     """Per candidate one untimed warm-up step, then rounds of one timed step of each in turn, so
     load that drifts on a shared machine hits all of them alike (timing one candidate after the
-    other picked fft at 25 ms over direct at 19 ms in a benchmark run)."""
+    other picked fft at 25 ms over direct at 19 ms in a benchmark run), in balanced orders, so no
+    candidate always runs right after the heaviest (timing.balanced_rounds)."""
     samples = {name: [] for name in candidates}
 
     def rounds(names, count):
-        for _ in range(count):
-            for name in names:
+        for order in balanced_rounds(names, count):
+            for name in order:
                 samples[name] += _timed_steps(candidates[name], x, w, gy, g, warmup=0, repeats=1)
     for algorithm in candidates.values():
         _timed_steps(algorithm, x, w, gy, g, warmup=1, repeats=0)

@@ -1,7 +1,8 @@
 """The one timing loop: auto, the profiler and the benchmarks all measure through it.
 
 On the GPU every measured interval is bracketed by device synchronisations, so it covers the
-queued work and not only its launch.
+queued work and not only its launch. Candidates timed against each other run in rounds, one step
+of each per round, in the orders of ``balanced_rounds``.
 """
 import contextlib
 import statistics
@@ -42,3 +43,21 @@ def measure(fn, device, repeats=5, warmup=1):
 def median_seconds(fn, device, repeats=5, warmup=1):
     """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
     return statistics.median(measure(fn, device, repeats, warmup))
+
+
+def balanced_rounds(names, count):
+    """The order of each of ``count`` rounds that time ``names`` against each other, from Williams'
+    balanced Latin square: over one period (len(names) rounds, twice that for an odd count) every
+    name runs right after every other one equally often, and equally often first.
+
+    Order matters because a step runs slower right after a heavy one, or after the cores sat idle
+    (stride-2 layer on the 2-core CPU: direct 6.4-7.3 ms after a light step, 7.4-9.4 ms after an
+    fft step). In one fixed order the same candidate always follows the heaviest; a rotation keeps
+    the cyclic order, so it does too."""
+    names = list(names)
+    n = len(names)
+    first = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]   # 0, 1, n-1, 2, n-2, ...
+    period = [[names[(v + r) % n] for v in first] for r in range(n)]
+    if n % 2:
+        period += [row[::-1] for row in period]
+    return [period[r % len(period)] for r in range(count)]

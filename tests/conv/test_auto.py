@@ -5,7 +5,7 @@ import pytest
 
 from minifft import Tensor, config, conv
 from minifft import functions as F
-from minifft.conv import auto
+from minifft.conv import auto, timing
 from minifft.conv.geometry import ConvGeometry
 
 
@@ -171,3 +171,23 @@ def test_a_timed_choice_is_timed_again_under_the_other_cpu_kernels(rng, monkeypa
     with config.using(cpu_kernels='off'):
         F.conv2d(x, w, algo='auto')
     assert len(calls) == timed and auto.report()[0]['method'] == 'given'
+
+
+def test_candidates_are_timed_in_balanced_orders(rng, monkeypatch):
+    """No candidate always runs right after the same other one (a step after a heavy one is slower)."""
+    x, w = rng.standard_normal((2, 3, 16, 16)), rng.standard_normal((4, 3, 3, 3))
+    g = ConvGeometry(2, 3, 4, 16, 16, 3, 3)
+    candidates = {n: a for n, a in conv.candidates(g, 'cpu').items()}
+    assert len(candidates) >= 3
+    order, seconds = [], {name: 2.0 ** i for i, name in enumerate(candidates)}   # no near tie: no extra rounds
+
+    def timed(algo, *args, warmup, repeats=auto.REPEATS):
+        order.extend([algo.name] * repeats)
+        return [seconds[algo.name]] * repeats
+    monkeypatch.setattr(auto, '_timed_steps', timed)
+    monkeypatch.setattr(auto, 'REPEATS', 2 * len(candidates))
+    auto._time_candidates(candidates, x, w, numpy.ones(g.output_shape), g)
+    n = len(candidates)
+    rounds = [order[i:i + n] for i in range(0, len(order), n)]
+    assert rounds == timing.balanced_rounds(candidates, 2 * n)
+    assert len({r[0] for r in rounds}) == n     # each first in some round
