@@ -7,8 +7,13 @@ One step = forward, cross-entropy, backward and an SGD update, on random inputs 
 usual shape. Prints a Markdown table with the median step time per algorithm and the ratios to
 direct measured in this run, and what auto chose per layer. With PyTorch importable (never a
 dependency) and on the CPU, the same network built in PyTorch (models with a twin below: 'small',
-'resnet')
-is timed in the same process and every algorithm's ratio to it is printed too.
+'resnet') is timed in the same process and every algorithm's ratio to it is printed too.
+
+Every candidate of a model (each algorithm, auto, the PyTorch twin) is built and warmed up first
+(two steps: plans, caches, auto's own timing), then timed in ``--repeats`` interleaved rounds of one
+step each, in balanced orders (minifft.conv.timing.balanced_rounds), so load that drifts on a shared
+machine hits all of them alike. Timed one after the other, ResNet-8's auto/PyTorch ratio moved
+between 0.80 and 1.27 over five runs on the 2-core CPU.
 """
 import argparse
 import json
@@ -25,12 +30,14 @@ import minifft  # noqa: E402
 import models  # noqa: E402
 from minifft import backend, conv, optim  # noqa: E402
 from minifft import functions as F  # noqa: E402
-from minifft.conv.timing import median_seconds  # noqa: E402
+from minifft.conv.timing import balanced_rounds, median_seconds  # noqa: E402
 
 INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32), 'resnet': (3, 32, 32)}
 
 
-def step_seconds(name, algo, batch, device, repeats):
+def minifft_step(name, algo, batch, device):
+    """A callable running one training step of models/<name>.py with every convolution through
+    ``algo`` (a registered name or 'auto')."""
     minifft.manual_seed(0)
     model = models.build(name, INPUTS[name], 10).to(device)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -39,11 +46,11 @@ def step_seconds(name, algo, batch, device, repeats):
     y = minifft.tensor(rng.integers(0, 10, batch), device=device)
 
     def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    with conv.using(algo):
-        return median_seconds(step, device, repeats, warmup=2)  # warm-up includes auto's timing
+        with conv.using(algo):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    return step
 
 
 def torch_twin(name, input_shape, classes):
@@ -86,8 +93,9 @@ def torch_resnet(tnn, channels, classes, blocks_per_stage, widths=(16, 32, 64)):
     return tnn.Sequential(*layers, tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(c, classes))
 
 
-def torch_step_seconds(name, batch, repeats):
-    """Median step time (forward, cross-entropy, backward, SGD with momentum) of the PyTorch twin."""
+def torch_step(name, batch):
+    """A callable running one training step (forward, cross-entropy, backward, SGD with momentum)
+    of the PyTorch twin, or None (no twin, no PyTorch)."""
     model = torch_twin(name, INPUTS[name], 10)
     if model is None:
         return None
@@ -103,7 +111,20 @@ def torch_step_seconds(name, batch, repeats):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return median_seconds(step, 'cpu', repeats, warmup=2)
+    return step
+
+
+def interleaved_seconds(steps, device, repeats):
+    """{name: median seconds} of the callables ``steps``: two warm-up calls each, then ``repeats``
+    rounds of one timed call of each, in balanced orders."""
+    for step in steps.values():
+        for _ in range(2):
+            step()
+    runs = {name: [] for name in steps}
+    for order in balanced_rounds(steps, repeats):
+        for name in order:
+            runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
+    return {name: float(numpy.median(t)) for name, t in runs.items()}
 
 
 def main(argv=None):
@@ -123,9 +144,13 @@ def main(argv=None):
           ' | '.join(f"{a}/torch" for a in algos) + ' |\n|' + '---|' * (3 + 3 * len(algos) - 1))
     for name in args.models:
         conv.auto.reset()
-        t = {algo: step_seconds(name, algo, args.batch_size, args.device, args.repeats) for algo in algos}
+        steps = {algo: minifft_step(name, algo, args.batch_size, args.device) for algo in algos}
+        peer_step = torch_step(name, args.batch_size) if args.device == 'cpu' else None
+        if peer_step is not None:
+            steps['torch'] = peer_step
+        t = interleaved_seconds(steps, args.device, args.repeats)
+        peer = t.pop('torch', None)
         choices = [f"{r['layer']} -> {r['choice']}" for r in conv.auto.report()]
-        peer = torch_step_seconds(name, args.batch_size, args.repeats) if args.device == 'cpu' else None
         rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices,
                      'torch_seconds': peer})
         print(f"| {name} | {args.batch_size} | " + ' | '.join(f"{1e3 * t[a]:.1f}" for a in algos) + ' | ' +

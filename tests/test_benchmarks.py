@@ -9,6 +9,7 @@ import numpy
 import pytest
 
 from minifft import conv
+from minifft.conv.timing import balanced_rounds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 
@@ -41,8 +42,21 @@ def test_suites_scale():
     assert len(conv_layers.suite_layers('cpu', 0.5)) == 11
 
 
-def test_train_step_runs():
-    assert train_step.step_seconds('lenet', 'fft', 2, 'cpu', repeats=1) > 0
+def test_train_step_runs(tmp_path):
+    train_step.main(['--models', 'lenet', '--batch-size', '2', '--repeats', '1', '--out', str(tmp_path)])
+    [row] = json.loads((tmp_path / 'train_step_cpu.json').read_text())['rows']
+    assert row['model'] == 'lenet' and set(row['seconds']) == set(conv.names('cpu')) | {'auto'}
+    assert all(v > 0 for v in row['seconds'].values()) and row['auto_choices']
+
+
+def test_train_step_interleaves_its_candidates_in_balanced_rounds():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ('fft', 'direct', 'auto', 'torch')}
+    seconds = train_step.interleaved_seconds(steps, 'cpu', repeats=4)
+    assert set(seconds) == set(steps) and all(v >= 0 for v in seconds.values())
+    warmup, timed = calls[:8], calls[8:]
+    assert warmup == [name for name in steps for _ in range(2)]
+    assert timed == [name for order in balanced_rounds(steps, 4) for name in order]
 
 
 def test_cpu_vs_torch_suite_layers_and_row():
