@@ -359,9 +359,9 @@ def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s.
 
     The rounds' orders are balanced (timing.balanced_rounds): every candidate follows every other one
-    equally often. A step runs slower after a heavy one (caches and the idle core cold): in a fixed order
-    direct always followed fft-tiled and PyTorch always followed direct, and direct's stride-2 step
-    took 7.0 ms alone but 7.7-11.5 ms after fft or fft-tiled (benchmarks/README.md, seventh session)."""
+    equally often. A step runs slower after a heavy one or an idle moment: in a fixed order direct
+    always followed fft-tiled and PyTorch always followed direct, and direct's stride-2 step took
+    6.4-7.0 ms after direct but 8.5-9.0 ms after fft-tiled (benchmarks/README.md, seventh session)."""
     g = geometry(layer)
     x, w, gy = layer_arrays(g, xp, dtype)
     names = [name for name in conv.names(device) if conv.get(name).supports(g, device)]
@@ -421,6 +421,8 @@ def main(argv=None):
     parser.add_argument('--layer', type=layer_argument, action='append', metavar='S,f,fo,n,k[,stride,pad,groups]',
                         help="run only this layer (repeatable) instead of the suite's")
     args = parser.parse_args(argv)
+    if args.layer and args.suite == 'stride':
+        parser.error("argument --layer: the stride suite has its own layer; use --suite cpu, paper, issue or cpu-vs-torch")
 
     backend.require_device(args.device)
     xp = backend.array_module_for(args.device)

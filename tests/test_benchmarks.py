@@ -94,3 +94,6 @@ def test_layer_option_runs_only_that_layer(tmp_path, capsys):
     with pytest.raises(SystemExit):
         conv_layers.main(['--layer', '1,2,3'])
     assert "argument --layer: expected 5 to 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        conv_layers.main(['--suite', 'stride', '--layer', '2,4,4,9,3'])
+    assert "the stride suite has its own layer" in capsys.readouterr().err
