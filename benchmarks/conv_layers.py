@@ -39,7 +39,7 @@ import minifft  # noqa: E402
 from minifft import backend, conv  # noqa: E402
 from minifft.conv import ConvGeometry, PASSES, training_step  # noqa: E402
 from minifft.conv.fft import rfft2_flops  # noqa: E402
-from minifft.conv.timing import balanced_rounds, median_seconds  # noqa: E402
+from minifft.conv.timing import interleaved_medians, median_seconds  # noqa: E402
 from minifft.functions.convolution import check_conv_arguments  # noqa: E402
 
 PAPER = [(128, 3, 96, 32, 11), (128, 96, 256, 32, 7), (128, 256, 384, 16, 5), (128, 384, 384, 16, 5),
@@ -358,8 +358,8 @@ def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     layer: medians of ``repeats`` interleaved runs (one step of each candidate per round, so load from
     other processes on a shared machine hits all of them alike), and the fft product's GFLOP/s.
 
-    The rounds' orders are balanced (timing.balanced_rounds): every candidate follows every other one
-    equally often. A step runs slower after a heavy one or an idle moment: in a fixed order direct
+    The rounds' orders are balanced (timing.interleaved_medians): every candidate follows every other
+    one equally often. A step runs slower after a heavy one or an idle moment: in a fixed order direct
     always followed fft-tiled and PyTorch always followed direct, and direct's stride-2 step took
     6.4-7.0 ms after direct but 8.5-9.0 ms after fft-tiled (benchmarks/README.md, seventh session)."""
     g = geometry(layer)
@@ -371,13 +371,8 @@ def versus_torch(layer, xp, device, dtype, repeats, with_torch=True):
     torch_fn = torch_step(x, w, gy, g) if with_torch and device == 'cpu' else None
     if torch_fn is not None:
         steps['torch'] = torch_fn
-    for fn in steps.values():   # warm-up: plans, caches, PyTorch's oneDNN primitives
-        fn()
-    runs = {name: [] for name in steps}
-    for order in balanced_rounds(steps, repeats):
-        for name in order:
-            runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
-    seconds = {name: float(numpy.median(t)) for name, t in runs.items()}
+    # warm-up: plans, caches, PyTorch's oneDNN primitives
+    seconds = interleaved_medians(steps, device, repeats, warmup=1)
     seconds['auto'] = seconds[choice]
     result = {'layer': g.describe(), 'shape': list(layer), 'seconds': seconds, 'auto': choice,
               'algorithms': names}

@@ -11,9 +11,9 @@ dependency) and on the CPU, the same network built in PyTorch (models with a twi
 
 Every candidate of a model (each algorithm, auto, the PyTorch twin) is built and warmed up first
 (two steps: plans, caches, auto's own timing), then timed in ``--repeats`` interleaved rounds of one
-step each, in balanced orders (minifft.conv.timing.balanced_rounds), so load that drifts on a shared
-machine hits all of them alike. Timed one after the other, ResNet-8's auto/PyTorch ratio moved
-between 0.80 and 1.27 over five runs on the 2-core CPU.
+step each, in balanced orders (minifft.conv.timing.interleaved_medians), so load that drifts on a
+shared machine hits all of them alike. Timed one after the other, ResNet-8's auto/PyTorch ratio
+moved between 0.80 and 1.27 over ten runs on the 2-core CPU.
 """
 import argparse
 import json
@@ -30,7 +30,7 @@ import minifft  # noqa: E402
 import models  # noqa: E402
 from minifft import backend, conv, optim  # noqa: E402
 from minifft import functions as F  # noqa: E402
-from minifft.conv.timing import balanced_rounds, median_seconds  # noqa: E402
+from minifft.conv.timing import interleaved_medians  # noqa: E402
 
 INPUTS = {'lenet': (1, 28, 28), 'small': (3, 32, 32), 'cifar': (3, 32, 32), 'resnet': (3, 32, 32)}
 
@@ -114,19 +114,6 @@ def torch_step(name, batch):
     return step
 
 
-def interleaved_seconds(steps, device, repeats):
-    """{name: median seconds} of the callables ``steps``: two warm-up calls each, then ``repeats``
-    rounds of one timed call of each, in balanced orders."""
-    for step in steps.values():
-        for _ in range(2):
-            step()
-    runs = {name: [] for name in steps}
-    for order in balanced_rounds(steps, repeats):
-        for name in order:
-            runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
-    return {name: float(numpy.median(t)) for name, t in runs.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
@@ -148,7 +135,7 @@ def main(argv=None):
         peer_step = torch_step(name, args.batch_size) if args.device == 'cpu' else None
         if peer_step is not None:
             steps['torch'] = peer_step
-        t = interleaved_seconds(steps, args.device, args.repeats)
+        t = interleaved_medians(steps, args.device, args.repeats, warmup=2)   # warm-up: plans, auto's timing
         peer = t.pop('torch', None)
         choices = [f"{r['layer']} -> {r['choice']}" for r in conv.auto.report()]
         rows.append({'model': name, 'batch': args.batch_size, 'seconds': t, 'auto_choices': choices,

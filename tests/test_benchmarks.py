@@ -9,7 +9,6 @@ import numpy
 import pytest
 
 from minifft import conv
-from minifft.conv.timing import balanced_rounds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 
@@ -47,28 +46,6 @@ def test_train_step_runs(tmp_path):
     [row] = json.loads((tmp_path / 'train_step_cpu.json').read_text())['rows']
     assert row['model'] == 'lenet' and set(row['seconds']) == set(conv.names('cpu')) | {'auto'}
     assert all(v > 0 for v in row['seconds'].values()) and row['auto_choices']
-
-
-def test_train_step_interleaves_its_candidates_in_balanced_rounds():
-    calls = []
-    steps = {name: (lambda name=name: calls.append(name)) for name in ('fft', 'direct', 'auto', 'torch')}
-    seconds = train_step.interleaved_seconds(steps, 'cpu', repeats=4)
-    assert set(seconds) == set(steps) and all(v >= 0 for v in seconds.values())
-    warmup, timed = calls[:8], calls[8:]
-    assert warmup == [name for name in steps for _ in range(2)]
-    assert timed == [name for order in balanced_rounds(steps, 4) for name in order]
-
-
-def test_cpu_vs_torch_suite_layers_and_row():
-    layers = conv_layers.suite_layers('cpu-vs-torch', 1.0)
-    assert (32, 64, 64, 32, 3, 1, 1, 64) in layers and (32, 32, 64, 32, 3, 2, 1, 1) in layers
-    assert (16, 96, 256, 32, 7) in layers and len(layers) == len(set(layers)) == 13   # 7 + 6 + 5, duplicates once
-    assert conv_layers.suite_layers('cpu-vs-torch', 0.125)[6] == (4, 8, 8, 32, 3, 1, 1, 8)  # still depthwise
-    row = conv_layers.versus_torch((2, 4, 4, 9, 3, 1, 1, 4), numpy, 'cpu', 'float32', repeats=1, with_torch=False)
-    assert row['auto'] in row['algorithms'] and all(v > 0 for v in row['seconds'].values())
-    assert 'ratio' not in row and row['fft_product_gflops'] > 0
-    table = conv_layers.versus_markdown([row], {'gemm_gflops': 1.0, 'cgemm_gflops': 1.0, 'fft_gflops': 1.0}, 'cpu')
-    assert 'g=4' in table and 'fft/torch' in table
 
 
 @pytest.mark.parametrize('text, layer', [('32,32,64,32,3,2,1', (32, 32, 64, 32, 3, 2, 1)),

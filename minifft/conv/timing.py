@@ -61,3 +61,17 @@ def balanced_rounds(names, count):
     if n % 2:
         period += [row[::-1] for row in period]
     return [period[r % len(period)] for r in range(count)]
+
+
+def interleaved_medians(steps, device, repeats, warmup=1):
+    """{name: median seconds} of the callables ``steps`` (a dict) timed against each other:
+    ``warmup`` untimed calls of each, then ``repeats`` rounds of one timed call of each in the
+    orders of ``balanced_rounds``, so load that drifts on a shared machine hits all of them alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    runs = {name: [] for name in steps}
+    for order in balanced_rounds(steps, repeats):
+        for name in order:
+            runs[name].append(median_seconds(steps[name], device, repeats=1, warmup=0))
+    return {name: statistics.median(t) for name, t in runs.items()}

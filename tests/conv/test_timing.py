@@ -27,3 +27,12 @@ def test_measure_times_each_call_after_the_warmup():
     calls = []
     times = timing.measure(lambda: calls.append(1), 'cpu', repeats=3, warmup=2)
     assert len(calls) == 5 and len(times) == 3 and all(t >= 0 for t in times)
+
+
+def test_interleaved_medians_warms_up_then_times_balanced_rounds():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ('fft', 'direct', 'auto', 'torch')}
+    seconds = timing.interleaved_medians(steps, 'cpu', repeats=4, warmup=2)
+    assert set(seconds) == set(steps) and all(v >= 0 for v in seconds.values())
+    assert calls[:8] == [name for name in steps for _ in range(2)]
+    assert calls[8:] == [name for order in timing.balanced_rounds(steps, 4) for name in order]
