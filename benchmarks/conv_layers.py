@@ -20,7 +20,9 @@ Suites (layer = S, f, f', n, k):
          of the complex GEMM (CGEMM) peak measured in that run.
 ``--scale F`` multiplies the batch and channel counts of the chosen suite by F; ``--layer`` (repeatable)
 runs the given layers in the chosen suite's way instead of its own list.
-Output: a Markdown table on stdout, results.json (and conv_figure3.png with --plot) in --out.
+Output: a Markdown table on stdout, conv_layers_<device>_<suite>.json (and conv_figure3.png with --plot)
+in --out; a run of chosen layers writes conv_layers_<device>_<suite>_layers.json, so it does not
+replace the whole suite's record.
 """
 import argparse
 import json
@@ -439,7 +441,7 @@ def main(argv=None):
                               'numpy': numpy.__version__, 'minifft': minifft.__version__, **peaks},
                   'suite': args.suite, 'scale': args.scale, 'dtype': args.dtype, 'repeats': args.repeats,
                   'timing': 'medians of interleaved runs', 'layers': results}
-        with open(os.path.join(args.out, f'conv_layers_{args.device}_cpu-vs-torch.json'), 'w') as f:
+        with open(report_path(args), 'w') as f:
             json.dump(report, f, indent=1)
         return
     results = []
@@ -454,8 +456,14 @@ def main(argv=None):
               'suite': args.suite, 'scale': args.scale, 'dtype': args.dtype, 'layers': results}
     if args.plot:
         report['figure3'] = figure3(xp, args.device, args.dtype, args.out, args.repeats)
-    with open(os.path.join(args.out, f'conv_layers_{args.device}_{args.suite}.json'), 'w') as f:
+    with open(report_path(args), 'w') as f:
         json.dump(report, f, indent=1)
+
+
+def report_path(args):
+    """Where a run's JSON goes: a run of chosen layers (--layer) beside the suite's, not over it."""
+    chosen = '_layers' if args.layer else ''
+    return os.path.join(args.out, f'conv_layers_{args.device}_{args.suite}{chosen}.json')
 
 
 if __name__ == '__main__':

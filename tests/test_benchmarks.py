@@ -66,7 +66,8 @@ def test_layer_argument_rejects_bad_layers_in_one_line(text, message):
 def test_layer_option_runs_only_that_layer(tmp_path, capsys):
     conv_layers.main(['--suite', 'cpu-vs-torch', '--layer', '2,4,4,9,3,2,1', '--repeats', '1', '--no-torch',
                       '--out', str(tmp_path)])
-    report = json.loads((tmp_path / 'conv_layers_cpu_cpu-vs-torch.json').read_text())
+    report = json.loads((tmp_path / 'conv_layers_cpu_cpu-vs-torch_layers.json').read_text())
+    assert not (tmp_path / 'conv_layers_cpu_cpu-vs-torch.json').exists()   # the suite's own record stays
     assert [r['shape'] for r in report['layers']] == [[2, 4, 4, 9, 3, 2, 1]]
     with pytest.raises(SystemExit):
         conv_layers.main(['--layer', '1,2,3'])

@@ -28,7 +28,7 @@ from ..kernels import host
 from . import registry
 from .base import training_step
 from .geometry import ConvGeometry
-from .timing import balanced_rounds, measure
+from .timing import balanced_rounds, measure, round_period
 
 # Relative throughput of each kind of work against a large real GEMM (1.0), measured on our
 # 2-core CPU: per-bin complex matmuls run at about half of GEMM speed, FFTs at about a fifth,
@@ -65,15 +65,15 @@ def _time_candidates(candidates, x, w, gy, g):
     """Per candidate one untimed warm-up step, then rounds of one timed step of each in turn, so
     load that drifts on a shared machine hits all of them alike (timing one candidate after the
     other picked fft at 25 ms over direct at 19 ms in a benchmark run), in balanced orders, so no
-    candidate always runs right after the heaviest (timing.balanced_rounds)."""
+    candidate runs right after the heaviest more often than after any other (timing.balanced_rounds)."""
     samples = {name: [] for name in candidates}
 
     def rounds(names, count):
         for order in balanced_rounds(names, count):
             for name in order:
                 samples[name] += _timed_steps(candidates[name], x, w, gy, g, warmup=0, repeats=1)
-    for algorithm in candidates.values():
-        _timed_steps(algorithm, x, w, gy, g, warmup=1, repeats=0)
+    for name in round_period(candidates)[-1]:   # so the first timed step's predecessor is balanced too
+        _timed_steps(candidates[name], x, w, gy, g, warmup=1, repeats=0)
     rounds(list(candidates), REPEATS)
     ranked = sorted(samples, key=lambda n: statistics.median(samples[n]))
     if len(ranked) > 1:

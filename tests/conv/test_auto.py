@@ -1,3 +1,4 @@
+import collections
 import json
 
 import numpy
@@ -174,7 +175,8 @@ def test_a_timed_choice_is_timed_again_under_the_other_cpu_kernels(rng, monkeypa
 
 
 def test_candidates_are_timed_in_balanced_orders(rng, monkeypatch):
-    """No candidate always runs right after the same other one (a step after a heavy one is slower)."""
+    """Every candidate runs right after every other one equally often (a step after a heavy one is
+    slower), the joins between rounds included."""
     x, w = rng.standard_normal((2, 3, 16, 16)), rng.standard_normal((4, 3, 3, 3))
     g = ConvGeometry(2, 3, 4, 16, 16, 3, 3)
     candidates = {n: a for n, a in conv.candidates(g, 'cpu').items()}
@@ -185,9 +187,10 @@ def test_candidates_are_timed_in_balanced_orders(rng, monkeypatch):
         order.extend([algo.name] * repeats)
         return [seconds[algo.name]] * repeats
     monkeypatch.setattr(auto, '_timed_steps', timed)
-    monkeypatch.setattr(auto, 'REPEATS', 2 * len(candidates))
+    monkeypatch.setattr(auto, 'REPEATS', 2 * (len(candidates) - 1))   # two periods
     auto._time_candidates(candidates, x, w, numpy.ones(g.output_shape), g)
     n = len(candidates)
     rounds = [order[i:i + n] for i in range(0, len(order), n)]
-    assert rounds == timing.balanced_rounds(candidates, 2 * n)
-    assert len({r[0] for r in rounds}) == n     # each first in some round
+    assert rounds == timing.balanced_rounds(candidates, 2 * (n - 1))
+    follows = collections.Counter(zip(order, order[1:] + order[:1]))
+    assert set(follows.values()) == {2} and len(follows) == n * (n - 1)
