@@ -122,8 +122,9 @@ def interleaved_medians(steps, device, repeats, warmup=1):
     ``warmup`` untimed rounds (the period's last order: round_period), then ``repeats`` rounds of
     one timed call of each in the orders of ``balanced_rounds``, so load that drifts on a shared
     machine hits all of them alike."""
+    warmup_order = round_period(steps)[-1]
     for _ in range(warmup):
-        for name in round_period(steps)[-1]:
+        for name in warmup_order:
             steps[name]()
     runs = {name: [] for name in steps}
     for order in balanced_rounds(steps, repeats):
