@@ -1,9 +1,10 @@
 """Direct convolution: im2col + GEMM forward, GEMM + col2im for the input gradient (or, at stride 1
 with f' <= f, the forward correlation of gy with the flipped kernel), GEMM for the weight gradient.
-The same array code runs on NumPy and CuPy; on the CPU, float32 and float64 layers run their
-memory passes through C kernels instead (minifft/kernels/im2col.c, DirectConvolution's docstring),
-and the weight gradient's products through minifft/kernels/gemm.c; strided layers make no columns
-for forward and weight gradient there (x split into its phases, gemm.c's windows products)."""
+The same array code runs on NumPy and CuPy; on the CPU, float32 and float64 layers run through
+minifft/kernels/direct.c instead (DirectConvolution's docstring): C im2col and col2im, whole passes
+as tasks on a C thread pool (the input gradient; forward and weight gradient of strided layers,
+which make no columns: x split into its phases, gemm.c's windows products), and the weight
+gradient's products of the other layers through minifft/kernels/gemm.c."""
 import ctypes
 import dataclasses
 import functools
@@ -11,7 +12,7 @@ import threading
 
 import numpy
 
-from ..backend import get_array_module
+from ..backend import cpu_workers, get_array_module
 from ..kernels import gemm, host
 from . import depthwise
 from .base import PASSES, ConvAlgorithm, OpCount, Workspace
@@ -53,10 +54,16 @@ WEIGHT_PRODUCTS = 1 << 22   # per-sample weight-gradient products held at once, 
 # 2 MiB ran (32, 16, 32, 32, 3) 10% faster than blocks of 1 MiB and 20% faster than 0.5 MiB
 # (fewer calls: each block costs ~15 us of Python and ctypes), 4 and 8 MiB no faster.
 COLUMN_BLOCK_BYTES = 1 << 21
-# The phases per block of the strided forward (_correlate_phases), in bytes. On the three stride-2
-# layers of issue 11 blocks of 2 MiB ran 3-10% faster than 1 MiB and 10-35% faster than 0.5 MiB
-# (fewer calls); 4 MiB left (64, 32, 64, 16, 3, stride 2) one block, on one thread.
+# The most phases one task of direct.c's strided passes holds, in bytes (about one core's L2).
 PHASE_BLOCK_BYTES = 1 << 21
+# direct.c's passes (_Kernels): tasks per thread of the C pool (tasks cost an atomic increment, not
+# ~15 us of Python each, so they can be small: 1, 2 and 4 samples a task ran the stride-2 forward
+# alike, and several per thread let the last ones end together), and how long its workers spin
+# after their last task before they sleep: long enough to bridge the Python between two passes
+# (~50 us), short enough not to hold a core the Python pool's threads may want next. 0, 0.2 and
+# 1 ms measured alike on the stride-2 layer's passes and on whole ResNet-8 and small steps.
+TASKS_PER_THREAD = 4
+POOL_SPIN_NS = 50_000
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -72,16 +79,28 @@ class Phases:
 
 
 class _Kernels:
-    """The compiled im2col and col2im (minifft/kernels/im2col.c) for one dtype: padding, stride and
-    dilation handled inline (each tap's valid rows and columns clipped, the rest zero), so neither
-    a padded x nor a padded gx is ever made."""
+    """minifft/kernels/direct.c for one dtype. Its im2col and col2im (im2col.c) handle padding,
+    stride and dilation inline (each tap's valid rows and columns clipped, the rest zero), so
+    neither a padded x nor a padded gx is ever made. Its whole passes run as tasks of a few samples
+    on the C thread pool (kernels/pool.h): the input gradient (column gradient by gemm.c's gemm_nn,
+    then col2im, one sample at a time in the thread's scratch), and the forward and weight gradient
+    of strided layers whose input splits into phases (gemm.c's windows products). Against the same
+    kernels run block by block on the Python pool (_by_block_on_pool), the stride-2 layer
+    (32, 32, 64, 32, 3, stride 2, pad 1) ran forward 2.8 -> 2.1 ms, input gradient 3.2 -> 2.4,
+    weight gradient 3.2 -> 2.3 (benchmarks/README.md, ninth session)."""
     ARGTYPES = (ctypes.c_void_p, ctypes.c_void_p) + (ctypes.c_ssize_t,) * 16
 
     def __init__(self, lib, suffix):
+        P = ctypes.c_void_p
         self._im2col = host.function(lib, f'im2col_{suffix}', *self.ARGTYPES)
         self._col2im = host.function(lib, f'col2im_{suffix}', *self.ARGTYPES)
         self._split = host.function(lib, f'split_{suffix}', *self.ARGTYPES[:2], *(ctypes.c_ssize_t,) * 11)
         self._layout = host.function(lib, 'phase_layout', ctypes.c_void_p, *(ctypes.c_ssize_t,) * 12)
+        self._forward = host.function(lib, f'forward_phases_{suffix}', P, P, P, P, P, returns=ctypes.c_int)
+        self._input = host.function(lib, f'input_gradient_{suffix}', P, P, P, P, returns=ctypes.c_int)
+        self._weight = host.function(lib, f'weight_phases_{suffix}', P, P, P, P, P, returns=ctypes.c_int)
+        host.function(lib, 'pool_start', ctypes.c_int, ctypes.c_long, returns=ctypes.c_int)(
+            cpu_workers(), POOL_SPIN_NS)
 
     @functools.lru_cache(maxsize=64)
     def phases(self, g):
@@ -118,16 +137,94 @@ class _Kernels:
             self._col2im(host.pointer(cols), host.pointer(gx), gx.shape[0], *shape)
         return im2col, col2im
 
+    def forward(self, x, w, g):
+        """y (S, f', oh, ow) of a strided layer whose input splits (phases(g) not None); x
+        C-contiguous."""
+        phases = self.phases(g)
+        y = numpy.empty((g.batch, g.out_channels, g.out_h, g.out_w), x.dtype)
+        w = numpy.ascontiguousarray(w)   # held here: the kernel reads it after pointer() returns
+        layer = _layer_fields(g, phases, _phase_task_block(g, phases, x.itemsize))
+        _allocated('forward', self._forward(host.pointer(x), host.pointer(w), host.pointer(y),
+                                            host.pointer(phases.windows), host.pointer(layer)))
+        return y
+
+    def input_gradient(self, w, gy, g):
+        """gx (S, f, H, W) from w (f', f/G, kh, kw) and gy (S, f', oh, ow)."""
+        gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
+        w, gy = numpy.ascontiguousarray(w), numpy.ascontiguousarray(gy)
+        layer = _layer_fields(g, None, _task_block(g))
+        _allocated('input gradient', self._input(host.pointer(w), host.pointer(gy), host.pointer(gx),
+                                                  host.pointer(layer)))
+        return gx
+
+    def weight_gradient(self, x, gy, g):
+        """gw (G, f/G * kh * kw, f'/G) of a strided layer whose input splits; x C-contiguous."""
+        phases = self.phases(g)
+        out = numpy.empty((g.groups, g.group_in * g.kernel_h * g.kernel_w, g.group_out), gy.dtype)
+        gy = numpy.ascontiguousarray(gy)
+        layer = _layer_fields(g, phases, _weight_task_block(g, phases, x.itemsize))
+        _allocated('weight gradient', self._weight(host.pointer(x), host.pointer(gy), host.pointer(out),
+                                                   host.pointer(phases.windows), host.pointer(layer)))
+        return out
+
+
+def _allocated(op, ok):
+    """MemoryError naming the pass where direct.c could not allocate its scratch (ok == 0)."""
+    if not ok:
+        raise MemoryError(f"direct convolution: the {op} pass could not allocate its per-thread scratch")
+
 
 def _kernels(*arrays):
     """The compiled kernels for the arrays' one dtype, or None where the NumPy code runs: CuPy
     arrays, mixed dtypes, dtypes other than float32 and float64, config cpu_kernels='off', no C
     compiler (kernels/host.py)."""
-    lib, suffix = host.library_for('im2col', *arrays)
+    lib, suffix = host.library_for('direct', *arrays)
     return None if lib is None else _compiled(lib, suffix)
 
 
 _compiled = functools.lru_cache(maxsize=None)(_Kernels)
+
+
+def _task_block(g, sample_bytes=None):
+    """Samples per task of a direct.c pass: enough tasks for TASKS_PER_THREAD per thread, so threads
+    slowed by other work take fewer and the last tasks end together, each holding at most
+    PHASE_BLOCK_BYTES of phases (sample_bytes: one sample's; None where a task holds one sample's
+    columns at a time)."""
+    block = ceil_div(g.batch, TASKS_PER_THREAD * cpu_workers())
+    if sample_bytes is not None:
+        block = min(block, max(1, PHASE_BLOCK_BYTES // sample_bytes))
+    return max(1, block)
+
+
+def _phase_bytes(g, phases, itemsize):
+    """One sample's phases."""
+    return g.in_channels * phases.channel * itemsize
+
+
+def _phase_task_block(g, phases, itemsize):
+    """Samples per task of the strided forward."""
+    return _task_block(g, _phase_bytes(g, phases, itemsize))
+
+
+def _weight_task_block(g, phases, itemsize):
+    """Samples per task of the strided weight gradient: as forward's, but few enough tasks that
+    their partial sums (one weight's size each) stay within WEIGHT_PRODUCTS elements."""
+    weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
+    return max(_phase_task_block(g, phases, itemsize), ceil_div(g.batch, max(1, WEIGHT_PRODUCTS // weights)))
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_fields_cached(g, up, vp, plane, block):
+    fields = numpy.array([g.batch, g.in_channels, g.height, g.width, g.out_channels, g.groups, g.kernel_h,
+                          g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w,
+                          g.out_h, g.out_w, up, vp, plane, block], numpy.intp)
+    fields.flags.writeable = False   # shared by every call on this layer
+    return fields
+
+
+def _layer_fields(g, phases, block):
+    """Layer g as direct.c's intp fields (its enum), with the phases' layout where there is one."""
+    return _layer_fields_cached(g, *((phases.up, phases.vp, phases.plane) if phases else (0, 0, 0)), block)
 
 
 def _column_bytes(g, itemsize):
@@ -164,11 +261,10 @@ def _even_blocks(samples, most):
 def _correlate_compiled(kernels, x, w, g):
     """y of layer g through the C im2col: each block of samples' columns is made in a buffer of its
     thread and taken by its GEMM while in cache; strided layers whose input splits into phases
-    make no columns (_correlate_phases)."""
+    make no columns (direct.c's forward_phases)."""
+    if kernels.phases(g) is not None:
+        return kernels.forward(x, w, g)
     y = numpy.empty((g.batch, g.out_channels, g.out_h, g.out_w), numpy.result_type(x.dtype, w.dtype))
-    phases = kernels.phases(g)
-    if phases is not None and gemm.library(x, w)[0] is not None:
-        return _correlate_phases(kernels, phases, x, w, y, g)
     shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
     wg, yg = w.reshape(g.groups, g.group_out, -1), _per_group(y, g)
     im2col, block = kernels.bind(g)[0], _column_block(g, x.dtype.itemsize)
@@ -179,42 +275,6 @@ def _correlate_compiled(kernels, x, w, g):
         numpy.matmul(wg, _per_group(c, g), out=yg[i])
     _by_block_on_pool(run, g.batch, block, lambda n: numpy.empty((n,) + shape, x.dtype))
     return y
-
-
-def _correlate_phases(kernels, phases, x, w, y, g):
-    """y of a strided layer g without columns: each block of samples is split into its phases
-    (im2col.c, one copy of x) and gemm.windows multiplies the weights by the phases' windows, read
-    in place or copied a panel at a time into L1. Against im2col + OpenBLAS on one thread: 44 -> 26
-    us a sample at (64, 16, 32, 32, 3, stride 2, pad 1), 42 -> 27 at (64, 32, 64, 16, 3, stride 2,
-    pad 1), 133 -> 92 at (32, 32, 64, 32, 3, stride 2, pad 1)."""
-    wg = numpy.ascontiguousarray(w).reshape(g.groups, g.group_out, -1)
-    out = y.reshape(g.batch, g.groups, g.group_out, g.out_h, g.out_w)
-    block = _phase_block(g, phases, x.dtype.itemsize)
-
-    def run(i, planes):
-        n = i.stop - i.start
-        kernels.split(x[i], planes[:n], g)
-        gemm.windows(wg, planes[:n], phases.windows, phases.vp, out[i])
-    _by_block_on_pool(run, g.batch, block, lambda n: numpy.zeros((n, g.in_channels, phases.channel), x.dtype))
-    return y
-
-
-def _weight_products(kernels, phases, x, gy, planes, g):
-    """The weight gradient's products (G, f/G * kh * kw, f'/G) of samples x (n, f, H, W) and gy
-    (n, G, f'/G, oh * ow), summed over them, with no columns: x is split into its phases in
-    ``planes`` and gemm.nt_windows reads each tap's window there. Against im2col (phases too) +
-    gemm.nt, blocks of 10 samples on one thread: 31.7 -> 28.4 us a sample at (64, 16, 32, 32, 3,
-    stride 2, pad 1), 30.4 -> 26.5 at (64, 32, 64, 16, ...), 104 -> 96 at (32, 32, 64, 32, ...)."""
-    kernels.split(x, planes, g)
-    gy = numpy.ascontiguousarray(gy).reshape(gy.shape[:3] + (g.out_h, g.out_w))
-    out = numpy.empty((g.groups, g.group_in * g.kernel_h * g.kernel_w, g.group_out), gy.dtype)
-    return gemm.nt_windows(planes, phases.windows, phases.vp, gy, out)
-
-
-def _phase_block(g, phases, itemsize):
-    """Most samples whose phases one block of the strided forward or weight gradient holds
-    (PHASE_BLOCK_BYTES)."""
-    return max(1, min(g.batch, PHASE_BLOCK_BYTES // (g.in_channels * phases.channel * itemsize)))
 
 
 def _by_block_on_pool(run, samples, block, scratch):
@@ -333,22 +393,6 @@ def _per_sample_chunks(xp, run, samples, most_chunks=None):
     run_in_chunks(run, samples, min(samples, chunks))
 
 
-def _input_gradient_compiled(kernels, wt, gy, g):
-    """gx through the C col2im: each block of samples' column gradient (one GEMM) is added back
-    into gx while in cache; no padded gx (the kernel clips each tap to the image)."""
-    gx = numpy.empty((g.batch, g.in_channels, g.height, g.width), gy.dtype)
-    block = _column_block(g, gy.dtype.itemsize)
-    shape = (g.groups, g.group_in * g.kernel_h * g.kernel_w, g.out_h * g.out_w)
-    col2im = kernels.bind(g)[1]
-
-    def run(i, buf):
-        gcols = buf[:i.stop - i.start]
-        numpy.matmul(wt, gy[i], out=gcols)
-        col2im(gcols, gx[i])
-    _by_block_on_pool(run, g.batch, block, lambda n: numpy.empty((n,) + shape, gy.dtype))
-    return gx
-
-
 def _weight_sums_per_block(g, step):
     """Whether the C path's weight gradient keeps one partial sum per block of at most ``step``
     samples (at most WEIGHT_PRODUCTS elements of them), else one per chunk of samples."""
@@ -358,41 +402,55 @@ def _weight_sums_per_block(g, step):
 
 def _compiled_workspace(g, itemsize):
     """Workspace of the C path: no columns are kept from forward to backward (x is, as the graph
-    holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Each pass holds
-    one block of columns (of their gradient; of x's phases where a strided layer splits) per
-    working thread; the weight gradient also holds each thread's per-sample products and the
-    partial sums (per block, or per chunk for large weights)."""
+    holds it anyway; a non-contiguous x is kept as a contiguous copy, not counted). Per working
+    thread, forward and weight gradient hold one block of columns, or of x's phases where a strided
+    layer splits; the input gradient one sample's column gradient (direct.c), or, at stride 1 with
+    f' <= f, the columns of gy's correlation. The weight gradient also holds partial sums: one per
+    task of a strided layer, else each thread's per-sample products and one sum per block (per
+    chunk for large weights)."""
     pool = cpu_thread_pool()
     workers = 1 if pool is None else pool[2]
 
     def blocks(g, block, sample_bytes):   # what _by_block_on_pool holds at once
         held = _even_blocks(g.batch, block)
         return min(workers, len(held)) * max(i.stop - i.start for i in held) * sample_bytes
-    # forward and weight gradient hold a block of x's phases (strided layers that split) or columns
-    phases = _compiled(host.library('im2col'), host.suffix(numpy.dtype(f'f{itemsize}'))).phases(g)
-    if phases is not None and host.library('gemm') is not None:
-        name, most, sample_bytes = 'phase', _phase_block(g, phases, itemsize), g.in_channels * phases.channel * itemsize
-    else:
-        name, most, sample_bytes = 'column', _column_block(g, itemsize), _column_bytes(g, itemsize)
-    input_geometry = _transposed_geometry(g) if _input_gradient_as_correlation(g) else g
+
+    def threads(block):   # the C pool's threads a direct.c pass in tasks of `block` samples occupies
+        return min(cpu_workers(), ceil_div(g.batch, block))
     weights = g.out_channels * g.group_in * g.kernel_h * g.kernel_w
-    step = min(max(1, WEIGHT_PRODUCTS // weights), most)
-    if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
-        held = _even_blocks(g.batch, step)
-        chunks, step = len(held), max(i.stop - i.start for i in held)
-    else:   # one sum per chunk of samples, taken a block of `step` at a time
-        chunks = (1 if pool is None or g.batch < 2
-                  else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
-        step = min(step, ceil_div(g.batch, chunks))
-    terms = {f'{name} blocks': blocks(g, most, sample_bytes),
-             'column gradient blocks': blocks(input_geometry, _column_block(input_geometry, itemsize),
-                                              _column_bytes(input_geometry, itemsize)),
-             f'weight-gradient {name} blocks': min(workers, chunks) * step * sample_bytes,
-             # each thread's products and their sum, the partial sums, and gw's transposing copy
-             'weight products': (min(workers, chunks) * (step + 1) + chunks + 1) * weights * itemsize}
-    peak = max(terms[f'{name} blocks'], terms['column gradient blocks'],
-               terms[f'weight-gradient {name} blocks'] + terms['weight products'])
-    return Workspace(0, peak, terms)
+    phases = _compiled(host.library('direct'), host.suffix(numpy.dtype(f'f{itemsize}'))).phases(g)
+    if _input_gradient_as_correlation(g):
+        tg = _transposed_geometry(g)
+        terms = {'column gradient blocks': blocks(tg, _column_block(tg, itemsize), _column_bytes(tg, itemsize))}
+    else:
+        terms = {'column gradient per thread': threads(_task_block(g)) * _column_bytes(g, itemsize)}
+    if phases is not None:
+        sample = _phase_bytes(g, phases, itemsize)
+        block = _weight_task_block(g, phases, itemsize)
+        n = ceil_div(g.batch, block)
+        forward_block = _phase_task_block(g, phases, itemsize)
+        terms.update({'phase tasks': threads(forward_block) * forward_block * sample,
+                      'weight-gradient phase tasks': threads(block) * block * sample,
+                      # one partial sum per task (none for one task), and gw's transposing copy
+                      'weight partial sums': ((n if n > 1 else 0) + 1) * weights * itemsize})
+        forward, weight = terms['phase tasks'], terms['weight-gradient phase tasks'] + terms['weight partial sums']
+    else:
+        most, sample = _column_block(g, itemsize), _column_bytes(g, itemsize)
+        step = min(max(1, WEIGHT_PRODUCTS // weights), most)
+        if _weight_sums_per_block(g, step):   # one sum per block, blocks handed out
+            held = _even_blocks(g.batch, step)
+            chunks, step = len(held), max(i.stop - i.start for i in held)
+        else:   # one sum per chunk of samples, taken a block of `step` at a time
+            chunks = (1 if pool is None or g.batch < 2
+                      else min(g.batch, max(workers, min(4 * workers, WEIGHT_PRODUCTS // weights))))
+            step = min(step, ceil_div(g.batch, chunks))
+        terms.update({'column blocks': blocks(g, most, sample),
+                      'weight-gradient column blocks': min(workers, chunks) * step * sample,
+                      # each thread's products and their sum, the partial sums, and gw's transposing copy
+                      'weight products': (min(workers, chunks) * (step + 1) + chunks + 1) * weights * itemsize})
+        forward = terms['column blocks']
+        weight = terms['weight-gradient column blocks'] + terms['weight products']
+    return Workspace(0, max(forward, weight, *(v for k, v in terms.items() if k.startswith('column gradient'))), terms)
 
 
 class DirectConvolution(ConvAlgorithm):
@@ -403,26 +461,35 @@ class DirectConvolution(ConvAlgorithm):
     for tens of ms on the shared machine). Strides and padding are handled natively (the windows
     are strided slices).
 
-    On the CPU (float32, float64, config cpu_kernels not 'off') im2col and col2im are C kernels that
-    pad inline (each tap's valid rows and columns are clipped; no padded x or gx is made), and a
-    pass runs as blocks of about COLUMN_BLOCK_BYTES of columns, handed to the pool's threads one at
-    a time, each block's columns made, multiplied by BLAS and dropped while in cache. Forward keeps
-    x, not the columns: the weight gradient rebuilds them a block at a time. Against keeping them
-    (19 MB on (32, 16, 32, 32, 3)) that measured within the noise on that layer alone and on a
-    whole models/small.py step (42.8 vs 43.4 ms, batch 64, direct everywhere); a lone
-    (64, 3, 16, 32, 5, pad 2) layer, whose kept columns stay in L3 until its weight gradient, ran
-    that pass ~0.6 ms faster with them. It holds one block per thread instead of all the columns.
-    Blocks are near-equal and, where there is more than one, as many as a multiple of the pool's
-    workers (_even_blocks).
+    On the CPU (float32, float64, config cpu_kernels not 'off') minifft/kernels/direct.c runs the
+    layer. Its im2col and col2im pad inline (each tap's valid rows and columns are clipped; no
+    padded x or gx is made). Forward keeps x, not the columns: the weight gradient rebuilds them a
+    block at a time. Against keeping them (19 MB on (32, 16, 32, 32, 3)) that measured within the
+    noise on that layer alone and on a whole models/small.py step (42.8 vs 43.4 ms, batch 64,
+    direct everywhere); a lone (64, 3, 16, 32, 5, pad 2) layer, whose kept columns stay in L3 until
+    its weight gradient, ran that pass ~0.6 ms faster with them. Each pass holds one block per
+    thread instead of all the columns.
+
+    The input gradient runs whole in C, as tasks of a few samples on direct.c's thread pool
+    (kernels/pool.h): per sample the column gradient (gemm.c's gemm_nn) in the thread's scratch,
+    then col2im. Against OpenBLAS + col2im in blocks on the Python pool it measured 20-33% faster on
+    six layers (stride 1 and 2; benchmarks/README.md, ninth session): the Python pool lost ~0.15 ms
+    per pass starting its second thread and ~0.1-0.6 ms to blocks too coarse to end together.
 
     Strided layers whose taps meet every phase of the input (3x3 at stride 2) make no columns for
-    forward and weight gradient: each block of x is split into its sh * sw zero-padded phases (one
-    copy of x), in which every tap's window is a stride-1 block, and gemm.c multiplies the weights
-    by those windows (gemm.windows) or gy by them (gemm.nt_windows), reading them in place or a
-    panel at a time. ResNet-8's (64, 16, 32, 32, 3, stride 2, pad 1) forward went from 45 to 26 us
-    a sample on one thread. The input gradient keeps OpenBLAS + col2im (through the phases too):
-    four stride-1 correlations of gy with each phase's taps through gemm.windows measured 0.8-1.2x
-    its time, slower in 10 of 12 interleaved runs on the three stride-2 layers of issue 11.
+    forward and weight gradient, and run them whole in C too: each task's samples are split into
+    their sh * sw zero-padded phases (one copy of x), in which every tap's window is a stride-1
+    block, and gemm.c multiplies the weights by those windows (windows_packed) or gy by them
+    (gemm_nt_windows), reading them in place or a panel at a time; the weight gradient keeps one
+    partial sum per task and adds them in task order (the same bits whichever thread ran which).
+    Four stride-1 correlations of gy with each phase's taps, for the input gradient, measured
+    0.8-1.2x the col2im's time, slower in 10 of 12 interleaved runs (eighth session).
+
+    Other layers run forward and weight gradient as blocks of about COLUMN_BLOCK_BYTES of columns
+    handed to the Python pool's threads one at a time, each block's columns made, multiplied
+    (OpenBLAS forward, gemm.c's gemm_nt for the weight gradient) and dropped while in cache; blocks
+    are near-equal and, where there is more than one, as many as a multiple of the pool's workers
+    (_even_blocks).
 
     Depthwise layers (one input channel per group) skip im2col and GEMM: a batch of G products one
     row wide runs far below BLAS speed (measured 8-12x PyTorch's time). minifft/conv/depthwise.py
@@ -445,7 +512,7 @@ class DirectConvolution(ConvAlgorithm):
         if depthwise.supports(g):
             kept, peak, terms = depthwise.workspace(g, itemsize, device)
             return Workspace(kept, peak, terms)
-        if host.serves('im2col', device, itemsize):
+        if host.serves('direct', device, itemsize):
             return _compiled_workspace(g, itemsize)
         padded = g.in_channels * g.batch * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w) * itemsize
         cols = g.in_channels * g.kernel_h * g.kernel_w * g.batch * g.out_h * g.out_w * itemsize
@@ -474,10 +541,10 @@ class DirectConvolution(ConvAlgorithm):
         if _input_gradient_as_correlation(g):
             gy = ctx.gy.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
             return _correlate(xp, gy, _transposed_kernel(xp, ctx.w, g), _transposed_geometry(g))[0]
-        wt = ctx.w.reshape(g.groups, g.group_out, -1).swapaxes(1, 2)
         kernels = _kernels(ctx.w, ctx.gy)
         if kernels is not None:
-            return _input_gradient_compiled(kernels, wt, ctx.gy, g)
+            return kernels.input_gradient(ctx.w, ctx.gy, g)
+        wt = ctx.w.reshape(g.groups, g.group_out, -1).swapaxes(1, 2)
         gxpad = xp.empty((g.batch, g.in_channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w), ctx.gy.dtype)
 
         def run(s):   # column gradient of these samples, then col2im: overlapping windows add up
@@ -491,6 +558,10 @@ class DirectConvolution(ConvAlgorithm):
     def backward_weight(self, ctx, g):
         if depthwise.supports(g):
             return depthwise.backward_weight(ctx, g)
+        kernels = _kernels(ctx.x) if ctx.cols is None else None   # the C path's forward kept x
+        if kernels is not None and kernels.phases(g) is not None and ctx.gy.dtype == ctx.x.dtype:
+            # strided: the products read x's phases, no columns
+            return kernels.weight_gradient(ctx.x, ctx.gy, g).swapaxes(1, 2).reshape(ctx.w.shape)
         xp = get_array_module(ctx.gy)
         sums = {}
         # per-sample products, summed over the samples a few at a time and then over the chunks in a
@@ -499,21 +570,13 @@ class DirectConvolution(ConvAlgorithm):
         step = max(1, WEIGHT_PRODUCTS // ctx.w.size)
         nt = xp is numpy and gemm.library(ctx.gy)[0] is not None and \
             (ctx.x if ctx.cols is None else ctx.cols).dtype == ctx.gy.dtype
-        phases = None
         if ctx.cols is None:   # the C path's forward kept x, not its columns: rebuilt per block in cache
-            kernels = _kernels(ctx.x)
             im2col = kernels.bind(g)[0] if kernels is not None else None
-            phases = kernels.phases(g) if kernels is not None and nt else None
-            itemsize = ctx.x.dtype.itemsize
-            if phases is not None:   # strided: the products read x's phases, no columns (_weight_products)
-                step = min(step, _phase_block(g, phases, itemsize))
-                shape = (g.in_channels, phases.channel)
-            else:
-                step = min(step, _column_block(g, itemsize))
-                shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
+            step = min(step, _column_block(g, ctx.x.dtype.itemsize))
+            shape = (g.in_channels, g.kernel_h, g.kernel_w, g.out_h, g.out_w)
 
-        def scratch(n):   # the phases' padding is zero from here on (split never writes it)
-            return (numpy.zeros if phases is not None else xp.empty)((n,) + shape, ctx.x.dtype)
+        def scratch(n):
+            return xp.empty((n,) + shape, ctx.x.dtype)
 
         def columns(i, buf):
             if ctx.cols is not None:
@@ -526,8 +589,6 @@ class DirectConvolution(ConvAlgorithm):
             return _per_group(c, g)
 
         def product(i, buf):
-            if phases is not None:
-                return _weight_products(kernels, phases, ctx.x[i], ctx.gy[i], buf[:i.stop - i.start], g)
             if nt:   # every output a dot product along the pixels, summed over the block's samples in C
                 c, gy = columns(i, buf), ctx.gy[i]
                 out = numpy.empty((g.groups, c.shape[2], gy.shape[2]), gy.dtype)

@@ -36,6 +36,15 @@
 typedef float v16f __attribute__((vector_size(64)));
 typedef double v8d __attribute__((vector_size(64)));
 
+/* Where row (c, t) of a windows' matrix starts in a group of x: c * cs + win[t] (gemm_windows' B
+   rows, gemm_nt_windows' A rows); NULL without the memory */
+static ptrdiff_t *window_rows(ptrdiff_t Cg, ptrdiff_t taps, const ptrdiff_t *win, ptrdiff_t cs) {
+    ptrdiff_t *rows = malloc((size_t)(Cg * taps) * sizeof *rows);
+    if (rows)
+        for (ptrdiff_t k = 0; k < Cg * taps; ++k) rows[k] = k / taps * cs + win[k % taps];
+    return rows;
+}
+
 #define DEFINE_GEMM(T, V, S)                                                                        \
 enum { VL_##S = sizeof(V) / sizeof(T), NR_##S = 2 * sizeof(V) / sizeof(T) };                        \
                                                                                                     \
@@ -245,41 +254,35 @@ void gemm_windows_plain_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg
     }                                                                                               \
 }                                                                                                   \
                                                                                                     \
-/* Forward convolution without columns (conv/direct.py): per sample s and group g,                  \
-   Y (M, oh * ow) = A (M, K) B, K = Cg * taps, B[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs     \
-   + win[t] + i * vp + j]: x is a layout of the padded image in which every tap's window is a       \
-   stride-1 (oh, ow) block with rows vp apart (im2col.c's phases). Each KC x NR panel of B is       \
-   copied from those rows into L1 and multiplied as in gemm_nn: the columns are never written       \
-   out. x must be readable VL - 1 elements past each window (im2col.c's SLACK). A's rows are K      \
-   apart, its groups M * K; Y is (S, G * M, oh * ow), C-contiguous. */                              \
-void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrdiff_t taps,         \
-                      const ptrdiff_t *win, const T *a, const T *x, ptrdiff_t ps, ptrdiff_t cs,     \
-                      ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, T *y) {                             \
+/* A (G, M, K) (rows K apart, groups M * K) packed MR rows at a time, each k's MR values together   \
+   and zeros past M: one stream of broadcasts instead of MR (gemm_windows' kernel reads it so);     \
+   NULL without the memory */                                                                       \
+static T *pack_rows_##S(const T *a, ptrdiff_t G, ptrdiff_t M, ptrdiff_t K) {                        \
+    ptrdiff_t Mp = (M + MR - 1) / MR * MR;                                                          \
+    T *ap = malloc((size_t)(G * Mp * K) * sizeof(T));                                               \
+    if (ap)                                                                                         \
+        for (ptrdiff_t g = 0; g < G; ++g)                                                           \
+            for (ptrdiff_t i = 0; i < Mp; ++i)                                                      \
+                for (ptrdiff_t k = 0; k < K; ++k)                                                   \
+                    ap[(g * Mp + i / MR * MR) * K + k * MR + i % MR] =                              \
+                        i < M ? a[(g * M + i) * K + k] : 0;                                         \
+    return ap;                                                                                      \
+}                                                                                                   \
+                                                                                                    \
+/* gemm_windows on A packed by pack_rows and bo from window_rows */                               \
+static void windows_packed_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg,             \
+                               ptrdiff_t taps,                                                      \
+                               const ptrdiff_t *win, const T *ap, const ptrdiff_t *bo, const T *x,  \
+                               ptrdiff_t ps, ptrdiff_t cs, ptrdiff_t vp, ptrdiff_t oh,              \
+                               ptrdiff_t ow, T *y) {                                                \
     /* VL elements of slack: chunks running past a run's end land in the next run, the next         \
        row or there, all written after them */                                                      \
     T pb[KC * NR_##S + VL_##S], pc[MR * NR_##S];                                                    \
-    ptrdiff_t K = Cg * taps, P = oh * ow;                                                           \
+    ptrdiff_t K = Cg * taps, P = oh * ow, Mp = (M + MR - 1) / MR * MR;                              \
     ptrdiff_t rq[NR_##S], rl[NR_##S], ro[NR_##S];   /* the panel's runs, one output row each */     \
-    /* A packed MR rows at a time (each k's MR values together, zeros past M): one stream of        \
-       broadcasts instead of MR */                                                                  \
-    ptrdiff_t Mp = (M + MR - 1) / MR * MR;                                                          \
-    T *ap = malloc((size_t)(G * Mp * K) * sizeof(T));                                               \
-    ptrdiff_t *bo = malloc((size_t)K * sizeof *bo);                                                 \
-    if (!ap || !bo) {   /* without the memory: the unpacked A and copied panels, slower */          \
-        free(ap);                                                                                   \
-        free(bo);                                                                                   \
-        gemm_windows_plain_##S(Sn, G, M, Cg, taps, win, a, x, ps, cs, vp, oh, ow, y);               \
-        return;                                                                                     \
-    }                                                                                               \
-    for (ptrdiff_t k = 0; k < K; ++k) bo[k] = k / taps * cs + win[k % taps];                        \
     /* whole panels straight from x where a panel's two vectors are two output rows (ow = VL), lie  \
        in one (ow a multiple of NR) or are four rows (ow = VL / 2) */                               \
     ptrdiff_t b2 = ow == VL_##S ? vp : ow % NR_##S == 0 ? VL_##S : 2 * ow == VL_##S ? -vp : 0;      \
-    for (ptrdiff_t g = 0; g < G; ++g)                                                               \
-        for (ptrdiff_t i = 0; i < Mp; ++i)                                                          \
-            for (ptrdiff_t k = 0; k < K; ++k)                                                       \
-                ap[(g * Mp + i / MR * MR) * K + k * MR + i % MR] =                                  \
-                    i < M ? a[(g * M + i) * K + k] : 0;                                             \
     for (ptrdiff_t s = 0; s < Sn; ++s)                                                              \
     for (ptrdiff_t g = 0; g < G; ++g) {                                                             \
         const T *ag = ap + g * Mp * K, *xg = x + s * ps + g * Cg * cs;                              \
@@ -333,6 +336,24 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* Forward convolution without columns (conv/direct.py): per sample s and group g,                  \
+   Y (M, oh * ow) = A (M, K) B, K = Cg * taps, B[(c, t), (i, j)] = x[s * ps + (g * Cg + c) * cs     \
+   + win[t] + i * vp + j]: x is a layout of the padded image in which every tap's window is a       \
+   stride-1 (oh, ow) block with rows vp apart (im2col.c's phases). Each KC x NR panel of B is       \
+   copied from those rows into L1 and multiplied as in gemm_nn: the columns are never written       \
+   out. x must be readable VL - 1 elements past each window (im2col.c's SLACK). A's rows are K      \
+   apart, its groups M * K; Y is (S, G * M, oh * ow), C-contiguous. */                              \
+void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrdiff_t taps,         \
+                      const ptrdiff_t *win, const T *a, const T *x, ptrdiff_t ps, ptrdiff_t cs,     \
+                      ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, T *y) {                             \
+    T *ap = pack_rows_##S(a, G, M, Cg * taps);                                                      \
+    ptrdiff_t *bo = window_rows(Cg, taps, win, cs);                                                 \
+    if (ap && bo)                                                                                   \
+        windows_packed_##S(Sn, G, M, Cg, taps, win, ap, bo, x, ps, cs, vp, oh, ow, y);              \
+    else   /* without the memory: the unpacked A and copied panels, slower */                      \
+        gemm_windows_plain_##S(Sn, G, M, Cg, taps, win, a, x, ps, cs, vp, oh, ow, y);               \
     free(ap);                                                                                       \
     free(bo);                                                                                       \
 }                                                                                                   \

@@ -37,7 +37,7 @@ import numpy
 from .. import config
 from . import SOURCE_DIR
 
-FLAGS = ('-O3', '-std=c11', '-fPIC', '-shared', '-fopenmp-simd', '-fno-math-errno')
+FLAGS = ('-O3', '-std=c11', '-fPIC', '-shared', '-fopenmp-simd', '-fno-math-errno', '-pthread')
 TUNE = ('-march=native',)   # dropped where the compiler refuses it
 _lock = threading.Lock()
 
@@ -77,12 +77,27 @@ def _cpu_signature():
     return '\n'.join(sorted(set(lines)))
 
 
+def _source_text(filename, seen=()):
+    """A kernel source with the text of every file it includes from the kernel directory
+    (``#include "name"``) after it, recursively: a change to an included source rebuilds the
+    library."""
+    text = (SOURCE_DIR / filename).read_text()
+    parts = [text]
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == '#include' and words[1].startswith('"'):
+            included = words[1].strip('"')
+            if included not in seen:
+                parts.append(_source_text(included, seen + (filename, included)))
+    return '\0'.join(parts)
+
+
 def _build(name):
     """Compile ``<name>.c`` (or find it built) and return the path of the shared library."""
     found = compiler()
     if found is None:
         raise BuildError(f"cpu kernels: no C compiler (looked for {os.environ.get('CC') or 'cc'!r} on PATH)")
-    text = (SOURCE_DIR / f"{name}.c").read_text()
+    text = _source_text(f"{name}.c")
     key = hashlib.sha256('\0'.join((text, ' '.join(FLAGS + TUNE), found[1], platform.machine(),
                                     _cpu_signature())).encode()).hexdigest()[:20]
     target = cache_dir() / f"{name}-{key}.so"
@@ -156,16 +171,16 @@ def serves(name, device, itemsize):
     return device == 'cpu' and itemsize in C_ITEMSIZES and library(name) is not None
 
 
-def function(lib, symbol, *argtypes):
-    """``lib.symbol`` typed with ``argtypes`` (the ctypes types of its parameters) and no result,
-    memoised per library."""
-    return _function(lib, symbol, argtypes)
+def function(lib, symbol, *argtypes, returns=None):
+    """``lib.symbol`` typed with ``argtypes`` (the ctypes types of its parameters) and result type
+    ``returns`` (None: no result), memoised per library."""
+    return _function(lib, symbol, argtypes, returns)
 
 
 @functools.lru_cache(maxsize=None)
-def _function(lib, symbol, argtypes):
+def _function(lib, symbol, argtypes, returns):
     f = getattr(lib, symbol)
-    f.argtypes, f.restype = argtypes, None
+    f.argtypes, f.restype = argtypes, returns
     return f
 
 

@@ -1,6 +1,6 @@
 """direct's own paths: batches split across the CPU thread pool in uneven chunks, groups, and the
 dtype of every pass (the algorithm-wide reference tests use batches of at most 3); on the CPU each
-runs through the C kernels (minifft/kernels/im2col.c) and through the NumPy code (``cpu_kernels``)."""
+runs through the C kernels (minifft/kernels/direct.c) and through the NumPy code (``cpu_kernels``)."""
 import numpy
 import pytest
 
@@ -8,7 +8,8 @@ from minifft import Tensor, backend
 from minifft import functions as F
 from minifft.conv import direct
 from minifft.conv.base import training_step
-from minifft.conv.geometry import ConvGeometry
+from minifft.conv.geometry import ConvGeometry, ceil_div
+from minifft.kernels import host
 from minifft.testing import check_backward
 from tests.conv.reference import conv2d_reference
 from tests.conv.test_groups import grouped_reference
@@ -281,3 +282,27 @@ def test_kernels_turned_off_between_forward_and_backward(compiled, rng):
     for name, got, ref in zip(('y', 'gx', 'gw'), (y.data, xt.grad, wt.grad),
                               conv2d_reference(x, w, gy, (2, 2), (1, 2))):
         assert numpy.abs(got - ref).max() <= 1e-10 * max(numpy.abs(ref).max(), 1.0), name
+
+
+@pytest.mark.parametrize('batch', [1, 3, 8, 32, 257])
+def test_task_blocks_even_out_the_pool_within_the_cache_budget(batch, monkeypatch):
+    """direct.c's passes run TASKS_PER_THREAD tasks per thread where the batch allows, each holding
+    at most PHASE_BLOCK_BYTES of phases (at least one sample), and the strided weight gradient's
+    partial sums (one per task) stay within WEIGHT_PRODUCTS elements."""
+    monkeypatch.setattr(direct, 'cpu_workers', lambda: 2)
+    g = ConvGeometry(batch, 32, 64, 32, 32, 3, 3, 2, 2, 1, 1)
+    block = direct._task_block(g)
+    assert ceil_div(batch, block) == min(batch, direct.TASKS_PER_THREAD * 2)
+    assert direct._task_block(g, direct.PHASE_BLOCK_BYTES // 3) == min(block, 3)
+    assert direct._task_block(g, 10 * direct.PHASE_BLOCK_BYTES) == 1
+    lib = host.library('direct')
+    if lib is not None:
+        phases = direct._compiled(lib, 'f32').phases(g)
+        monkeypatch.setattr(direct, 'WEIGHT_PRODUCTS', 3 * 64 * 32 * 9)   # three weights' partial sums
+        assert ceil_div(batch, direct._weight_task_block(g, phases, 4)) <= 3
+
+
+def test_a_pass_that_cannot_allocate_says_which():
+    with pytest.raises(MemoryError, match="the weight gradient pass could not allocate"):
+        direct._allocated('weight gradient', 0)
+    direct._allocated('forward', 1)

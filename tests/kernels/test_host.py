@@ -61,6 +61,20 @@ def test_a_changed_source_is_built_again(sources, tmp_path):
     assert len(list((tmp_path / 'cache').glob('scale-*.so'))) == 2
 
 
+@needs_compiler
+def test_a_changed_included_source_is_built_again(sources, tmp_path):
+    """A source's key covers the kernel-directory files it includes (direct.c includes gemm.c,
+    im2col.c and pool.h): editing one of them rebuilds the library."""
+    (sources / 'scale.c').write_text('#include "answer.h"\n' + SCALE)
+    (sources / 'answer.h').write_text("int answer(void) { return 1; }\n")
+    with config.using(cpu_kernels='on'):
+        assert host.library('scale').answer() == 1
+        (sources / 'answer.h').write_text("int answer(void) { return 2; }\n")
+        host._load.cache_clear()
+        assert host.library('scale').answer() == 2
+    assert len(list((tmp_path / 'cache').glob('scale-*.so'))) == 2
+
+
 def test_off_never_builds(sources, tmp_path):
     with config.using(cpu_kernels='off'):
         assert host.library('scale') is None
