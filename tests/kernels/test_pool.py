@@ -25,7 +25,7 @@ def pool_count():
     run = host.function(lib, 'pool_count', ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_long)
 
     def count(tasks, busy_ns=0):
-        out = numpy.zeros((max(tasks, 1), 2), numpy.int_)   # C long
+        out = numpy.zeros((max(tasks, 1), 2), numpy.dtype(ctypes.c_long))
         run(tasks, host.pointer(out), busy_ns)
         return out[:tasks, 0], out[:tasks, 1]
     return count
@@ -75,7 +75,7 @@ def test_callers_on_several_threads(pool_count):
 def _count_in_child(queue):
     lib = host.library('direct')
     run = host.function(lib, 'pool_count', ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_long)
-    out = numpy.zeros((200, 2), numpy.int_)
+    out = numpy.zeros((200, 2), numpy.dtype(ctypes.c_long))
     run(200, host.pointer(out), 200_000)
     queue.put((out[:, 0].tolist(), set(out[:, 1].tolist())))
 
