@@ -29,7 +29,7 @@ typedef struct {
     const void *x, *w, *gy;
     void *out, *parts;
     const void *packed;
-    const ptrdiff_t *g, *win, *rows, *pixels;
+    const ptrdiff_t *g, *win, *rows;   /* rows: the forward's window_rows */
     size_t scratch_bytes;
     void *scratch[POOL_MOST_WORKERS + 1];
     atomic_int failed;
@@ -59,7 +59,7 @@ static ptrdiff_t phase_channel(const ptrdiff_t *g) { return g[G_SH] * g[G_SW] * 
 #define DEFINE_PASSES(T, S)                                                                         \
 static void split_task_##S(const ptrdiff_t *g, const T *x, T *planes, ptrdiff_t first,              \
                            ptrdiff_t n) {                                                           \
-    split_##S(x + first * g[G_C] * g[G_H] * g[G_W], planes, n, g[G_C], g[G_H], g[G_W], g[G_SH],    \
+    split_##S(x + first * g[G_C] * g[G_H] * g[G_W], planes, n, g[G_C], g[G_H], g[G_W], g[G_SH],     \
               g[G_SW], g[G_PH], g[G_PW], g[G_UP], g[G_VP], g[G_PLANE]);                             \
 }                                                                                                   \
                                                                                                     \
@@ -121,10 +121,12 @@ static void weight_task_##S(void *ctx, ptrdiff_t t, int slot) {                 
     T *planes = slot_scratch(p, slot);                                                              \
     if (!planes) return;                                                                            \
     ptrdiff_t first, n = task_samples(g, t, &first), L = phase_channel(g), G = g[G_GROUPS];         \
-    ptrdiff_t Cg = g[G_C] / G, K = Cg * g[G_KH] * g[G_KW], P = g[G_OH] * g[G_OW];                   \
+    ptrdiff_t Cg = g[G_C] / G, taps = g[G_KH] * g[G_KW], P = g[G_OH] * g[G_OW];                     \
     split_task_##S(g, p->x, planes, first, n);                                                      \
-    gemm_nt_windows_##S(n, G, K, g[G_M] / G, P, p->rows, p->pixels, planes, g[G_C] * L, Cg * L,     \
-                        (const T *)p->gy + first * g[G_M] * P, (T *)p->parts + t * K * g[G_M], 0);  \
+    if (!gemm_nt_windows_##S(n, G, Cg, taps, p->win, g[G_M] / G, planes, g[G_C] * L, L, g[G_VP],    \
+                             g[G_OH], g[G_OW], (const T *)p->gy + first * g[G_M] * P,               \
+                             (T *)p->parts + t * Cg * taps * g[G_M], 0))                            \
+        atomic_store(&p->failed, 1);                                                                \
 }                                                                                                   \
                                                                                                     \
 int weight_phases_##S(const T *x, const T *gy, T *gw, const ptrdiff_t *win, const ptrdiff_t *g) {   \
@@ -133,15 +135,9 @@ int weight_phases_##S(const T *x, const T *gy, T *gw, const ptrdiff_t *win, cons
     pass_t p = {.x = x, .gy = gy, .g = g, .win = win,                                               \
                 .scratch_bytes = (size_t)(g[G_BLOCK] * g[G_C] * phase_channel(g)) * sizeof(T)};     \
     T *parts = n > 1 ? malloc((size_t)(n * size) * sizeof(T)) : gw;                                 \
-    ptrdiff_t *rows = window_rows(Cg, taps, win, phase_channel(g));                                 \
-    ptrdiff_t *pixels = malloc((size_t)(g[G_OH] * g[G_OW]) * sizeof *pixels);                       \
-    int ok = parts && rows && pixels;                                                               \
+    int ok = parts != NULL;                                                                         \
     if (ok) {                                                                                       \
-        for (ptrdiff_t i = 0; i < g[G_OH]; ++i)                                                     \
-            for (ptrdiff_t j = 0; j < g[G_OW]; ++j) pixels[i * g[G_OW] + j] = i * g[G_VP] + j;      \
         p.parts = parts;                                                                            \
-        p.rows = rows;                                                                              \
-        p.pixels = pixels;                                                                          \
         pool_run(weight_task_##S, &p, n);                                                           \
         if (n > 1) {                                                                                \
             memcpy(gw, parts, (size_t)size * sizeof(T));                                            \
@@ -150,8 +146,6 @@ int weight_phases_##S(const T *x, const T *gy, T *gw, const ptrdiff_t *win, cons
         }                                                                                           \
     }                                                                                               \
     if (parts != gw) free(parts);                                                                   \
-    free(rows);                                                                                     \
-    free(pixels);                                                                                   \
     return finish(&p, ok);                                                                          \
 }
 

@@ -269,10 +269,10 @@ static T *pack_rows_##S(const T *a, ptrdiff_t G, ptrdiff_t M, ptrdiff_t K) {    
     return ap;                                                                                      \
 }                                                                                                   \
                                                                                                     \
-/* gemm_windows on A packed by pack_rows and bo from window_rows */                               \
-static void windows_packed_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg,             \
-                               ptrdiff_t taps,                                                      \
-                               const ptrdiff_t *win, const T *ap, const ptrdiff_t *bo, const T *x,  \
+/* gemm_windows on A packed by pack_rows and bo from window_rows */                                 \
+static void windows_packed_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg,                \
+                               ptrdiff_t taps, const ptrdiff_t *win, const T *ap,                   \
+                               const ptrdiff_t *bo, const T *x,                                     \
                                ptrdiff_t ps, ptrdiff_t cs, ptrdiff_t vp, ptrdiff_t oh,              \
                                ptrdiff_t ow, T *y) {                                                \
     /* VL elements of slack: chunks running past a run's end land in the next run, the next         \
@@ -352,20 +352,17 @@ void gemm_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t Cg, ptrd
     ptrdiff_t *bo = window_rows(Cg, taps, win, cs);                                                 \
     if (ap && bo)                                                                                   \
         windows_packed_##S(Sn, G, M, Cg, taps, win, ap, bo, x, ps, cs, vp, oh, ow, y);              \
-    else   /* without the memory: the unpacked A and copied panels, slower */                      \
+    else   /* without the memory: the unpacked A and copied panels, slower */                       \
         gemm_windows_plain_##S(Sn, G, M, Cg, taps, win, a, x, ps, cs, vp, oh, ow, y);               \
     free(ap);                                                                                       \
     free(bo);                                                                                       \
 }                                                                                                   \
                                                                                                     \
-/* The weight gradient of a convolution without columns (conv/direct.py): per group g,              \
-   C (M, N) (+)= sum over samples s of A_s (M, P) B_s (N, P)^T, P = oh * ow,                        \
-   A_s[m, (i, j)] = x[s * ps + g * gs + ao[m] + ko[i * ow + j]] (ao: gemm_windows' bo, ko: i * vp   \
-   + j), B_s = b[s, g] (N, P) C-contiguous. As gemm_nt, each KC x NR block of B is transposed       \
-   into a panel; A is read in place. C is (G, M, N), C-contiguous. */                               \
-void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, ptrdiff_t P,          \
-                         const ptrdiff_t *ao, const ptrdiff_t *ko, const T *x, ptrdiff_t ps,        \
-                         ptrdiff_t gs, const T *b, T *c, ptrdiff_t add) {                           \
+/* gemm_nt_windows on its offset tables: per group g, C (M, N) (+)= sum over samples s of           \
+   A_s (M, P) B_s (N, P)^T, A_s[m, (i, j)] = x[s * ps + g * gs + ao[m] + ko[i * ow + j]] */         \
+static void nt_windows_tables_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, ptrdiff_t P, \
+                                  const ptrdiff_t *ao, const ptrdiff_t *ko, const T *x,             \
+                                  ptrdiff_t ps, ptrdiff_t gs, const T *b, T *c, ptrdiff_t add) {    \
     T pb[KC * NR_##S], pc[MR * NR_##S];                                                             \
     for (ptrdiff_t g = 0; g < G; ++g)                                                               \
     for (ptrdiff_t j = 0; j < N; j += NR_##S) {                                                     \
@@ -397,6 +394,30 @@ void gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t M, ptrdiff_t N, pt
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* The weight gradient of a convolution without columns (conv/direct.py): per group g,              \
+   C (Cg * taps, N) (+)= sum over samples s of A_s B_s^T, A_s[(c, t), (i, j)] = x[s * ps +          \
+   (g * Cg + c) * cs + win[t] + i * vp + j] (the windows of gemm_windows), B_s = b[s, g] (N, oh *   \
+   ow) C-contiguous. As gemm_nt, each KC x NR block of B is transposed into a panel; A is read in   \
+   place through offset tables. C is (G, Cg * taps, N), C-contiguous. Returns 0 (C untouched)       \
+   where the tables could not be allocated, else 1. */                                              \
+int gemm_nt_windows_##S(ptrdiff_t Sn, ptrdiff_t G, ptrdiff_t Cg, ptrdiff_t taps,                    \
+                        const ptrdiff_t *win, ptrdiff_t N, const T *x, ptrdiff_t ps, ptrdiff_t cs,  \
+                        ptrdiff_t vp, ptrdiff_t oh, ptrdiff_t ow, const T *b, T *c,                 \
+                        ptrdiff_t add) {                                                            \
+    ptrdiff_t *rows = window_rows(Cg, taps, win, cs);                                               \
+    ptrdiff_t *pixels = malloc((size_t)(oh * ow) * sizeof *pixels);                                 \
+    int ok = rows && pixels;                                                                        \
+    if (ok) {                                                                                       \
+        for (ptrdiff_t i = 0; i < oh; ++i)                                                          \
+            for (ptrdiff_t j = 0; j < ow; ++j) pixels[i * ow + j] = i * vp + j;                     \
+        nt_windows_tables_##S(Sn, G, Cg * taps, N, oh * ow, rows, pixels, x, ps, Cg * cs, b, c,     \
+                              add);                                                                 \
+    }                                                                                               \
+    free(rows);                                                                                     \
+    free(pixels);                                                                                   \
+    return ok;                                                                                      \
 }
 
 DEFINE_GEMM(float, v16f, f32)

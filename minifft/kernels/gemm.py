@@ -28,7 +28,7 @@ _P = ctypes.c_void_p
 _NN = (_I,) * 4 + (_P, _I, _I, _I, _P, _I, _I, _P, _I, _I, _I)
 _NT = (_I,) * 5 + (_P, _I, _I, _I, _P, _I, _I, _I, _P, _I, _I, _I)
 _WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _I, _I, _I, _P)
-_NT_WINDOWS = (_I,) * 5 + (_P, _P, _P, _I, _I, _P, _P, _I)
+_NT_WINDOWS = (_I,) * 4 + (_P, _I, _P, _I, _I, _I, _I, _I, _P, _P, _I)
 
 
 def library(*arrays):
@@ -127,12 +127,6 @@ def windows(a, x, win, vp, out):
     return out
 
 
-def _window_rows(win, channels, L):
-    """Where row (c, t) of the windows' matrix starts in a group of x: c * L + win[t] (nt_windows'
-    table of A's rows)."""
-    return (numpy.arange(channels, dtype=numpy.intp)[:, None] * L + win).ravel()
-
-
 def nt_windows(x, win, vp, b, out, add=False):
     """out[g] (M, N) (+)= sum_s A(s, g) @ b[s, g].T, A[(c, t), (i, j)] = x[s, g * Cg + c][win[t] + i * vp
     + j]: the weight gradient of the convolution in ``windows``; shapes x (S, G * Cg, L), win (T,),
@@ -146,9 +140,8 @@ def nt_windows(x, win, vp, b, out, add=False):
         raise ValueError(f"gemm.nt_windows: expected x (S, G * Cg, L), win (T,), b (S, G, N, oh, ow), out (G, "
                          f"Cg * T, N), got {x.shape}, {win.shape}, {b.shape}, {out.shape}")
     _check_windows('nt_windows', x, win, vp, oh, ow, b, out)
-    rows = _window_rows(win, M // T, L)
-    pixels = (numpy.arange(oh, dtype=numpy.intp)[:, None] * vp + numpy.arange(ow)).ravel()
-    host.function(lib, f'gemm_nt_windows_{suffix}', *_NT_WINDOWS)(
-        S, G, M, N, oh * ow, host.address(rows), host.address(pixels), host.address(x), C * L, M // T * L,
-        host.address(b), host.address(out), int(add))
+    if not host.function(lib, f'gemm_nt_windows_{suffix}', *_NT_WINDOWS, returns=ctypes.c_int)(
+            S, G, M // T, T, host.address(win), N, host.address(x), C * L, L, vp, oh, ow, host.address(b),
+            host.address(out), int(add)):
+        raise MemoryError("gemm.nt_windows: could not allocate its offset tables")
     return out
